@@ -1,0 +1,15 @@
+//! The database schema of sipas as portable sea-orm migrations: the same SeaQuery statements
+//! build it on SQLite and on PostgreSQL. Migrations are append-only once released.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_core;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261127_000001_core::Migration)]
+    }
+}

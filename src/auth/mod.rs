@@ -1,0 +1,190 @@
+//! Admin authentication: Argon2id password hashes, random bearer tokens stored only as
+//! SHA-256 hashes in server-side sessions (idle and absolute expiry), roles and unit scope.
+//! The `Principal` extractor accepts `Authorization: Bearer` or the HttpOnly session cookie.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::OnceLock;
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use base64::Engine;
+use chrono::{TimeDelta, Utc};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::startup::AppState;
+use crate::store;
+use crate::units::UnitTree;
+
+pub const SESSION_COOKIE: &str = "sipas_session";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Everything, everywhere.
+    Admin,
+    /// Reads everything, changes nothing.
+    Analyst,
+    /// Reads its own unit and the units below it.
+    UnitManager,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Analyst => "analyst",
+            Role::UnitManager => "unit_manager",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Role> {
+        [Role::Admin, Role::Analyst, Role::UnitManager]
+            .into_iter()
+            .find(|r| r.as_str() == value)
+    }
+}
+
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    let salt =
+        SaltString::encode_b64(&bytes).map_err(|e| anyhow::anyhow!("cannot make a salt: {e}"))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("cannot hash password: {e}"))
+}
+
+/// Verifies a password; with no stored hash it still spends the time of one verification,
+/// so response times do not reveal which emails have accounts.
+pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    let dummy = DUMMY.get_or_init(|| hash_password("not a real password").unwrap_or_default());
+    let hash = stored.unwrap_or(dummy);
+    let ok = PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false);
+    ok && stored.is_some()
+}
+
+/// A new random token (256 bits, URL-safe) and the hash under which it is stored.
+pub fn new_token() -> (String, String) {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let hash = token_hash(&token);
+    (token, hash)
+}
+
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The signed-in user of a request.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Principal {
+    pub user_id: i32,
+    pub email: String,
+    pub role: Role,
+    /// A unit_manager's unit id.
+    #[serde(skip)]
+    pub unit_id: Option<i32>,
+    #[serde(skip)]
+    pub token_hash: String,
+}
+
+impl Principal {
+    /// Changes to units, users and settings are for admins only.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "this action needs the admin role".into(),
+            ))
+        }
+    }
+
+    pub fn can_see(&self, tree: &UnitTree, unit_id: i32) -> bool {
+        match self.role {
+            Role::Admin | Role::Analyst => true,
+            Role::UnitManager => self.unit_id.is_some_and(|own| tree.is_within(unit_id, own)),
+        }
+    }
+
+    pub fn require_unit(&self, tree: &UnitTree, unit_id: i32) -> Result<(), ApiError> {
+        if self.can_see(tree, unit_id) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "this unit is outside your scope".into(),
+            ))
+        }
+    }
+}
+
+fn bearer_or_cookie(req: &HttpRequest) -> Option<String> {
+    let header = req.headers().get(actix_web::http::header::AUTHORIZATION);
+    if let Some(value) = header.and_then(|h| h.to_str().ok()) {
+        let (scheme, token) = value.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_string());
+    }
+    req.cookie(SESSION_COOKIE).map(|c| c.value().to_string())
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Principal, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = bearer_or_cookie(req);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
+            let token = token
+                .filter(|t| !t.is_empty() && t.len() <= 128)
+                .ok_or_else(|| {
+                    ApiError::Unauthorized(
+                        "sign in first: send Authorization: Bearer <token>".into(),
+                    )
+                })?;
+            let hash = token_hash(&token);
+            let expired =
+                || ApiError::Unauthorized("the session has expired or was signed out".into());
+            let (session, user) = store::sessions::find(&state.db, &hash)
+                .await?
+                .ok_or_else(expired)?;
+            let now = Utc::now();
+            let idle = TimeDelta::minutes(state.settings.session_idle_minutes);
+            if user.disabled || now >= session.expires_at || now - session.last_seen_at >= idle {
+                store::sessions::delete(&state.db, &hash).await?;
+                return Err(expired());
+            }
+            // One write a minute per session at most keeps the idle clock honest.
+            if now - session.last_seen_at >= TimeDelta::seconds(60) {
+                store::sessions::touch(&state.db, &hash, now).await?;
+            }
+            let role =
+                Role::parse(&user.role).ok_or_else(|| ApiError::internal("unknown role stored"))?;
+            Ok(Principal {
+                user_id: user.id,
+                email: user.email,
+                role,
+                unit_id: user.unit_id,
+                token_hash: hash,
+            })
+        })
+    }
+}

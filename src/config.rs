@@ -1,0 +1,110 @@
+//! Settings: compiled defaults < optional TOML file (`sipas.toml`, or `--config`) <
+//! environment (`SIPAS_DATABASE_URL`, `SIPAS_PORT`, ...) < command-line flags.
+//! With no file and no environment the service runs on an embedded SQLite file.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Settings {
+    pub host: String,
+    pub port: u16,
+    /// `sqlite://sipas.db` (created when missing) or any `postgres://` URL.
+    pub database_url: Secret,
+    pub max_db_connections: u32,
+    /// Folder of form files; when it does not exist the forms built into the binary are used.
+    pub forms_dir: PathBuf,
+    /// Where citizens reach the service, for links and QR codes.
+    pub public_base_url: String,
+    pub session_idle_minutes: i64,
+    pub session_absolute_hours: i64,
+    /// Send the session cookie only over HTTPS. Turn off only for plain-HTTP local use.
+    pub cookie_secure: bool,
+    /// `RUST_LOG`-style filter.
+    pub log: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            database_url: Secret("sqlite://sipas.db".into()),
+            max_db_connections: 10,
+            forms_dir: PathBuf::from("survey-forms"),
+            public_base_url: "http://localhost:8080".into(),
+            session_idle_minutes: 30,
+            session_absolute_hours: 12,
+            cookie_secure: true,
+            log: "info".into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the layers below the command line. An explicitly named file must exist;
+    /// the default `sipas.toml` is optional.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Settings> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match file {
+            Some(path) => {
+                anyhow::ensure!(
+                    path.exists(),
+                    "configuration file {} not found",
+                    path.display()
+                );
+                figment = figment.merge(Toml::file(path));
+            }
+            None => figment = figment.merge(Toml::file("sipas.toml")),
+        }
+        let settings: Settings = figment
+            .merge(Env::prefixed("SIPAS_").ignore(&["config"]))
+            .extract()?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        let url = self.database_url.expose();
+        anyhow::ensure!(
+            url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"),
+            "database_url must start with sqlite: or postgres://"
+        );
+        anyhow::ensure!(
+            self.session_idle_minutes > 0,
+            "session_idle_minutes must be positive"
+        );
+        anyhow::ensure!(
+            self.session_absolute_hours > 0,
+            "session_absolute_hours must be positive"
+        );
+        Ok(())
+    }
+}
+
+/// A string that never prints: database URLs carry passwords.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}

@@ -1,0 +1,9 @@
+//! sea-orm entities, one per table, mirroring `migrations/` (written in sea-orm-codegen's
+//! layout; keep them in step with the migrations, which are the source of truth).
+
+pub mod answer;
+pub mod form;
+pub mod response;
+pub mod session;
+pub mod unit;
+pub mod user;

@@ -1,0 +1,207 @@
+//! The `sipas` command line: serve, migrate, demo, units, users.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use migrations::{Migrator, MigratorTrait};
+use sipas::auth::{self, Role};
+use sipas::config::{Secret, Settings};
+use sipas::startup::{Application, prepare};
+use sipas::{demo, store, telemetry, units};
+
+#[derive(Parser)]
+#[command(
+    name = "sipas",
+    version,
+    about = "SIPAS satisfaction surveys and indices"
+)]
+struct Cli {
+    /// Configuration file (TOML). Default: ./sipas.toml when it exists.
+    #[arg(long, global = true, env = "SIPAS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database URL: sqlite://FILE or postgres://... (overrides file and environment).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web service.
+    Serve {
+        #[arg(long)]
+        host: Option<String>,
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Apply database migrations and record the survey forms.
+    Migrate,
+    /// Seed a demo province with units, a year of responses and an admin account.
+    Demo {
+        #[arg(long, default_value_t = 3000)]
+        responses: usize,
+        #[arg(long, default_value_t = 2017)]
+        seed: u64,
+    },
+    /// Manage units.
+    Units {
+        #[command(subcommand)]
+        command: UnitsCommand,
+    },
+    /// Manage admin accounts.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UnitsCommand {
+    /// Upsert units from a CSV file: code,parent,level,name_vi[,name_en].
+    Import { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Create an account; the password is read from standard input.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["admin", "analyst", "unit_manager"])]
+        role: String,
+        /// The unit a unit_manager manages (with the units below it).
+        #[arg(long)]
+        unit: Option<String>,
+    },
+}
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(url) = cli.database_url {
+        settings.database_url = Secret::new(url);
+    }
+    telemetry::init(&settings.log);
+    match run(cli.command, settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { host, port } => {
+            settings.host = host.unwrap_or(settings.host);
+            settings.port = port.unwrap_or(settings.port);
+            let app = Application::build(settings.clone()).await?;
+            tracing::info!("sipas listening on http://{}:{}", settings.host, app.port());
+            app.run_until_stopped().await?;
+        }
+        Command::Migrate => {
+            let state = prepare(&settings).await?;
+            let applied = Migrator::get_applied_migrations(&state.db).await?.len();
+            println!(
+                "database is at migration {applied}; {} forms recorded",
+                state.forms.ids().len()
+            );
+        }
+        Command::Demo { responses, seed } => {
+            let state = prepare(&settings).await?;
+            let report = demo::seed(&state.db, &state.forms, responses, seed).await?;
+            println!(
+                "demo: {} units created, {} responses created",
+                report.units_created, report.responses_created
+            );
+            if let Some((email, password)) = report.admin {
+                println!(
+                    "demo admin account: {email} / {password} (shown once; change it for real use)"
+                );
+            }
+            let base = settings.public_base_url.trim_end_matches('/');
+            println!("after `sipas serve`, the survey of a ward is at {base}/s/QNI.HL.BC");
+        }
+        Command::Units {
+            command: UnitsCommand::Import { file },
+        } => {
+            let state = prepare(&settings).await?;
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let rows = units::import::parse_csv(&text).map_err(|errors| {
+                anyhow::anyhow!(
+                    "{}: nothing imported:\n  {}",
+                    file.display(),
+                    errors.join("\n  ")
+                )
+            })?;
+            match store::units::import(&state.db, rows).await? {
+                Ok(r) => println!(
+                    "{}: {} created, {} updated, {} unchanged",
+                    file.display(),
+                    r.created,
+                    r.updated,
+                    r.unchanged
+                ),
+                Err(errors) => anyhow::bail!(
+                    "{}: nothing imported:\n  {}",
+                    file.display(),
+                    errors.join("\n  ")
+                ),
+            }
+        }
+        Command::Users {
+            command: UsersCommand::Add { email, role, unit },
+        } => {
+            let state = prepare(&settings).await?;
+            let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role}"))?;
+            anyhow::ensure!(
+                email.contains('@') && email.len() <= 254,
+                "{email:?} is not an email address"
+            );
+            let unit_id = match (role, unit) {
+                (Role::UnitManager, Some(code)) => Some(
+                    store::units::by_code(&state.db, &code)
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("no unit {code}"))?
+                        .id,
+                ),
+                (Role::UnitManager, None) => anyhow::bail!("a unit_manager needs --unit CODE"),
+                (_, Some(_)) => anyhow::bail!("--unit is only for unit_manager"),
+                (_, None) => None,
+            };
+            anyhow::ensure!(
+                store::users::by_email(&state.db, &email).await?.is_none(),
+                "{email} already has an account"
+            );
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            anyhow::ensure!(
+                password.chars().count() >= 10,
+                "the password (from standard input) needs at least 10 characters"
+            );
+            let user = store::users::insert(
+                &state.db,
+                &email,
+                auth::hash_password(password)?,
+                role,
+                unit_id,
+            )
+            .await?;
+            println!("account {} created with role {}", user.email, role.as_str());
+        }
+    }
+    Ok(())
+}

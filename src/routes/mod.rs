@@ -1,0 +1,113 @@
+//! The route table, in one place, and the OpenAPI document generated from the handlers.
+
+pub mod admin;
+pub mod public;
+
+use actix_web::{HttpRequest, HttpResponse, Resource, web};
+use utoipa::OpenApi;
+
+use crate::error::ApiError;
+use crate::web as pages;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    use web::{get, patch, post};
+    cfg.service(resource("/healthz").route(get().to(public::health::healthz)))
+        .service(resource("/readyz").route(get().to(public::health::readyz)))
+        .service(resource("/api/openapi.json").route(get().to(openapi_json)))
+        // Public: no login.
+        .service(resource("/api/v1/forms").route(get().to(public::forms::list)))
+        .service(resource("/api/v1/forms/{form_id}").route(get().to(public::forms::get)))
+        .service(resource("/api/v1/units/{unit_code}").route(get().to(public::units::get)))
+        .service(resource("/api/v1/responses").route(post().to(public::responses::submit)))
+        .service(
+            resource("/s/{unit_code}")
+                .route(get().to(pages::survey::show))
+                .route(post().to(pages::survey::submit)),
+        )
+        // Admin: bearer token or session cookie.
+        .service(resource("/api/v1/auth/login").route(post().to(admin::auth::login)))
+        .service(resource("/api/v1/auth/logout").route(post().to(admin::auth::logout)))
+        .service(resource("/api/v1/auth/me").route(get().to(admin::auth::me)))
+        .service(
+            resource("/api/v1/admin/units")
+                .route(get().to(admin::units::list))
+                .route(post().to(admin::units::create)),
+        )
+        .service(
+            resource("/api/v1/admin/units/{unit_code}")
+                .route(get().to(admin::units::get))
+                .route(patch().to(admin::units::update)),
+        )
+        .default_service(web::to(not_found));
+}
+
+/// A resource that answers a wrong method with the common JSON error.
+fn resource(path: &str) -> Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed(format!(
+        "{} is not allowed here",
+        req.method()
+    )))
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound("no such endpoint".into()))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "sipas",
+        description = "Continuous SIPAS satisfaction surveys and indices for Vietnamese public administrative units.",
+        license(name = "MIT")
+    ),
+    paths(
+        public::health::healthz,
+        public::health::readyz,
+        openapi_json,
+        public::forms::list,
+        public::forms::get,
+        public::units::get,
+        public::responses::submit,
+        pages::survey::show,
+        pages::survey::submit,
+        admin::auth::login,
+        admin::auth::logout,
+        admin::auth::me,
+        admin::units::list,
+        admin::units::create,
+        admin::units::get,
+        admin::units::update,
+    ),
+    components(schemas(crate::error::ErrorBody)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "public", description = "Open to anyone: forms, units, submissions, survey pages"),
+        (name = "admin", description = "Needs a bearer token from /api/v1/auth/login"),
+        (name = "operations", description = "Health and the API description"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI 3.1 description of every endpoint.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "operations",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

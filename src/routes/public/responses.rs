@@ -1,0 +1,61 @@
+//! `POST /api/v1/responses`: the anonymous submission. 201 only once the response and all
+//! its answers are committed; a retry with the same `submission_id` and body gets 200 and
+//! the same id; with another body, 422 `idempotency_mismatch`.
+
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::forms::submission::{self, Problems, SubmissionBody};
+use crate::startup::AppState;
+use crate::store;
+use crate::store::responses::Stored;
+use crate::{Lang, vietnam_today};
+
+#[derive(Serialize, ToSchema)]
+pub struct Accepted {
+    pub id: Uuid,
+    pub submission_id: Uuid,
+}
+
+/// Validates and stores a submission: the one path the API and the survey pages share.
+/// `Ok(Err(problems))` means the body broke rules; nothing was stored.
+pub async fn accept(
+    state: &AppState,
+    body: &SubmissionBody,
+) -> Result<Result<Stored, Problems>, ApiError> {
+    let unit = store::units::unit_ref(&state.db, &body.unit, &state.forms).await?;
+    match submission::validate(body, unit.as_ref(), &state.forms, vietnam_today(), None) {
+        Ok(valid) => store::responses::insert(&state.db, &valid).await.map(Ok),
+        Err(problems) => Ok(Err(problems)),
+    }
+}
+
+/// Submit one anonymous response.
+#[utoipa::path(post, path = "/api/v1/responses", tag = "public",
+    request_body = SubmissionBody,
+    responses(
+        (status = 201, description = "Stored durably", body = Accepted),
+        (status = 200, description = "Replay of a stored submission; nothing new stored", body = Accepted),
+        (status = 400, description = "Malformed JSON or wrong types", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = crate::error::ErrorBody),
+        (status = 422, description = "Breaks a rule (every failing field listed), or idempotency_mismatch", body = crate::error::ErrorBody),
+    ))]
+pub async fn submit(
+    state: web::Data<AppState>,
+    body: web::Json<SubmissionBody>,
+) -> Result<HttpResponse, ApiError> {
+    match accept(&state, &body).await? {
+        Ok(Stored::Created(id)) => Ok(HttpResponse::Created().json(Accepted {
+            id,
+            submission_id: body.submission_id,
+        })),
+        Ok(Stored::Replayed(id)) => Ok(HttpResponse::Ok().json(Accepted {
+            id,
+            submission_id: body.submission_id,
+        })),
+        Err(problems) => Err(ApiError::validation(problems.to_fields(Lang::En))),
+    }
+}

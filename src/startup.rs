@@ -1,0 +1,106 @@
+//! Building and running the application: what `sipas serve` runs and what the integration
+//! tests boot unchanged on port 0.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{self, DefaultHeaders, from_fn};
+use actix_web::{App, HttpServer, web};
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::DatabaseConnection;
+
+use crate::config::Settings;
+use crate::error::{json_error, path_error, query_error};
+use crate::forms::{FormRegistry, loader};
+use crate::{routes, store, telemetry};
+
+/// Largest request body accepted anywhere (413 above it).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub forms: FormRegistry,
+    pub settings: Arc<Settings>,
+}
+
+/// Connects, runs the migrations, loads and checks the forms and records them.
+pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
+    let forms = FormRegistry::new(loader::load_dir(&settings.forms_dir)?);
+    let db = store::connect(settings.database_url.expose(), settings.max_db_connections).await?;
+    Migrator::up(&db, None).await?;
+    store::forms::sync(&db, &forms).await?;
+    Ok(AppState {
+        db,
+        forms,
+        settings: Arc::new(settings.clone()),
+    })
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let state = prepare(&settings).await?;
+        let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
+        let port = listener.local_addr()?.port();
+        let server = run(listener, state.clone())?;
+        Ok(Application {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests (graceful shutdown).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn run(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(MAX_BODY_BYTES)
+                    .error_handler(json_error),
+            )
+            .app_data(web::QueryConfig::default().error_handler(query_error))
+            .app_data(web::PathConfig::default().error_handler(path_error))
+            .app_data(web::PayloadConfig::default().limit(MAX_BODY_BYTES))
+            .wrap(middleware::Compress::default())
+            .wrap(
+                DefaultHeaders::new()
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Referrer-Policy", "no-referrer"))
+                    .add(("X-Frame-Options", "DENY"))
+                    .add((
+                        "Content-Security-Policy",
+                        "default-src 'none'; frame-ancestors 'none'",
+                    )),
+            )
+            .wrap(from_fn(telemetry::access_log))
+            .configure(routes::configure)
+    })
+    .listen(listener)?
+    .shutdown_timeout(30)
+    .run();
+    Ok(server)
+}

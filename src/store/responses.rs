@@ -1,0 +1,200 @@
+//! Responses and their answers. A submission is one transaction: the response row plus all
+//! its answers in one multi-row insert. The client's `submission_id` is kept only as a
+//! SHA-256 key, enough to recognise a retry.
+
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    Set, SqlErr,
+};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::entities::{answer, response};
+use crate::error::ApiError;
+use crate::forms::DemographicKey;
+use crate::forms::submission::ValidSubmission;
+
+/// Rows per multi-row insert: well under SQLite's and PostgreSQL's bind-parameter limits.
+const ANSWER_ROWS_PER_INSERT: usize = 4000;
+const RESPONSE_ROWS_PER_INSERT: usize = 1000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// Newly committed.
+    Created(Uuid),
+    /// The same submission arrived before; nothing new was stored.
+    Replayed(Uuid),
+}
+
+pub fn submission_key(submission_id: &Uuid) -> String {
+    hex::encode(Sha256::digest(submission_id.as_bytes()))
+}
+
+/// Stores one submission durably, or recognises a retry of it.
+pub async fn insert(db: &DatabaseConnection, s: &ValidSubmission) -> Result<Stored, ApiError> {
+    let key = submission_key(&s.submission_id);
+    // A second attempt only happens when a concurrent twin won the unique key: it then
+    // finds the twin's row and answers as a replay.
+    for _ in 0..2 {
+        let txn = super::begin_write(db).await?;
+        if let Some(existing) = find_by_key(&txn, &key).await? {
+            txn.rollback().await?;
+            return replay(existing, s);
+        }
+        let id = Uuid::new_v4();
+        match insert_rows(&txn, &[(id, s)]).await {
+            Ok(()) => {
+                txn.commit().await?;
+                return Ok(Stored::Created(id));
+            }
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                txn.rollback().await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let existing = find_by_key(db, &key).await?;
+    existing.map_or_else(
+        || Err(ApiError::internal("submission key vanished")),
+        |e| replay(e, s),
+    )
+}
+
+fn replay(existing: (Uuid, String), s: &ValidSubmission) -> Result<Stored, ApiError> {
+    if existing.1 == s.body_hash {
+        Ok(Stored::Replayed(existing.0))
+    } else {
+        Err(ApiError::IdempotencyMismatch)
+    }
+}
+
+async fn find_by_key(
+    db: &impl ConnectionTrait,
+    key: &str,
+) -> Result<Option<(Uuid, String)>, DbErr> {
+    response::Entity::find()
+        .select_only()
+        .column(response::Column::Id)
+        .column(response::Column::BodyHash)
+        .filter(response::Column::SubmissionKey.eq(key))
+        .into_tuple()
+        .one(db)
+        .await
+}
+
+/// Outcome of a batch import.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    pub created: usize,
+    pub already_present: usize,
+}
+
+/// Stores many submissions inside the caller's transaction (imports, demo data). A
+/// submission already stored with the same content is skipped; with other content it is an
+/// error naming its position in `subs`.
+pub async fn insert_batch(
+    txn: &impl ConnectionTrait,
+    subs: &[ValidSubmission],
+) -> Result<Result<BatchReport, Vec<(usize, String)>>, DbErr> {
+    let mut report = BatchReport::default();
+    let mut conflicts = Vec::new();
+    let mut fresh: Vec<(Uuid, &ValidSubmission)> = Vec::new();
+    for (chunk_no, chunk) in subs.chunks(RESPONSE_ROWS_PER_INSERT).enumerate() {
+        let keys: Vec<String> = chunk
+            .iter()
+            .map(|s| submission_key(&s.submission_id))
+            .collect();
+        let found: Vec<(String, String)> = response::Entity::find()
+            .select_only()
+            .column(response::Column::SubmissionKey)
+            .column(response::Column::BodyHash)
+            .filter(response::Column::SubmissionKey.is_in(keys.clone()))
+            .into_tuple()
+            .all(txn)
+            .await?;
+        let found: std::collections::HashMap<String, String> = found.into_iter().collect();
+        for (i, (s, key)) in chunk.iter().zip(keys).enumerate() {
+            let position = chunk_no * RESPONSE_ROWS_PER_INSERT + i;
+            match found.get(&key) {
+                Some(hash) if *hash == s.body_hash => report.already_present += 1,
+                Some(_) => conflicts.push((
+                    position,
+                    "submission_id already used with a different body".to_string(),
+                )),
+                None => fresh.push((Uuid::new_v4(), s)),
+            }
+        }
+    }
+    let mut keys = std::collections::HashSet::new();
+    for (i, s) in subs.iter().enumerate() {
+        if !keys.insert(s.submission_id) {
+            conflicts.push((i, "submission_id appears twice in the batch".to_string()));
+        }
+    }
+    if !conflicts.is_empty() {
+        return Ok(Err(conflicts));
+    }
+    for chunk in fresh.chunks(RESPONSE_ROWS_PER_INSERT) {
+        insert_rows(txn, chunk).await?;
+    }
+    report.created = fresh.len();
+    Ok(Ok(report))
+}
+
+/// Inserts responses and then all their answers, as multi-row inserts.
+async fn insert_rows(
+    txn: &impl ConnectionTrait,
+    subs: &[(Uuid, &ValidSubmission)],
+) -> Result<(), DbErr> {
+    let rows = subs.iter().map(|(id, s)| {
+        let demo = |k: DemographicKey| Set(s.demographics.get(&k).cloned());
+        response::ActiveModel {
+            id: Set(*id),
+            submission_key: Set(submission_key(&s.submission_id)),
+            body_hash: Set(s.body_hash.clone()),
+            unit_id: Set(s.unit_id),
+            form_id: Set(s.form_id.clone()),
+            form_version: Set(s.form_version),
+            survey_date: Set(s.survey_date),
+            respondent_type: Set(s.respondent_type.as_str().to_string()),
+            channel: Set(s.channel.as_str().to_string()),
+            service: Set(s.service.clone()),
+            gender: demo(DemographicKey::Gender),
+            age_band: demo(DemographicKey::AgeBand),
+            education: demo(DemographicKey::Education),
+            occupation: demo(DemographicKey::Occupation),
+            comment: Set(s.comment.clone()),
+        }
+    });
+    response::Entity::insert_many(rows)
+        .exec_without_returning(txn)
+        .await?;
+
+    let answers: Vec<answer::ActiveModel> = subs
+        .iter()
+        .flat_map(|(id, s)| {
+            s.answers
+                .iter()
+                .map(move |(code, value)| answer::ActiveModel {
+                    response_id: Set(*id),
+                    item_code: Set(code.clone()),
+                    value: Set(*value),
+                })
+        })
+        .collect();
+    for chunk in answers.chunks(ANSWER_ROWS_PER_INSERT) {
+        answer::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Responses recorded at any of `unit_ids`.
+pub async fn count_in(db: &impl ConnectionTrait, unit_ids: &[i32]) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    response::Entity::find()
+        .filter(response::Column::UnitId.is_in(unit_ids.to_vec()))
+        .count(db)
+        .await
+}

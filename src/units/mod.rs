@@ -1,0 +1,260 @@
+//! The unit hierarchy (province -> department/district -> commune/office): codes, levels,
+//! the in-memory tree used for access scopes, roll-ups and form inheritance, and the rules
+//! every unit obeys whichever way it arrives (API, CSV import, demo).
+
+pub mod import;
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::entities::unit;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Province,
+    Department,
+    District,
+    Commune,
+    Office,
+}
+
+impl Level {
+    pub const ALL: [Level; 5] = [
+        Level::Province,
+        Level::Department,
+        Level::District,
+        Level::Commune,
+        Level::Office,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Province => "province",
+            Level::Department => "department",
+            Level::District => "district",
+            Level::Commune => "commune",
+            Level::Office => "office",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Level> {
+        Self::ALL.into_iter().find(|l| l.as_str() == value)
+    }
+
+    /// Depth in the hierarchy: a child sits strictly below its parent.
+    pub fn rank(self) -> u8 {
+        match self {
+            Level::Province => 0,
+            Level::Department | Level::District => 1,
+            Level::Commune | Level::Office => 2,
+        }
+    }
+}
+
+/// `QNM`, `QNM.TK.AM`: dot-separated segments of A-Z, 0-9, `_` and `-`, at most 64 long.
+pub fn is_valid_code(code: &str) -> bool {
+    !code.is_empty()
+        && code.len() <= 64
+        && code.split('.').all(|seg| {
+            !seg.is_empty()
+                && seg
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        })
+}
+
+/// What a unit must satisfy, as a list of `(field, message)`.
+pub fn check_unit(
+    code: &str,
+    level: &str,
+    parent_level: Option<Option<Level>>,
+    name_vi: &str,
+    name_en: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    let mut problems = Vec::new();
+    if !is_valid_code(code) {
+        problems.push(("code", "must be dot-separated segments of A-Z, 0-9, _ and - (at most 64 characters), like QNM.TK.AM".to_string()));
+    }
+    let level = Level::parse(level);
+    if level.is_none() {
+        problems.push((
+            "level",
+            "must be province, department, district, commune or office".to_string(),
+        ));
+    }
+    match (level, parent_level) {
+        (Some(Level::Province), Some(Some(_))) => {
+            problems.push(("parent", "a province has no parent".to_string()))
+        }
+        (Some(l), None) if l != Level::Province => {
+            problems.push(("parent", "only a province may have no parent".to_string()))
+        }
+        (Some(l), Some(Some(p))) if l.rank() <= p.rank() => problems.push((
+            "level",
+            format!("a {} cannot sit under a {}", l.as_str(), p.as_str()),
+        )),
+        _ => {}
+    }
+    if name_vi.trim().is_empty() || name_vi.chars().count() > 200 {
+        problems.push(("name_vi", "must be 1-200 characters".to_string()));
+    }
+    if name_en.is_some_and(|n| n.chars().count() > 200) {
+        problems.push(("name_en", "must be at most 200 characters".to_string()));
+    }
+    if [code, name_vi, name_en.unwrap_or("")]
+        .iter()
+        .any(|s| s.chars().any(char::is_control))
+    {
+        problems.push(("name_vi", "must not contain control characters".to_string()));
+    }
+    problems
+}
+
+/// All units in memory, for subtree scopes and inheritance. Units number in the thousands
+/// at most, so loading them is cheaper than recursive SQL that differs per database.
+#[derive(Clone, Debug, Default)]
+pub struct UnitTree {
+    units: Vec<unit::Model>,
+    by_id: HashMap<i32, usize>,
+    by_code: HashMap<String, usize>,
+    children: HashMap<i32, Vec<i32>>,
+}
+
+impl UnitTree {
+    pub fn new(mut units: Vec<unit::Model>) -> UnitTree {
+        units.sort_by(|a, b| a.code.cmp(&b.code));
+        let by_id = units.iter().enumerate().map(|(i, u)| (u.id, i)).collect();
+        let by_code = units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.code.clone(), i))
+            .collect();
+        let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+        for u in &units {
+            if let Some(p) = u.parent_id {
+                children.entry(p).or_default().push(u.id);
+            }
+        }
+        UnitTree {
+            units,
+            by_id,
+            by_code,
+            children,
+        }
+    }
+
+    pub fn all(&self) -> &[unit::Model] {
+        &self.units
+    }
+
+    pub fn get(&self, id: i32) -> Option<&unit::Model> {
+        self.by_id.get(&id).map(|i| &self.units[*i])
+    }
+
+    pub fn by_code(&self, code: &str) -> Option<&unit::Model> {
+        self.by_code.get(code).map(|i| &self.units[*i])
+    }
+
+    pub fn children(&self, id: i32) -> &[i32] {
+        self.children.get(&id).map_or(&[], Vec::as_slice)
+    }
+
+    /// The unit and every unit below it.
+    pub fn subtree(&self, id: i32) -> Vec<i32> {
+        let mut out = vec![id];
+        let mut i = 0;
+        while i < out.len() {
+            out.extend_from_slice(self.children(out[i]));
+            i += 1;
+        }
+        out
+    }
+
+    /// True when `id` is `ancestor` or lies below it.
+    pub fn is_within(&self, id: i32, ancestor: i32) -> bool {
+        let mut current = Some(id);
+        let mut steps = 0;
+        while let Some(c) = current {
+            if c == ancestor {
+                return true;
+            }
+            current = self.get(c).and_then(|u| u.parent_id);
+            steps += 1;
+            if steps > self.units.len() {
+                break;
+            }
+        }
+        false
+    }
+
+    /// Forms a unit takes: its own list, else its nearest ancestor's, else every form.
+    pub fn effective_forms(&self, id: i32, all_forms: &[String]) -> Vec<String> {
+        let mut current = self.get(id);
+        let mut steps = 0;
+        while let Some(u) = current {
+            if let Some(list) = u.forms.as_deref() {
+                return parse_form_list(list);
+            }
+            current = u.parent_id.and_then(|p| self.get(p));
+            steps += 1;
+            if steps > self.units.len() {
+                break;
+            }
+        }
+        all_forms.to_vec()
+    }
+}
+
+pub fn parse_form_list(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(id: i32, code: &str, parent: Option<i32>, forms: Option<&str>) -> unit::Model {
+        unit::Model {
+            id,
+            code: code.into(),
+            parent_id: parent,
+            level: "commune".into(),
+            name_vi: code.into(),
+            name_en: None,
+            forms: forms.map(String::from),
+        }
+    }
+
+    #[test]
+    fn subtree_scope_and_form_inheritance_follow_the_parents() {
+        let tree = UnitTree::new(vec![
+            unit(1, "P", None, None),
+            unit(2, "P.A", Some(1), Some("f1")),
+            unit(3, "P.A.X", Some(2), None),
+            unit(4, "P.B", Some(1), None),
+        ]);
+        let mut sub = tree.subtree(2);
+        sub.sort();
+        assert_eq!(sub, vec![2, 3]);
+        assert!(tree.is_within(3, 1));
+        assert!(!tree.is_within(4, 2));
+        let all = vec!["f1".to_string(), "f2".to_string()];
+        assert_eq!(tree.effective_forms(3, &all), vec!["f1"]);
+        assert_eq!(tree.effective_forms(4, &all), all);
+    }
+
+    #[test]
+    fn codes_follow_the_dotted_pattern() {
+        assert!(is_valid_code("QNM.TK.AM"));
+        assert!(!is_valid_code("qnm"));
+        assert!(!is_valid_code("QNM..TK"));
+        assert!(!is_valid_code("QNM.TK\0"));
+    }
+}

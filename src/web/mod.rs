@@ -1,0 +1,94 @@
+//! Server-rendered pages. Every page is self-contained: inline CSS allowed by its hash in the
+//! Content-Security-Policy, no script, no external request, usable with JavaScript off.
+
+pub mod survey;
+
+use std::sync::OnceLock;
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use base64::Engine;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use sha2::{Digest, Sha256};
+
+use crate::Lang;
+
+/// The public pages' stylesheet: mobile first, tap targets of at least 48 px.
+pub const CSS: &str = "\
+body{margin:0;font:16px/1.45 system-ui,-apple-system,\"Segoe UI\",Roboto,sans-serif;color:#1a1a1a;background:#f3f5f7}\
+main{max-width:42rem;margin:auto;padding:1rem}\
+h1{font-size:1.3rem;margin:.2rem 0 .6rem}\
+h2{font-size:1.1rem;margin:1.4rem 0 .5rem;color:#0a4a80}\
+.u{margin:0;color:#444;font-weight:600}\
+.l{float:right}\
+fieldset{border:0;margin:0 0 .7rem;padding:.7rem;background:#fff;border-radius:8px}\
+legend{font-weight:600;padding:0;float:left;width:100%;margin-bottom:.4rem}\
+.o{display:grid;grid-template-columns:repeat(auto-fit,minmax(4.3rem,1fr));gap:.3rem;clear:both}\
+.o label{display:flex;flex-direction:column;align-items:center;text-align:center;min-height:48px;padding:.35rem .15rem;border:1px solid #aab4be;border-radius:6px;font-size:.8rem}\
+.o input{width:1.4rem;height:1.4rem;margin:0 0 .2rem}\
+.o label:has(input:checked){background:#e1effb;border-color:#0a5fb4}\
+.f label{display:block;margin:.6rem 0 .2rem;font-weight:600}\
+select,textarea{width:100%;font:inherit;padding:.5rem;box-sizing:border-box;border:1px solid #8a96a3;border-radius:6px}\
+.e{color:#a4001d;font-weight:600;margin:.2rem 0;clear:both}\
+.x{border:2px solid #a4001d}\
+.s{background:#fff;border:2px solid #a4001d;border-radius:8px;padding:.2rem .8rem}\
+button{width:100%;min-height:52px;margin:1rem 0;font:inherit;font-size:1.1rem;font-weight:600;background:#0a5fb4;color:#fff;border:0;border-radius:8px}\
+a{color:#0a55a0}\
+.n{font-size:.9rem;color:#444}";
+
+fn style_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| {
+        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(CSS.as_bytes()))
+    })
+}
+
+/// The policy of every page: only the inline stylesheet above, forms posting to this site.
+pub fn content_security_policy() -> String {
+    format!(
+        "default-src 'none'; style-src 'sha256-{}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        style_hash()
+    )
+}
+
+pub fn page(lang: Lang, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width,initial-scale=1";
+                meta name="referrer" content="no-referrer";
+                title { (title) }
+                style { (PreEscaped(CSS)) }
+            }
+            body { main { (body) } }
+        }
+    }
+}
+
+pub fn respond(status: StatusCode, markup: Markup) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Content-Security-Policy", content_security_policy()))
+        .insert_header(("Cache-Control", "no-store"))
+        .body(markup.into_string())
+}
+
+/// A plain page for a missing unit or form.
+pub fn not_found(lang: Lang) -> HttpResponse {
+    let (title, text) = match lang {
+        Lang::Vi => (
+            "Không tìm thấy",
+            "Không tìm thấy đơn vị hoặc phiếu khảo sát này. Vui lòng kiểm tra lại đường dẫn hoặc mã QR.",
+        ),
+        Lang::En => (
+            "Not found",
+            "This unit or survey does not exist. Please check the link or QR code.",
+        ),
+    };
+    respond(
+        StatusCode::NOT_FOUND,
+        page(lang, title, html! { h1 { (title) } p { (text) } }),
+    )
+}

@@ -1,0 +1,492 @@
+//! The public survey page `/s/{unit_code}`: the unit's form in Vietnamese (`?lang=en` for
+//! English), one question per row with large tap targets, and "no answer" always possible.
+//! The POST goes through the same validation as the API; on a problem the page comes back
+//! with inline messages and every answer kept.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use std::fmt::Write as _;
+
+use maud::{Markup, PreEscaped, html};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{not_found, page, respond};
+use crate::Lang;
+use crate::error::ApiError;
+use crate::forms::submission::{AnswerValue, Problems, SubmissionBody};
+use crate::forms::{AnswerKind, DemographicKey, LoadedForm, Scale, Text};
+use crate::routes::public::responses::accept;
+use crate::startup::AppState;
+use crate::store;
+use crate::store::responses::Stored;
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    lang: Option<String>,
+    form: Option<String>,
+}
+
+/// What the citizen has entered so far, to render the form again.
+#[derive(Default)]
+struct Entered {
+    submission_id: Uuid,
+    respondent_type: Option<String>,
+    values: HashMap<String, Vec<String>>,
+    problems: Problems,
+}
+
+impl Entered {
+    fn has(&self, field: &str, value: &str) -> bool {
+        self.values
+            .get(field)
+            .is_some_and(|v| v.iter().any(|x| x == value))
+    }
+    fn first(&self, field: &str) -> &str {
+        self.values
+            .get(field)
+            .and_then(|v| v.first())
+            .map_or("", String::as_str)
+    }
+}
+
+struct Context {
+    lang: Lang,
+    unit_code: String,
+    unit_name: String,
+    form: std::sync::Arc<LoadedForm>,
+    other_forms: Vec<(String, Text)>,
+}
+
+fn t(lang: Lang, vi: &'static str, en: &'static str) -> &'static str {
+    match lang {
+        Lang::Vi => vi,
+        Lang::En => en,
+    }
+}
+
+/// Loads the unit and picks the form (`?form=`, else the first the unit takes).
+async fn context(
+    state: &AppState,
+    code: &str,
+    query: &PageQuery,
+) -> Result<Option<Context>, ApiError> {
+    let lang = Lang::from_param(query.lang.as_deref());
+    let Some(unit) = store::units::by_code(&state.db, code).await? else {
+        return Ok(None);
+    };
+    let Some(unit_ref) = store::units::unit_ref(&state.db, code, &state.forms).await? else {
+        return Ok(None);
+    };
+    let wanted = query
+        .form
+        .as_deref()
+        .or(unit_ref.forms.first().map(String::as_str));
+    let Some(form) = wanted
+        .filter(|w| unit_ref.forms.iter().any(|f| f == w))
+        .and_then(|w| state.forms.get(w))
+    else {
+        return Ok(None);
+    };
+    let other_forms = unit_ref
+        .forms
+        .iter()
+        .filter(|f| **f != form.form.id)
+        .filter_map(|f| state.forms.get(f))
+        .map(|f| (f.form.id.clone(), f.form.title.clone()))
+        .collect();
+    let unit_name = match lang {
+        Lang::En => unit.name_en.clone().unwrap_or(unit.name_vi.clone()),
+        Lang::Vi => unit.name_vi.clone(),
+    };
+    Ok(Some(Context {
+        lang,
+        unit_code: unit.code,
+        unit_name,
+        form: form.clone(),
+        other_forms,
+    }))
+}
+
+/// The survey form.
+#[utoipa::path(get, path = "/s/{unit_code}", tag = "public",
+    params(("unit_code" = String, Path), ("lang" = Option<String>, Query, description = "`en` for English"),
+           ("form" = Option<String>, Query, description = "form id when the unit takes several")),
+    responses((status = 200, description = "The survey page", content_type = "text/html"),
+              (status = 404, description = "Unknown unit", content_type = "text/html")))]
+pub async fn show(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(ctx) = context(&state, &path, &query).await? else {
+        return Ok(not_found(Lang::from_param(query.lang.as_deref())));
+    };
+    let entered = Entered {
+        submission_id: Uuid::new_v4(),
+        ..Default::default()
+    };
+    Ok(respond(StatusCode::OK, render_form(&ctx, &entered)))
+}
+
+/// Submit the survey form (form-encoded); same rules as `POST /api/v1/responses`.
+#[utoipa::path(post, path = "/s/{unit_code}", tag = "public",
+    params(("unit_code" = String, Path), ("lang" = Option<String>, Query)),
+    request_body(content_type = "application/x-www-form-urlencoded", description = "One field per item code, plus submission_id, form, respondent_type, service, comment and demographics"),
+    responses((status = 201, description = "Thank-you page: stored", content_type = "text/html"),
+              (status = 200, description = "Thank-you page: this submission was already stored", content_type = "text/html"),
+              (status = 422, description = "The form again with inline messages", content_type = "text/html")))]
+pub async fn submit(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let mut values: HashMap<String, Vec<String>> = HashMap::new();
+    for (k, v) in form_urlencoded::parse(&body) {
+        values
+            .entry(k.into_owned())
+            .or_default()
+            .push(v.into_owned());
+    }
+    let form_id = values.get("form").and_then(|v| v.first()).cloned();
+    let query = PageQuery {
+        lang: query.lang.clone(),
+        form: form_id.or(query.form.clone()),
+    };
+    let Some(ctx) = context(&state, &path, &query).await? else {
+        return Ok(not_found(Lang::from_param(query.lang.as_deref())));
+    };
+    let mut entered = Entered {
+        // A tampered or missing id only loses retry protection.
+        submission_id: values
+            .get("submission_id")
+            .and_then(|v| v.first())
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .unwrap_or_else(Uuid::new_v4),
+        respondent_type: values
+            .get("respondent_type")
+            .and_then(|v| v.first())
+            .cloned(),
+        values,
+        problems: Problems::default(),
+    };
+    let form = &ctx.form;
+    let respondent_type = match (&form.form.respondent_types[..], &entered.respondent_type) {
+        ([only], _) => only.as_str().to_string(),
+        (_, Some(rt)) => rt.clone(),
+        (_, None) => String::new(),
+    };
+    let mut answers = std::collections::BTreeMap::new();
+    for (code, kind, _) in form.form.answerables() {
+        let given: Vec<&String> = entered
+            .values
+            .get(code)
+            .into_iter()
+            .flatten()
+            .filter(|v| !v.is_empty())
+            .collect();
+        if given.is_empty() {
+            continue;
+        }
+        // Something that is not a number can only come from a tampered form: i64::MIN is
+        // off every scale and is reported as such.
+        let parse = |s: &String| s.parse::<i64>().unwrap_or(i64::MIN);
+        let value = match kind {
+            AnswerKind::Question { multiple: true } => {
+                AnswerValue::Many(given.into_iter().map(parse).collect())
+            }
+            _ => AnswerValue::One(parse(given[0])),
+        };
+        answers.insert(code.to_string(), Some(value));
+    }
+    let demographics = DemographicKey::ALL
+        .iter()
+        .map(|k| {
+            (
+                k.as_str().to_string(),
+                Some(entered.first(k.as_str()).to_string()),
+            )
+        })
+        .collect();
+    let text = |k: &str| Some(entered.first(k).to_string()).filter(|s| !s.is_empty());
+    let submission = SubmissionBody {
+        submission_id: entered.submission_id,
+        unit: ctx.unit_code.clone(),
+        form: form.form.id.clone(),
+        respondent_type,
+        channel: "online".into(),
+        answers,
+        demographics: Some(demographics),
+        service: text("service"),
+        comment: text("comment"),
+    };
+    match accept(&state, &submission).await {
+        Ok(Ok(Stored::Created(_))) => Ok(respond(StatusCode::CREATED, render_thanks(&ctx))),
+        Ok(Ok(Stored::Replayed(_))) => Ok(respond(StatusCode::OK, render_thanks(&ctx))),
+        Ok(Err(problems)) => {
+            entered.problems = problems;
+            Ok(respond(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                render_form(&ctx, &entered),
+            ))
+        }
+        Err(ApiError::IdempotencyMismatch) => {
+            // The same page was sent twice with different answers: keep the first, say so.
+            Ok(respond(StatusCode::OK, render_thanks(&ctx)))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn href(ctx: &Context, lang: Lang) -> String {
+    let mut url = format!("/s/{}", ctx.unit_code);
+    let mut params = Vec::new();
+    if lang == Lang::En {
+        params.push("lang=en".to_string());
+    }
+    if !ctx.other_forms.is_empty() {
+        params.push(format!("form={}", ctx.form.form.id));
+    }
+    if !params.is_empty() {
+        url.push('?');
+        url.push_str(&params.join("&"));
+    }
+    url
+}
+
+fn render_form(ctx: &Context, e: &Entered) -> Markup {
+    let lang = ctx.lang;
+    let f = &ctx.form.form;
+    let other_lang = match lang {
+        Lang::Vi => (Lang::En, "English"),
+        Lang::En => (Lang::Vi, "Tiếng Việt"),
+    };
+    let problems = &e.problems.0;
+    let body = html! {
+        a.l href=(href(ctx, other_lang.0)) lang=(other_lang.0.code()) { (other_lang.1) }
+        p.u { (ctx.unit_name) }
+        h1 { (f.title.get(lang)) }
+        p.n { (t(lang,
+            "Phiếu không ghi tên: không hỏi họ tên, số điện thoại hay số hồ sơ. Câu nào không muốn trả lời, chọn \"Không trả lời\".",
+            "This survey is anonymous: no name, phone or case number is asked. Choose \"No answer\" for any question you prefer to skip.")) }
+        @for (id, title) in &ctx.other_forms {
+            p.n { a href={ "/s/" (ctx.unit_code) "?form=" (id) @if lang == Lang::En { "&lang=en" } } { (title.get(lang)) } }
+        }
+        @if !problems.is_empty() {
+            div.s role="alert" id="errors" {
+                p.e { (t(lang, "Vui lòng kiểm tra lại:", "Please check:")) }
+                ul { @for (field, problem) in problems {
+                    li { a href={ "#" (anchor(field)) } { (field_label(ctx, field)) } ": " (problem.message(lang)) }
+                } }
+            }
+        }
+        form method="post" action=(href(ctx, lang)) {
+            input type="hidden" name="submission_id" value=(e.submission_id);
+            input type="hidden" name="form" value=(f.id);
+            @if f.respondent_types.len() > 1 {
+                (choice_row(ctx, e, "respondent_type", t(lang, "Anh/chị trả lời với tư cách", "You are answering as"),
+                    &f.respondent_types.iter().map(|r| (r.as_str().to_string(), r.label(lang).to_string())).collect::<Vec<_>>(), false, false))
+            }
+            @for group in &f.groups {
+                h2 { (group.title.get(lang)) }
+                @for sub in &group.groups {
+                    p.u { (sub.title.get(lang)) }
+                    @for item in &sub.items { (scale_row(ctx, e, &item.code, &item.text, &item.scale, false)) }
+                }
+                @for item in &group.items { (scale_row(ctx, e, &item.code, &item.text, &item.scale, false)) }
+            }
+            @if !f.expectations.is_empty() {
+                h2 { (t(lang, "Mong đợi cải thiện (không bắt buộc)", "Where you expect improvement (optional)")) }
+                @for item in &f.expectations { (scale_row(ctx, e, &item.code, &item.text, &item.scale, false)) }
+            }
+            @if !f.questions.is_empty() {
+                h2 { (t(lang, "Câu hỏi khác (không bắt buộc)", "Other questions (optional)")) }
+                @for q in &f.questions { (scale_row(ctx, e, &q.code, &q.text, &q.scale, q.multiple)) }
+            }
+            h2 { (t(lang, "Thông tin thêm (không bắt buộc)", "About you (optional)")) }
+            fieldset.f {
+                @if !f.fields.is_empty() {
+                    (select(ctx, e, "service", t(lang, "Lĩnh vực thủ tục đã làm", "Field of the procedure"),
+                        &f.fields.iter().map(|c| (c.code.clone(), c.text.get(lang).to_string())).collect::<Vec<_>>()))
+                }
+                @for d in &f.demographics {
+                    (select(ctx, e, d.key.as_str(), d.title.get(lang),
+                        &d.options.iter().map(|c| (c.code.clone(), c.text.get(lang).to_string())).collect::<Vec<_>>()))
+                }
+                @if let Some(c) = &f.comment {
+                    label for="comment" { (c.prompt.get(lang)) }
+                    (error_line(ctx, e, "comment"))
+                    textarea id="comment" name="comment" rows="4" maxlength=(c.max_chars) { (e.first("comment")) }
+                }
+            }
+            button type="submit" { (t(lang, "Gửi ý kiến", "Send")) }
+        }
+    };
+    page(
+        lang,
+        &format!("{} – {}", t(lang, "Khảo sát", "Survey"), ctx.unit_name),
+        body,
+    )
+}
+
+fn anchor(field: &str) -> String {
+    let name = field
+        .strip_prefix("answers.")
+        .or(field.strip_prefix("demographics."))
+        .unwrap_or(field);
+    format!("q-{name}")
+}
+
+fn field_label(ctx: &Context, field: &str) -> String {
+    let name = field.strip_prefix("answers.").unwrap_or(field);
+    match ctx.form.answer_spec(name) {
+        Some(_) => name.to_string(),
+        None => match (field, ctx.lang) {
+            ("respondent_type", Lang::Vi) => "Đối tượng".into(),
+            ("answers", Lang::Vi) => "Câu trả lời".into(),
+            ("comment", Lang::Vi) => "Ý kiến".into(),
+            ("service", Lang::Vi) => "Lĩnh vực".into(),
+            _ => name.to_string(),
+        },
+    }
+}
+
+fn error_line(ctx: &Context, e: &Entered, field: &str) -> Markup {
+    html! { @if let Some(p) = e.problems.for_field(field) { p.e id=(anchor(field)) { (p.message(ctx.lang)) } } }
+}
+
+/// One question on a scale: the levels with their labels, then "no answer" (single choice),
+/// or check boxes (multiple choice).
+fn scale_row(
+    ctx: &Context,
+    e: &Entered,
+    code: &str,
+    text: &Text,
+    scale_name: &str,
+    multiple: bool,
+) -> Markup {
+    let Some(scale) = ctx.form.form.scales.get(scale_name) else {
+        return html! {};
+    };
+    let options = options(scale, ctx.lang);
+    // Index items offer an explicit "no answer" (a tap by mistake can be undone); the
+    // optional questions outside the index are simply left blank.
+    let index_item = matches!(ctx.form.answer_spec(code), Some((AnswerKind::IndexItem, _)));
+    choice_row(
+        ctx,
+        e,
+        code,
+        &format!("{code}. {}", text.get(ctx.lang)),
+        &options,
+        index_item,
+        multiple,
+    )
+}
+
+fn options(scale: &Scale, lang: Lang) -> Vec<(String, String)> {
+    scale
+        .levels
+        .iter()
+        .map(|l| (l.value.to_string(), l.label.get(lang).to_string()))
+        .collect()
+}
+
+/// Rows are the bulk of the page, so they are written by hand without attribute quotes:
+/// names and values are form codes and levels (A-Z, 0-9, `_`, `.`, `-`), which HTML allows
+/// unquoted. Texts are escaped.
+fn choice_row(
+    ctx: &Context,
+    e: &Entered,
+    name: &str,
+    legend: &str,
+    options: &[(String, String)],
+    no_answer: bool,
+    multiple: bool,
+) -> Markup {
+    use std::fmt::Write;
+    let lang = ctx.lang;
+    let problem = e
+        .problems
+        .for_field(&format!("answers.{name}"))
+        .or_else(|| e.problems.for_field(name));
+    let nothing_chosen = !e
+        .values
+        .get(name)
+        .is_some_and(|v| v.iter().any(|x| !x.is_empty()));
+    let kind = if multiple { "checkbox" } else { "radio" };
+    let mut out = String::with_capacity(600);
+    // Only a row with a problem needs an anchor for the summary's link.
+    match problem {
+        Some(_) => {
+            let _ = write!(out, "<fieldset id={} class=x>", anchor(name));
+        }
+        None => out.push_str("<fieldset>"),
+    }
+    let _ = write!(out, "<legend>{}</legend>", escape(legend));
+    if let Some(p) = problem {
+        let _ = write!(out, "<p class=e>{}</p>", escape(&p.message(lang)));
+    }
+    out.push_str("<div class=o>");
+    for (value, label) in options {
+        let checked = if e.has(name, value) { " checked" } else { "" };
+        let _ = write!(
+            out,
+            "<label><input type={kind} name={name} value={value}{checked}>{}</label>",
+            escape(label)
+        );
+    }
+    if no_answer && !multiple {
+        let checked = if nothing_chosen { " checked" } else { "" };
+        let _ = write!(
+            out,
+            "<label><input type=radio name={name} value=\"\"{checked}>{}</label>",
+            t(lang, "Không trả lời", "No answer")
+        );
+    }
+    out.push_str("</div></fieldset>");
+    PreEscaped(out)
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let _ = maud::Escaper::new(&mut out).write_str(text);
+    out
+}
+
+fn select(
+    ctx: &Context,
+    e: &Entered,
+    name: &str,
+    label: &str,
+    options: &[(String, String)],
+) -> Markup {
+    let chosen = e.first(name);
+    html! {
+        label for=(name) { (label) }
+        @if let Some(p) = e.problems.for_field(name).or_else(|| e.problems.for_field(&format!("demographics.{name}"))) {
+            p.e id=(anchor(name)) { (p.message(ctx.lang)) }
+        }
+        select id=(name) name=(name) {
+            option value="" { "—" }
+            @for (value, text) in options {
+                option value=(value) selected[chosen == value] { (text) }
+            }
+        }
+    }
+}
+
+fn render_thanks(ctx: &Context) -> Markup {
+    let lang = ctx.lang;
+    let body = html! {
+        p.u { (ctx.unit_name) }
+        h1 { (t(lang, "Cảm ơn anh/chị!", "Thank you!")) }
+        p { (t(lang,
+            "Ý kiến của anh/chị đã được ghi nhận. Phiếu không ghi tên và được dùng để cải thiện chất lượng phục vụ.",
+            "Your answers have been received. They are anonymous and are used to improve the service.")) }
+        p { a href=(href(ctx, lang)) { (t(lang, "Trả lời phiếu mới", "Answer again for another visit")) } }
+    };
+    page(lang, t(lang, "Cảm ơn", "Thank you"), body)
+}

@@ -1,0 +1,293 @@
+//! `spawn_app()` and friends.
+
+use std::path::PathBuf;
+
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait};
+use serde_json::{Value, json};
+use sipas::auth::{self, Role};
+use sipas::config::{Secret, Settings};
+use sipas::entities::{answer, response};
+use sipas::startup::Application;
+use sipas::store;
+use uuid::Uuid;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/sipas-2017-small")
+        .join(name)
+}
+
+pub fn forms_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("survey-forms")
+}
+
+/// A database of its own for one test.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        match std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
+            None => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                TestDb {
+                    url,
+                    _dir: Some(dir),
+                    pg: None,
+                }
+            }
+            Some(admin_url) => {
+                let name = format!("sipas_test_{}", Uuid::new_v4().simple());
+                let admin = Database::connect(&admin_url)
+                    .await
+                    .expect("connect to TEST_DATABASE_URL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                let (base, query) = match admin_url.split_once('?') {
+                    Some((b, q)) => (b.to_string(), format!("?{q}")),
+                    None => (admin_url.clone(), String::new()),
+                };
+                let prefix = base.rsplit_once('/').map_or(base.as_str(), |(p, _)| p);
+                let url = format!("{prefix}/{name}{query}");
+                TestDb {
+                    url,
+                    _dir: None,
+                    pg: Some((admin_url, name)),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = self.pg.take() {
+            // Drop runs outside async context: use a short-lived runtime on its own thread.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async {
+                    if let Ok(admin) = Database::connect(&admin_url).await {
+                        let _ = admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                            ))
+                            .await;
+                        let _ = admin.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub db: DatabaseConnection,
+    pub client: reqwest::Client,
+    /// Dropped with the app: removes the PostgreSQL database.
+    _test_db: TestDb,
+}
+
+pub fn test_settings(db: &TestDb) -> Settings {
+    Settings {
+        port: 0,
+        database_url: Secret::new(db.url.clone()),
+        forms_dir: forms_dir(),
+        max_db_connections: 5,
+        ..Settings::default()
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(change: impl FnOnce(&mut Settings)) -> TestApp {
+    let test_db = TestDb::new().await;
+    let mut settings = test_settings(&test_db);
+    change(&mut settings);
+    let app = Application::build(settings)
+        .await
+        .expect("application builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let db = app.state().db.clone();
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    TestApp {
+        address,
+        db,
+        client,
+        _test_db: test_db,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_as(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn patch_as(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn submit(&self, body: &Value) -> reqwest::Response {
+        self.post_json("/api/v1/responses", body).await
+    }
+
+    /// The units of the reference data set (QNM and below).
+    pub async fn seed_reference_units(&self) {
+        let text = std::fs::read_to_string(fixture("units.csv")).expect("units.csv");
+        let rows = sipas::units::import::parse_csv(&text).expect("valid csv");
+        store::units::import(&self.db, rows)
+            .await
+            .expect("db")
+            .expect("import ok");
+    }
+
+    pub async fn response_count(&self) -> u64 {
+        response::Entity::find()
+            .count(&self.db)
+            .await
+            .expect("count")
+    }
+
+    pub async fn answer_count(&self) -> u64 {
+        answer::Entity::find().count(&self.db).await.expect("count")
+    }
+
+    /// Creates an account directly in the store and signs it in over HTTP.
+    pub async fn login_as(&self, role: Role, unit: Option<&str>) -> String {
+        let unit_id = match unit {
+            Some(code) => Some(
+                store::units::by_code(&self.db, code)
+                    .await
+                    .expect("db")
+                    .expect("unit")
+                    .id,
+            ),
+            None => None,
+        };
+        let email = format!(
+            "{}-{}@example.gov.vn",
+            role.as_str(),
+            Uuid::new_v4().simple()
+        );
+        store::users::insert(
+            &self.db,
+            &email,
+            auth::hash_password(PASSWORD).expect("hash"),
+            role,
+            unit_id,
+        )
+        .await
+        .expect("user");
+        let res = self
+            .post_json(
+                "/api/v1/auth/login",
+                &json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.expect("json");
+        body["token"].as_str().expect("token").to_string()
+    }
+}
+
+/// A complete, valid sipas-2017 submission for `unit`, every item answered 4.
+pub fn valid_submission(unit: &str) -> Value {
+    let codes = [
+        "A1", "A2", "A3", "A4", "B1", "B2", "B3", "B4", "B5", "C1", "C2", "C3", "C4", "C5", "C6",
+        "D1", "D2", "D3", "E1", "E2", "E3", "E4",
+    ];
+    let answers: serde_json::Map<String, Value> =
+        codes.iter().map(|c| (c.to_string(), json!(4))).collect();
+    json!({
+        "submission_id": Uuid::new_v4(),
+        "unit": unit,
+        "form": "sipas-2017",
+        "respondent_type": "citizen",
+        "channel": "online",
+        "answers": answers,
+    })
+}
+
+/// Asserts the common error shape and returns the body.
+pub async fn error_body(res: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(res.status().as_u16(), status, "status");
+    let ct = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert!(ct.starts_with("application/json"), "content type {ct}");
+    let body: Value = res.json().await.expect("json error body");
+    assert_eq!(body["error"], code, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(body["fields"].is_object(), "{body}");
+    body
+}

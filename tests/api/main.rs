@@ -1,0 +1,15 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Integration tests: each boots the real application on port 0 against its own fresh
+//! database: SQLite in a temporary folder by default, PostgreSQL when `TEST_DATABASE_URL`
+//! is set (one database per test, dropped afterwards).
+
+mod helpers;
+
+mod auth;
+mod cli;
+mod forms;
+mod ops;
+mod schema;
+mod submissions;
+mod survey_page;
+mod units;

@@ -1,0 +1,256 @@
+//! The public survey page `/s/{unit_code}`, with JavaScript off (plain HTTP forms).
+
+use sea_orm::EntityTrait;
+use sipas::entities::response;
+
+use crate::helpers::spawn_app;
+
+const CODES_2017: [&str; 22] = [
+    "A1", "A2", "A3", "A4", "B1", "B2", "B3", "B4", "B5", "C1", "C2", "C3", "C4", "C5", "C6", "D1",
+    "D2", "D3", "E1", "E2", "E3", "E4",
+];
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .map(|i| i + marker.len())
+        .expect("hidden field");
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn survey_page_shows_the_form_in_vietnamese_with_five_labelled_levels_and_no_answer() {
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    let res = app.get("/s/QNM.TK.AM").await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let html = res.text().await.unwrap();
+    assert!(html.contains("<html lang=\"vi\">"));
+    assert!(html.contains("Phường An Mỹ"));
+    for code in CODES_2017 {
+        assert!(
+            html.contains(&format!("name={code} value=5>")),
+            "item {code} has its levels"
+        );
+        assert!(
+            html.contains(&format!("name={code} value=\"\"")),
+            "item {code} allows no answer"
+        );
+    }
+    for label in [
+        "Rất không hài lòng",
+        "Không hài lòng",
+        "Bình thường",
+        "Hài lòng",
+        "Rất hài lòng",
+        "Không trả lời",
+    ] {
+        assert!(html.contains(label), "{label}");
+    }
+    assert!(html.contains("Nơi ngồi chờ có đủ chỗ ngồi"));
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("style-src 'sha256-"),
+        "{csp}"
+    );
+}
+
+#[tokio::test]
+async fn survey_page_is_under_30_kb_self_contained_and_script_free_for_both_forms() {
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    for path in [
+        "/s/QNM.TK.AM",
+        "/s/QNM.TK.AM?form=sipas-2023",
+        "/s/QNM.TK.AM?lang=en",
+    ] {
+        let html = app.get(path).await.text().await.unwrap();
+        assert!(html.len() < 30 * 1024, "{path} is {} bytes", html.len());
+        assert!(!html.contains("<script"), "{path}");
+        assert!(
+            !html.contains("src="),
+            "{path}: no images, frames or scripts to fetch"
+        );
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "{path}: no external reference"
+        );
+        assert!(!html.contains("<link"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn english_version_with_lang_en() {
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    let html = app.get("/s/QNM.TK.AM?lang=en").await.text().await.unwrap();
+    assert!(html.contains("<html lang=\"en\">"));
+    assert!(html.contains("Very dissatisfied") && html.contains("No answer"));
+    assert!(html.contains("The waiting area has enough seats"));
+    assert!(html.contains("action=\"/s/QNM.TK.AM?lang=en"));
+}
+
+#[tokio::test]
+async fn posting_the_page_stores_the_response_and_thanks_the_citizen() {
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    let html = app.get("/s/QNM.TK.AM").await.text().await.unwrap();
+    let sid = hidden(&html, "submission_id");
+    let mut form: Vec<(String, String)> = vec![
+        ("submission_id".into(), sid.clone()),
+        ("form".into(), "sipas-2017".into()),
+        ("respondent_type".into(), "citizen".into()),
+        ("service".into(), "dat_dai".into()),
+        ("comment".into(), "Rất tốt".into()),
+        ("age_band".into(), "35-49".into()),
+        ("gender".into(), "".into()),
+    ];
+    for code in CODES_2017 {
+        form.push((
+            code.into(),
+            if code == "E3" {
+                String::new()
+            } else {
+                "5".into()
+            },
+        ));
+    }
+    let res = app
+        .client
+        .post(app.url("/s/QNM.TK.AM"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Cảm ơn"), "{page}");
+    let rows = response::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].channel, "online");
+    assert_eq!(rows[0].service.as_deref(), Some("dat_dai"));
+    assert_eq!(rows[0].age_band.as_deref(), Some("35-49"));
+    assert_eq!(rows[0].gender, None);
+    assert_eq!(app.answer_count().await, 21);
+
+    // Pressing "send" again (or a refresh of the POST) stores nothing new.
+    let res = app
+        .client
+        .post(app.url("/s/QNM.TK.AM"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("Cảm ơn"));
+    assert_eq!(app.response_count().await, 1);
+}
+
+#[tokio::test]
+async fn a_page_with_problems_comes_back_with_inline_messages_and_the_answers_kept() {
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    let form = vec![
+        ("submission_id", uuid::Uuid::new_v4().to_string()),
+        ("form", "sipas-2017".into()),
+        ("A1", "4".into()),
+        ("B2", "9".into()),
+        ("comment", "Giữ lại ý kiến này <b>".into()),
+    ];
+    let res = app
+        .client
+        .post(app.url("/s/QNM.TK.AM"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("role=\"alert\""), "an error summary");
+    assert!(
+        html.contains("Vui lòng chọn người dân hoặc tổ chức."),
+        "respondent type is required"
+    );
+    assert!(
+        html.contains("Chọn một mức từ 1 đến 5."),
+        "B2 is off the scale"
+    );
+    assert!(
+        html.contains("name=A1 value=4 checked"),
+        "the answer to A1 is kept"
+    );
+    assert!(
+        html.contains("Giữ lại ý kiến này &lt;b&gt;"),
+        "the comment is kept, escaped"
+    );
+    assert!(
+        html.contains("id=q-B2 class=x"),
+        "the failing row is marked"
+    );
+    assert_eq!(app.response_count().await, 0);
+}
+
+#[tokio::test]
+async fn unknown_unit_or_form_shows_a_404_page() {
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    for path in ["/s/QNM.NOPE", "/s/QNM.TK.AM?form=sipas-1999", "/s/%00%27"] {
+        let res = app.get(path).await;
+        assert_eq!(res.status(), 404, "{path}");
+        assert!(res.text().await.unwrap().contains("Không tìm thấy"));
+    }
+    let res = app
+        .client
+        .post(app.url("/s/QNM.NOPE"))
+        .form(&[("A1", "4")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(app.response_count().await, 0);
+}
+
+#[tokio::test]
+async fn the_2023_form_asks_citizens_only_and_offers_the_other_questions() {
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    let html = app
+        .get("/s/QNM.TK.AM?form=sipas-2023")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !html.contains("name=respondent_type"),
+        "citizens only: nothing to choose"
+    );
+    assert!(html.contains("type=checkbox name=KENH"));
+    assert!(html.contains("name=MD10 value=3>"));
+    let sid = hidden(&html, "submission_id");
+    let form = vec![
+        ("submission_id", sid),
+        ("form", "sipas-2023".to_string()),
+        ("GT1", "5".into()),
+        ("KENH", "1".into()),
+        ("KENH", "3".into()),
+    ];
+    let res = app
+        .client
+        .post(app.url("/s/QNM.TK.AM?form=sipas-2023"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(app.answer_count().await, 3);
+}
