@@ -36,6 +36,9 @@ enum Command {
         host: Option<String>,
         #[arg(long)]
         port: Option<u16>,
+        /// Seed the demo province first (does nothing when it is already there).
+        #[arg(long)]
+        demo: bool,
     },
     /// Apply database migrations and record the survey forms.
     Migrate,
@@ -101,12 +104,31 @@ async fn main() -> ExitCode {
     }
 }
 
+fn print_demo(settings: &Settings, report: demo::DemoReport) {
+    println!(
+        "demo: {} units created, {} responses created",
+        report.units_created, report.responses_created
+    );
+    if let Some((email, password)) = report.admin {
+        println!("demo admin account: {email} / {password} (shown once; change it for real use)");
+    }
+    let base = settings.public_base_url.trim_end_matches('/');
+    println!("the survey of a ward is at {base}/s/QNI.HL.BC (`sipas serve` if it is not running)");
+}
+
 async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
     match command {
-        Command::Serve { host, port } => {
+        Command::Serve { host, port, demo } => {
             settings.host = host.unwrap_or(settings.host);
             settings.port = port.unwrap_or(settings.port);
             let app = Application::build(settings.clone()).await?;
+            if demo {
+                let state = app.state();
+                print_demo(
+                    &settings,
+                    demo::seed(&state.db, &state.forms, 3000, 2017).await?,
+                );
+            }
             tracing::info!("sipas listening on http://{}:{}", settings.host, app.port());
             app.run_until_stopped().await?;
         }

@@ -23,10 +23,13 @@ h2{font-size:1.1rem;margin:1.4rem 0 .5rem;color:#0a4a80}\
 .l{float:right}\
 fieldset{border:0;margin:0 0 .7rem;padding:.7rem;background:#fff;border-radius:8px}\
 legend{font-weight:600;padding:0;float:left;width:100%;margin-bottom:.4rem}\
-.o{display:grid;grid-template-columns:repeat(auto-fit,minmax(4.3rem,1fr));gap:.3rem;clear:both}\
-.o label{display:flex;flex-direction:column;align-items:center;text-align:center;min-height:48px;padding:.35rem .15rem;border:1px solid #aab4be;border-radius:6px;font-size:.8rem}\
+.o{display:flex;flex-wrap:wrap;gap:.3rem;clear:both}\
+.o label{flex:1 1 0;min-width:3.3rem;display:flex;flex-direction:column;align-items:center;text-align:center;min-height:48px;padding:.35rem .1rem;border:1px solid #aab4be;border-radius:6px;font-size:.8rem}\
 .o input{width:1.4rem;height:1.4rem;margin:0 0 .2rem}\
 .o label:has(input:checked){background:#e1effb;border-color:#0a5fb4}\
+.o .na{flex-basis:100%;flex-direction:row;justify-content:center;gap:.5rem;min-height:44px}\
+.o .na input{margin:0}\
+.o .na:has(input:checked){background:#f3f5f7;border-color:#aab4be}\
 .f label{display:block;margin:.6rem 0 .2rem;font-weight:600}\
 select,textarea{width:100%;font:inherit;padding:.5rem;box-sizing:border-box;border:1px solid #8a96a3;border-radius:6px}\
 .e{color:#a4001d;font-weight:600;margin:.2rem 0;clear:both}\

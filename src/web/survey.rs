@@ -273,7 +273,7 @@ fn render_form(ctx: &Context, e: &Entered) -> Markup {
             "Phiếu không ghi tên: không hỏi họ tên, số điện thoại hay số hồ sơ. Câu nào không muốn trả lời, chọn \"Không trả lời\".",
             "This survey is anonymous: no name, phone or case number is asked. Choose \"No answer\" for any question you prefer to skip.")) }
         @for (id, title) in &ctx.other_forms {
-            p.n { a href={ "/s/" (ctx.unit_code) "?form=" (id) @if lang == Lang::En { "&lang=en" } } { (title.get(lang)) } }
+            p.n { (t(lang, "Phiếu khác: ", "Other form: ")) a href={ "/s/" (ctx.unit_code) "?form=" (id) @if lang == Lang::En { "&lang=en" } } { (title.get(lang)) } }
         }
         @if !problems.is_empty() {
             div.s role="alert" id="errors" {
@@ -442,7 +442,7 @@ fn choice_row(
         let checked = if nothing_chosen { " checked" } else { "" };
         let _ = write!(
             out,
-            "<label><input type=radio name={name} value=\"\"{checked}>{}</label>",
+            "<label class=na><input type=radio name={name} value=\"\"{checked}>{}</label>",
             t(lang, "Không trả lời", "No answer")
         );
     }
