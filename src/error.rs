@@ -195,9 +195,13 @@ pub fn path_error(err: error::PathError, _req: &HttpRequest) -> actix_web::Error
     ApiError::BadRequest(format!("invalid path: {err}")).into()
 }
 
-pub fn payload_error(err: error::PayloadError) -> ApiError {
-    match err {
-        error::PayloadError::Overflow => ApiError::PayloadTooLarge(crate::startup::MAX_BODY_BYTES),
-        other => ApiError::BadRequest(format!("could not read the request body: {other}")),
+/// For handlers that read the raw body (`Result<web::Bytes, actix_web::Error>`): 413 over
+/// the limit, 400 otherwise, in the common shape.
+pub fn body_error(err: actix_web::Error) -> ApiError {
+    match err.as_error::<error::PayloadError>() {
+        Some(error::PayloadError::Overflow) => {
+            ApiError::PayloadTooLarge(crate::startup::MAX_BODY_BYTES)
+        }
+        _ => ApiError::BadRequest("could not read the request body".into()),
     }
 }

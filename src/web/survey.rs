@@ -142,8 +142,9 @@ pub async fn submit(
     state: web::Data<AppState>,
     path: web::Path<String>,
     query: web::Query<PageQuery>,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.map_err(crate::error::body_error)?;
     let mut values: HashMap<String, Vec<String>> = HashMap::new();
     for (k, v) in form_urlencoded::parse(&body) {
         values
@@ -224,8 +225,8 @@ pub async fn submit(
         comment: text("comment"),
     };
     match accept(&state, &submission).await {
-        Ok(Ok(Stored::Created(_))) => Ok(respond(StatusCode::CREATED, render_thanks(&ctx))),
-        Ok(Ok(Stored::Replayed(_))) => Ok(respond(StatusCode::OK, render_thanks(&ctx))),
+        Ok(Ok(Stored::Created(_))) => Ok(respond(StatusCode::CREATED, render_thanks(&ctx, false))),
+        Ok(Ok(Stored::Replayed(_))) => Ok(respond(StatusCode::OK, render_thanks(&ctx, false))),
         Ok(Err(problems)) => {
             entered.problems = problems;
             Ok(respond(
@@ -234,8 +235,9 @@ pub async fn submit(
             ))
         }
         Err(ApiError::IdempotencyMismatch) => {
-            // The same page was sent twice with different answers: keep the first, say so.
-            Ok(respond(StatusCode::OK, render_thanks(&ctx)))
+            // The same page was sent again with other answers (back button): the first
+            // answers stand, and the citizen is told so.
+            Ok(respond(StatusCode::OK, render_thanks(&ctx, true)))
         }
         Err(e) => Err(e),
     }
@@ -478,11 +480,16 @@ fn select(
     }
 }
 
-fn render_thanks(ctx: &Context) -> Markup {
+fn render_thanks(ctx: &Context, changed_after_sending: bool) -> Markup {
     let lang = ctx.lang;
     let body = html! {
         p.u { (ctx.unit_name) }
         h1 { (t(lang, "Cảm ơn anh/chị!", "Thank you!")) }
+        @if changed_after_sending {
+            p.s { (t(lang,
+                "Phiếu này đã được gửi trước đó; các thay đổi sau khi gửi không được ghi nhận.",
+                "This form had already been sent; changes made after sending were not recorded.")) }
+        }
         p { (t(lang,
             "Ý kiến của anh/chị đã được ghi nhận. Phiếu không ghi tên và được dùng để cải thiện chất lượng phục vụ.",
             "Your answers have been received. They are anonymous and are used to improve the service.")) }

@@ -254,3 +254,57 @@ async fn the_2023_form_asks_citizens_only_and_offers_the_other_questions() {
     assert_eq!(res.status(), 201);
     assert_eq!(app.answer_count().await, 3);
 }
+
+#[tokio::test]
+async fn an_oversized_form_post_gets_413_and_stores_nothing() {
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    let form = vec![
+        ("form", "sipas-2017".to_string()),
+        ("A1", "4".into()),
+        ("comment", "x".repeat(70 * 1024)),
+    ];
+    let res = app
+        .client
+        .post(app.url("/s/QNM.TK.AM"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    crate::helpers::error_body(res, 413, "payload_too_large").await;
+    assert_eq!(app.response_count().await, 0);
+}
+
+#[tokio::test]
+async fn sending_the_same_page_again_with_other_answers_keeps_the_first_and_says_so() {
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    let sid = uuid::Uuid::new_v4().to_string();
+    let mut form = vec![
+        ("submission_id", sid.clone()),
+        ("form", "sipas-2017".to_string()),
+        ("respondent_type", "citizen".into()),
+        ("A1", "5".into()),
+    ];
+    assert_eq!(
+        app.client
+            .post(app.url("/s/QNM.TK.AM"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    form[3] = ("A1", "1".into());
+    let res = app
+        .client
+        .post(app.url("/s/QNM.TK.AM"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("không được ghi nhận"));
+    assert_eq!(app.response_count().await, 1);
+}
