@@ -7,6 +7,7 @@ mod helpers;
 
 mod auth;
 mod cli;
+mod engine;
 mod forms;
 mod ops;
 mod schema;

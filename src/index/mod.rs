@@ -1,0 +1,7 @@
+//! The index engine: tallies (the counts a cell needs), the pure maths that turns a tally
+//! into published figures (items, groups, SIPAS, intervals, suppression), periods, and the
+//! queries that gather tallies for units, periods, filters and breakdowns.
+
+pub mod engine;
+pub mod period;
+pub mod tally;
