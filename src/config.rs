@@ -25,6 +25,8 @@ pub struct Settings {
     pub session_absolute_hours: i64,
     /// Send the session cookie only over HTTPS. Turn off only for plain-HTTP local use.
     pub cookie_secure: bool,
+    /// Figures with fewer responses than this are withheld everywhere (at least 5).
+    pub suppression_k: u64,
     /// `RUST_LOG`-style filter.
     pub log: String,
 }
@@ -41,6 +43,7 @@ impl Default for Settings {
             session_idle_minutes: 30,
             session_absolute_hours: 12,
             cookie_secure: true,
+            suppression_k: 10,
             log: "info".into(),
         }
     }
@@ -69,7 +72,7 @@ impl Settings {
         Ok(settings)
     }
 
-    fn check(&self) -> anyhow::Result<()> {
+    pub fn check(&self) -> anyhow::Result<()> {
         let url = self.database_url.expose();
         anyhow::ensure!(
             url.starts_with("sqlite:")

@@ -5,11 +5,11 @@
 use chrono::TimeDelta;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sea_orm::DatabaseConnection;
 
 use crate::auth::{self, Role};
 use crate::forms::submission::{self, AnswerValue, SubmissionBody};
 use crate::forms::{AnswerKind, FormRegistry};
+use crate::startup::AppState;
 use crate::store;
 use crate::units::import::UnitRow;
 
@@ -65,12 +65,8 @@ pub struct DemoReport {
 }
 
 /// Seeds units, responses and (when there is no user yet) an admin account.
-pub async fn seed(
-    db: &DatabaseConnection,
-    forms: &FormRegistry,
-    responses: usize,
-    seed: u64,
-) -> anyhow::Result<DemoReport> {
+pub async fn seed(state: &AppState, responses: usize, seed: u64) -> anyhow::Result<DemoReport> {
+    let (db, forms) = (&state.db, &state.forms);
     let rows = UNITS
         .iter()
         .enumerate()
@@ -111,7 +107,7 @@ pub async fn seed(
             }
         }
         let txn = store::begin_write(db).await?;
-        match store::responses::insert_batch(&txn, &subs).await? {
+        match store::responses::insert_batch(&txn, &state.catalog, &subs).await? {
             Ok(r) => created = r.created,
             Err(conflicts) => anyhow::bail!("demo data conflicts: {conflicts:?}"),
         }

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod entities;
 pub mod error;
 pub mod forms;
+pub mod imports;
 pub mod index;
 pub mod routes;
 pub mod startup;

@@ -9,7 +9,7 @@ use migrations::{Migrator, MigratorTrait};
 use sipas::auth::{self, Role};
 use sipas::config::{Secret, Settings};
 use sipas::startup::{Application, prepare};
-use sipas::{demo, store, telemetry, units};
+use sipas::{demo, imports, store, telemetry, units};
 
 #[derive(Parser)]
 #[command(
@@ -59,6 +59,39 @@ enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Import responses keyed in from paper forms.
+    Responses {
+        #[command(subcommand)]
+        command: ResponsesCommand,
+    },
+    /// Maintain the tallies the indices are read from.
+    Tallies {
+        #[command(subcommand)]
+        command: TalliesCommand,
+    },
+    /// Record service volumes (dossiers per unit and month).
+    Volumes {
+        #[command(subcommand)]
+        command: VolumesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ResponsesCommand {
+    /// One JSON submission per line, with its survey `date`; all or nothing.
+    Import { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum TalliesCommand {
+    /// Recompute every tally from the raw answers.
+    Rebuild,
+}
+
+#[derive(Subcommand)]
+enum VolumesCommand {
+    /// CSV with the header unit,month,dossiers (month as YYYY-MM); all or nothing.
+    Import { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -104,6 +137,11 @@ async fn main() -> ExitCode {
     }
 }
 
+fn read(file: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))
+}
+
 fn print_demo(settings: &Settings, report: demo::DemoReport) {
     println!(
         "demo: {} units created, {} responses created",
@@ -124,10 +162,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             let app = Application::build(settings.clone()).await?;
             if demo {
                 let state = app.state();
-                print_demo(
-                    &settings,
-                    demo::seed(&state.db, &state.forms, 3000, 2017).await?,
-                );
+                print_demo(&settings, demo::seed(state, 3000, 2017).await?);
             }
             tracing::info!("sipas listening on http://{}:{}", settings.host, app.port());
             app.run_until_stopped().await?;
@@ -142,7 +177,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
         }
         Command::Demo { responses, seed } => {
             let state = prepare(&settings).await?;
-            let report = demo::seed(&state.db, &state.forms, responses, seed).await?;
+            let report = demo::seed(&state, responses, seed).await?;
             println!(
                 "demo: {} units created, {} responses created",
                 report.units_created, report.responses_created
@@ -159,8 +194,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             command: UnitsCommand::Import { file },
         } => {
             let state = prepare(&settings).await?;
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let text = read(&file)?;
             let rows = units::import::parse_csv(&text).map_err(|errors| {
                 anyhow::anyhow!(
                     "{}: nothing imported:\n  {}",
@@ -176,6 +210,50 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
                     r.updated,
                     r.unchanged
                 ),
+                Err(errors) => anyhow::bail!(
+                    "{}: nothing imported:\n  {}",
+                    file.display(),
+                    errors.join("\n  ")
+                ),
+            }
+        }
+        Command::Responses {
+            command: ResponsesCommand::Import { file },
+        } => {
+            let state = prepare(&settings).await?;
+            let text = read(&file)?;
+            match imports::responses_jsonl(&state, &text).await? {
+                Ok(r) => println!(
+                    "{}: {} responses imported, {} already present",
+                    file.display(),
+                    r.created,
+                    r.already_present
+                ),
+                Err(errors) => anyhow::bail!(
+                    "{}: nothing imported:\n  {}",
+                    file.display(),
+                    errors.join("\n  ")
+                ),
+            }
+        }
+        Command::Tallies {
+            command: TalliesCommand::Rebuild,
+        } => {
+            let state = prepare(&settings).await?;
+            let started = std::time::Instant::now();
+            let (responses, cells) = store::tallies::rebuild(&state.db, &state.catalog).await?;
+            println!(
+                "tallies rebuilt from {responses} responses: {cells} cells in {:.1?}",
+                started.elapsed()
+            );
+        }
+        Command::Volumes {
+            command: VolumesCommand::Import { file },
+        } => {
+            let state = prepare(&settings).await?;
+            let text = read(&file)?;
+            match imports::volumes_csv(&state.db, &text).await? {
+                Ok(n) => println!("{}: {n} volumes recorded", file.display()),
                 Err(errors) => anyhow::bail!(
                     "{}: nothing imported:\n  {}",
                     file.display(),

@@ -13,6 +13,7 @@ use sea_orm::DatabaseConnection;
 use crate::config::Settings;
 use crate::error::{json_error, path_error, query_error};
 use crate::forms::{FormRegistry, loader};
+use crate::index::catalog::Catalog;
 use crate::{routes, store, telemetry};
 
 /// Largest request body accepted anywhere (413 above it).
@@ -23,18 +24,23 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     pub db: DatabaseConnection,
     pub forms: FormRegistry,
+    /// Every stored form version with its tally layout.
+    pub catalog: Catalog,
     pub settings: Arc<Settings>,
 }
 
 /// Connects, runs the migrations, loads and checks the forms and records them.
 pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
+    settings.check()?;
     let forms = FormRegistry::new(loader::load_dir(&settings.forms_dir)?);
     let db = store::connect(settings.database_url.expose(), settings.max_db_connections).await?;
     Migrator::up(&db, None).await?;
     store::forms::sync(&db, &forms).await?;
+    let catalog = Catalog::load(&db).await?;
     Ok(AppState {
         db,
         forms,
+        catalog,
         settings: Arc::new(settings.clone()),
     })
 }

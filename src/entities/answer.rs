@@ -12,6 +12,19 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::response::Entity",
+        from = "Column::ResponseId",
+        to = "super::response::Column::Id"
+    )]
+    Response,
+}
+
+impl Related<super::response::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Response.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

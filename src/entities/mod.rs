@@ -5,5 +5,7 @@ pub mod answer;
 pub mod form;
 pub mod response;
 pub mod session;
+pub mod tally;
 pub mod unit;
 pub mod user;
+pub mod volume;

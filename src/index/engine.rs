@@ -40,7 +40,11 @@ impl Estimate {
             let half = Z95 * v.sqrt() * 100.0;
             [(value - half).max(0.0), (value + half).min(100.0)]
         });
-        Estimate { value, ci95, variance }
+        Estimate {
+            value,
+            ci95,
+            variance,
+        }
     }
 }
 
@@ -135,7 +139,12 @@ pub fn compute(form: &Form, layout: &Layout, tally: &Tally, k: u64) -> Figures {
         let hidden = suppressed || answered < k || answered == 0;
         let p = (answered > 0).then(|| satisfied as f64 / answered as f64);
         let mean = (answered > 0).then(|| {
-            slot.levels.iter().zip(counts).map(|(l, c)| f64::from(*l) * *c as f64).sum::<f64>() / answered as f64
+            slot.levels
+                .iter()
+                .zip(counts)
+                .map(|(l, c)| f64::from(*l) * *c as f64)
+                .sum::<f64>()
+                / answered as f64
         });
         Some(ItemFigure {
             code: code.to_string(),
@@ -144,9 +153,21 @@ pub fn compute(form: &Form, layout: &Layout, tally: &Tally, k: u64) -> Figures {
             satisfied: (!hidden).then_some(satisfied),
             value: p.filter(|_| !hidden).map(|p| 100.0 * p),
             mean_score: mean.filter(|_| !hidden),
-            distribution: (!hidden).then(|| slot.levels.iter().copied().zip(counts.iter().copied()).collect()),
-            ci95: if hidden { None } else { wilson(satisfied, answered) },
-            variance: p.filter(|_| !hidden).map(|p| p * (1.0 - p) / answered as f64),
+            distribution: (!hidden).then(|| {
+                slot.levels
+                    .iter()
+                    .copied()
+                    .zip(counts.iter().copied())
+                    .collect()
+            }),
+            ci95: if hidden {
+                None
+            } else {
+                wilson(satisfied, answered)
+            },
+            variance: p
+                .filter(|_| !hidden)
+                .map(|p| p * (1.0 - p) / answered as f64),
         })
     };
 
@@ -155,8 +176,13 @@ pub fn compute(form: &Form, layout: &Layout, tally: &Tally, k: u64) -> Figures {
         let slot = layout.slot(code)?;
         let counts = tally.counts(layout, code);
         let answered: u64 = counts.iter().sum();
-        let satisfied: u64 =
-            slot.levels.iter().zip(counts).filter(|(l, _)| slot.satisfied.contains(l)).map(|(_, c)| c).sum();
+        let satisfied: u64 = slot
+            .levels
+            .iter()
+            .zip(counts)
+            .filter(|(l, _)| slot.satisfied.contains(l))
+            .map(|(_, c)| c)
+            .sum();
         (answered > 0).then(|| satisfied as f64 / answered as f64)
     };
 
@@ -164,7 +190,9 @@ pub fn compute(form: &Form, layout: &Layout, tally: &Tally, k: u64) -> Figures {
         .leaves
         .iter()
         .map(|leaf| {
-            let items = find_group(&form.groups, leaf).map(|g| g.items.as_slice()).unwrap_or(&[]);
+            let items = find_group(&form.groups, leaf)
+                .map(|g| g.items.as_slice())
+                .unwrap_or(&[]);
             let (mut s, mut m) = (0.0, 0.0);
             for it in items {
                 if let Some(slot) = layout.slot(&it.code) {
@@ -221,10 +249,17 @@ pub fn compute(form: &Form, layout: &Layout, tally: &Tally, k: u64) -> Figures {
             if let Some(leaf) = layout.leaf_index(&g.code) {
                 weights[leaf] = 1.0;
             }
-            return (Some(values.iter().sum::<f64>() / values.len() as f64), weights);
+            return (
+                Some(values.iter().sum::<f64>() / values.len() as f64),
+                weights,
+            );
         }
-        let children: Vec<(f64, Vec<f64>)> =
-            g.groups.iter().map(|c| node(c, layout, raw)).filter_map(|(v, w)| v.map(|v| (v, w))).collect();
+        let children: Vec<(f64, Vec<f64>)> = g
+            .groups
+            .iter()
+            .map(|c| node(c, layout, raw))
+            .filter_map(|(v, w)| v.map(|v| (v, w)))
+            .collect();
         if children.is_empty() {
             return (None, weights);
         }
@@ -234,7 +269,10 @@ pub fn compute(form: &Form, layout: &Layout, tally: &Tally, k: u64) -> Figures {
                 *a += share * b;
             }
         }
-        (Some(children.iter().map(|(v, _)| v).sum::<f64>() * share), weights)
+        (
+            Some(children.iter().map(|(v, _)| v).sum::<f64>() * share),
+            weights,
+        )
     }
 
     fn build(
@@ -250,30 +288,52 @@ pub fn compute(form: &Form, layout: &Layout, tally: &Tally, k: u64) -> Figures {
         let respondents = tally.group_respondents(layout, &g.code);
         let hidden = suppressed || respondents < k;
         let (value, weights) = node(g, layout, raw);
-        let estimate = value.filter(|_| !hidden).map(|v| Estimate::from_variance(100.0 * v, variance(&weights)));
+        let estimate = value
+            .filter(|_| !hidden)
+            .map(|v| Estimate::from_variance(100.0 * v, variance(&weights)));
         GroupFigure {
             code: g.code.clone(),
             n: respondents,
             suppressed: hidden,
             value: estimate.as_ref().map(|e| e.value),
             ci95: estimate.as_ref().and_then(|e| e.ci95),
-            groups: g.groups.iter().map(|c| build(c, layout, tally, k, suppressed, raw, variance, item)).collect(),
+            groups: g
+                .groups
+                .iter()
+                .map(|c| build(c, layout, tally, k, suppressed, raw, variance, item))
+                .collect(),
             items: g.items.iter().filter_map(|i| item(&i.code)).collect(),
             variance: estimate.and_then(|e| e.variance),
         }
     }
 
-    let groups: Vec<GroupFigure> =
-        form.groups.iter().map(|g| build(g, layout, tally, k, suppressed, &raw, &variance, &item)).collect();
+    let groups: Vec<GroupFigure> = form
+        .groups
+        .iter()
+        .map(|g| build(g, layout, tally, k, suppressed, &raw, &variance, &item))
+        .collect();
 
-    let root = Group { code: String::new(), title: form.title.clone(), groups: form.groups.clone(), items: vec![] };
+    let root = Group {
+        code: String::new(),
+        title: form.title.clone(),
+        groups: form.groups.clone(),
+        items: vec![],
+    };
     let (index_value, index_weights) = node(&root, layout, &raw);
     let index = index_value
         .filter(|_| !suppressed)
         .map(|v| Estimate::from_variance(100.0 * v, variance(&index_weights)));
 
-    let items = form.index_items().iter().filter_map(|i| item(&i.code)).collect();
-    let expectations = form.expectations.iter().filter_map(|e| item(&e.code)).collect();
+    let items = form
+        .index_items()
+        .iter()
+        .filter_map(|i| item(&i.code))
+        .collect();
+    let expectations = form
+        .expectations
+        .iter()
+        .filter_map(|e| item(&e.code))
+        .collect();
     let questions = form
         .questions
         .iter()
@@ -286,11 +346,25 @@ pub fn compute(form: &Form, layout: &Layout, tally: &Tally, k: u64) -> Figures {
                 code: q.code.clone(),
                 n: total,
                 suppressed: hidden,
-                distribution: (!hidden).then(|| slot.levels.iter().copied().zip(counts.iter().copied()).collect()),
+                distribution: (!hidden).then(|| {
+                    slot.levels
+                        .iter()
+                        .copied()
+                        .zip(counts.iter().copied())
+                        .collect()
+                }),
             })
         })
         .collect();
-    Figures { n, suppressed, index, groups, items, expectations, questions }
+    Figures {
+        n,
+        suppressed,
+        index,
+        groups,
+        items,
+        expectations,
+        questions,
+    }
 }
 
 fn find_group<'a>(groups: &'a [Group], code: &str) -> Option<&'a Group> {
@@ -308,14 +382,19 @@ fn find_group<'a>(groups: &'a [Group], code: &str) -> Option<&'a Group> {
 /// Mixes values of several cells: their weighted mean, with variance Σ w²·var / (Σ w)²
 /// (the cells are independent samples). Cells without a value are left out.
 fn mix(parts: impl Iterator<Item = (Option<f64>, Option<f64>, f64)>) -> Option<Estimate> {
-    let present: Vec<(f64, Option<f64>, f64)> = parts.filter_map(|(v, var, w)| v.map(|v| (v, var, w))).collect();
+    let present: Vec<(f64, Option<f64>, f64)> = parts
+        .filter_map(|(v, var, w)| v.map(|v| (v, var, w)))
+        .collect();
     let weight: f64 = present.iter().map(|(_, _, w)| w).sum();
     if present.is_empty() || weight <= 0.0 {
         return None;
     }
     let value = present.iter().map(|(v, _, w)| v * w).sum::<f64>() / weight;
-    let variance =
-        present.iter().map(|(_, var, w)| var.map(|v| v * w * w)).sum::<Option<f64>>().map(|s| s / (weight * weight));
+    let variance = present
+        .iter()
+        .map(|(_, var, w)| var.map(|v| v * w * w))
+        .sum::<Option<f64>>()
+        .map(|s| s / (weight * weight));
     Some(Estimate::from_variance(value, variance))
 }
 
@@ -338,8 +417,10 @@ fn combine_items(template: &[ItemFigure], parts: &[(&Vec<ItemFigure>, f64)]) -> 
     template
         .iter()
         .map(|t| {
-            let matching: Vec<(&ItemFigure, f64)> =
-                parts.iter().filter_map(|(items, w)| items.iter().find(|i| i.code == t.code).map(|i| (i, *w))).collect();
+            let matching: Vec<(&ItemFigure, f64)> = parts
+                .iter()
+                .filter_map(|(items, w)| items.iter().find(|i| i.code == t.code).map(|i| (i, *w)))
+                .collect();
             combine_item(&t.code, &matching)
         })
         .collect()
@@ -351,12 +432,20 @@ fn combine_group(template: &GroupFigure, parts: &[(&GroupFigure, f64)]) -> Group
         .groups
         .iter()
         .map(|t| {
-            let children: Vec<(&GroupFigure, f64)> =
-                parts.iter().filter_map(|(g, w)| g.groups.iter().find(|c| c.code == t.code).map(|c| (c, *w))).collect();
+            let children: Vec<(&GroupFigure, f64)> = parts
+                .iter()
+                .filter_map(|(g, w)| g.groups.iter().find(|c| c.code == t.code).map(|c| (c, *w)))
+                .collect();
             combine_group(t, &children)
         })
         .collect();
-    let items = combine_items(&template.items, &parts.iter().map(|(g, w)| (&g.items, *w)).collect::<Vec<_>>());
+    let items = combine_items(
+        &template.items,
+        &parts
+            .iter()
+            .map(|(g, w)| (&g.items, *w))
+            .collect::<Vec<_>>(),
+    );
     GroupFigure {
         code: template.code.clone(),
         n: parts.iter().map(|(g, _)| g.n).sum(),
@@ -375,15 +464,31 @@ fn combine_group(template: &GroupFigure, parts: &[(&GroupFigure, f64)]) -> Group
 pub fn combine(cells: &[(&Figures, f64)]) -> Figures {
     let n = cells.iter().map(|(f, _)| f.n).sum();
     let Some((first, _)) = cells.first() else {
-        return Figures { n, suppressed: true, index: None, groups: vec![], items: vec![], expectations: vec![], questions: vec![] };
+        return Figures {
+            n,
+            suppressed: true,
+            index: None,
+            groups: vec![],
+            items: vec![],
+            expectations: vec![],
+            questions: vec![],
+        };
     };
-    let index = mix(cells.iter().map(|(f, w)| (f.index.as_ref().map(|e| e.value), f.index.as_ref().and_then(|e| e.variance), *w)));
+    let index = mix(cells.iter().map(|(f, w)| {
+        (
+            f.index.as_ref().map(|e| e.value),
+            f.index.as_ref().and_then(|e| e.variance),
+            *w,
+        )
+    }));
     let groups = first
         .groups
         .iter()
         .map(|t| {
-            let parts: Vec<(&GroupFigure, f64)> =
-                cells.iter().filter_map(|(f, w)| f.groups.iter().find(|g| g.code == t.code).map(|g| (g, *w))).collect();
+            let parts: Vec<(&GroupFigure, f64)> = cells
+                .iter()
+                .filter_map(|(f, w)| f.groups.iter().find(|g| g.code == t.code).map(|g| (g, *w)))
+                .collect();
             combine_group(t, &parts)
         })
         .collect();
@@ -392,8 +497,166 @@ pub fn combine(cells: &[(&Figures, f64)]) -> Figures {
         suppressed: index.is_none(),
         index,
         groups,
-        items: combine_items(&first.items, &cells.iter().map(|(f, w)| (&f.items, *w)).collect::<Vec<_>>()),
-        expectations: combine_items(&first.expectations, &cells.iter().map(|(f, w)| (&f.expectations, *w)).collect::<Vec<_>>()),
+        items: combine_items(
+            &first.items,
+            &cells
+                .iter()
+                .map(|(f, w)| (&f.items, *w))
+                .collect::<Vec<_>>(),
+        ),
+        expectations: combine_items(
+            &first.expectations,
+            &cells
+                .iter()
+                .map(|(f, w)| (&f.expectations, *w))
+                .collect::<Vec<_>>(),
+        ),
         questions: vec![],
+    }
+}
+
+fn strip_item(i: &mut ItemFigure) {
+    i.suppressed = true;
+    i.satisfied = None;
+    i.value = None;
+    i.mean_score = None;
+    i.distribution = None;
+    i.ci95 = None;
+    i.variance = None;
+}
+
+fn strip_group(g: &mut GroupFigure) {
+    g.suppressed = true;
+    g.value = None;
+    g.ci95 = None;
+    g.variance = None;
+    g.groups.iter_mut().for_each(strip_group);
+    g.items.iter_mut().for_each(strip_item);
+}
+
+impl Figures {
+    /// Withholds everything but the counts.
+    pub fn strip(&mut self) {
+        self.suppressed = true;
+        self.index = None;
+        self.groups.iter_mut().for_each(strip_group);
+        self.items.iter_mut().for_each(strip_item);
+        self.expectations.iter_mut().for_each(strip_item);
+        for q in &mut self.questions {
+            q.suppressed = true;
+            q.distribution = None;
+        }
+    }
+}
+
+/// Complementary suppression over cells that add up to a published total: while the
+/// hidden cells hold fewer than k responses together (so their sum, recoverable by
+/// subtraction, would be a small cell), hide the smallest visible cell too.
+/// `cells` are (count, hidden); returns the indices to hide in addition.
+pub fn complementary(cells: &[(u64, bool)], k: u64) -> Vec<usize> {
+    let mut hidden: Vec<bool> = cells.iter().map(|(_, h)| *h).collect();
+    let mut hidden_sum: u64 = cells
+        .iter()
+        .filter(|(n, h)| *h && *n > 0)
+        .map(|(n, _)| n)
+        .sum();
+    let mut extra = Vec::new();
+    if hidden_sum == 0 {
+        return extra;
+    }
+    while hidden_sum < k {
+        let next = cells
+            .iter()
+            .enumerate()
+            .filter(|(i, (n, _))| !hidden[*i] && *n > 0)
+            .min_by_key(|(_, (n, _))| *n)
+            .map(|(i, _)| i);
+        let Some(i) = next else { break };
+        hidden[i] = true;
+        hidden_sum += cells[i].0;
+        extra.push(i);
+    }
+    extra
+}
+
+/// Applies complementary suppression to rows that partition a published total: first to
+/// whole rows, then item by item (an item's satisfied count and distribution add up too).
+pub fn protect(rows: &mut [Figures], k: u64) {
+    let cells: Vec<(u64, bool)> = rows.iter().map(|r| (r.n, r.suppressed)).collect();
+    for i in complementary(&cells, k) {
+        rows[i].strip();
+    }
+    let Some(first) = rows.first() else { return };
+    let codes: Vec<String> = first
+        .items
+        .iter()
+        .chain(&first.expectations)
+        .map(|i| i.code.clone())
+        .collect();
+    for code in codes {
+        let cells: Vec<(u64, bool)> = rows
+            .iter()
+            .map(|r| {
+                let item = r
+                    .items
+                    .iter()
+                    .chain(&r.expectations)
+                    .find(|i| i.code == code);
+                item.map_or((0, false), |i| (i.n, i.suppressed))
+            })
+            .collect();
+        for i in complementary(&cells, k) {
+            let row = &mut rows[i];
+            for item in row
+                .items
+                .iter_mut()
+                .chain(row.expectations.iter_mut())
+                .filter(|it| it.code == code)
+            {
+                strip_item(item);
+            }
+            fn in_groups(groups: &mut [GroupFigure], code: &str) {
+                for g in groups {
+                    g.items
+                        .iter_mut()
+                        .filter(|it| it.code == code)
+                        .for_each(strip_item);
+                    in_groups(&mut g.groups, code);
+                }
+            }
+            in_groups(&mut row.groups, &code);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_single_small_cell_takes_the_smallest_other_cell_with_it() {
+        // 4 is under k=10: alone it could be recovered from the total, so 12 goes too.
+        assert_eq!(
+            complementary(&[(30, false), (4, true), (12, false), (25, false)], 10),
+            vec![2]
+        );
+        // Two small cells that together reach k protect each other.
+        assert!(complementary(&[(30, false), (6, true), (5, true)], 10).is_empty());
+        // Two small cells under k together need a third.
+        assert_eq!(
+            complementary(&[(30, false), (3, true), (2, true), (40, false)], 10),
+            vec![0]
+        );
+        // Nothing hidden, nothing to do; empty cells hide nothing.
+        assert!(complementary(&[(30, false), (0, true)], 10).is_empty());
+    }
+
+    #[test]
+    fn wilson_interval_matches_the_reference_formula() {
+        let [lo, hi] = wilson(400, 564).unwrap_or([0.0, 0.0]);
+        assert!((lo - 67.04262337727911).abs() < 1e-9 && (hi - 74.51827294933469).abs() < 1e-9);
+        assert_eq!(wilson(0, 0), None);
+        let [lo, hi] = wilson(0, 5).unwrap_or([1.0, 1.0]);
+        assert!(lo.abs() < 1e-12 && hi > 0.0 && hi < 100.0);
     }
 }

@@ -2,6 +2,8 @@
 //! into published figures (items, groups, SIPAS, intervals, suppression), periods, and the
 //! queries that gather tallies for units, periods, filters and breakdowns.
 
+pub mod catalog;
 pub mod engine;
 pub mod period;
+pub mod report;
 pub mod tally;

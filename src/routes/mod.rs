@@ -38,6 +38,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(get().to(admin::units::get))
                 .route(patch().to(admin::units::update)),
         )
+        .service(resource("/api/v1/indices").route(get().to(admin::indices::indices)))
+        .service(resource("/api/v1/rankings").route(get().to(admin::indices::rankings)))
+        .service(resource("/api/v1/trends").route(get().to(admin::indices::trends)))
+        .service(
+            resource("/api/v1/admin/volumes")
+                .route(get().to(admin::volumes::list))
+                .route(web::put().to(admin::volumes::set)),
+        )
         .default_service(web::to(not_found));
 }
 
@@ -81,6 +89,11 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
         admin::units::create,
         admin::units::get,
         admin::units::update,
+        admin::indices::indices,
+        admin::indices::rankings,
+        admin::indices::trends,
+        admin::volumes::list,
+        admin::volumes::set,
     ),
     components(schemas(crate::error::ErrorBody)),
     modifiers(&BearerAuth),

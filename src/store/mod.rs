@@ -5,8 +5,10 @@
 pub mod forms;
 pub mod responses;
 pub mod sessions;
+pub mod tallies;
 pub mod units;
 pub mod users;
+pub mod volumes;
 
 use std::time::Duration;
 

@@ -9,10 +9,15 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use std::collections::BTreeMap;
+
+use super::tallies::{self, CellKey, Filing};
 use crate::entities::{answer, response};
 use crate::error::ApiError;
 use crate::forms::DemographicKey;
 use crate::forms::submission::ValidSubmission;
+use crate::index::catalog::Catalog;
+use crate::index::tally::Tally;
 
 /// Rows per multi-row insert: well under SQLite's and PostgreSQL's bind-parameter limits.
 const ANSWER_ROWS_PER_INSERT: usize = 4000;
@@ -30,8 +35,34 @@ pub fn submission_key(submission_id: &Uuid) -> String {
     hex::encode(Sha256::digest(submission_id.as_bytes()))
 }
 
-/// Stores one submission durably, or recognises a retry of it.
-pub async fn insert(db: &DatabaseConnection, s: &ValidSubmission) -> Result<Stored, ApiError> {
+/// The tally changes a set of new responses makes.
+pub fn deltas<'a>(
+    catalog: &Catalog,
+    subs: impl IntoIterator<Item = &'a ValidSubmission>,
+) -> Result<BTreeMap<CellKey, Tally>, DbErr> {
+    let mut out = BTreeMap::new();
+    for s in subs {
+        let filing = Filing {
+            unit_id: s.unit_id,
+            date: s.survey_date,
+            form_id: &s.form_id,
+            form_version: s.form_version,
+            respondent_type: s.respondent_type.as_str(),
+            channel: s.channel.as_str(),
+            service: s.service.as_deref(),
+        };
+        tallies::file(&mut out, catalog, &filing, &s.answers)?;
+    }
+    Ok(out)
+}
+
+/// Stores one submission durably with its tallies, or recognises a retry of it.
+pub async fn insert(
+    db: &DatabaseConnection,
+    catalog: &Catalog,
+    s: &ValidSubmission,
+) -> Result<Stored, ApiError> {
+    let changes = deltas(catalog, [s])?;
     let key = submission_key(&s.submission_id);
     // A second attempt only happens when a concurrent twin won the unique key: it then
     // finds the twin's row and answers as a replay.
@@ -42,7 +73,11 @@ pub async fn insert(db: &DatabaseConnection, s: &ValidSubmission) -> Result<Stor
             return replay(existing, s);
         }
         let id = Uuid::new_v4();
-        match insert_rows(&txn, &[(id, s)]).await {
+        let written = match insert_rows(&txn, &[(id, s)]).await {
+            Ok(()) => tallies::add(&txn, &changes).await,
+            Err(e) => Err(e),
+        };
+        match written {
             Ok(()) => {
                 txn.commit().await?;
                 return Ok(Stored::Created(id));
@@ -94,6 +129,7 @@ pub struct BatchReport {
 /// error naming its position in `subs`.
 pub async fn insert_batch(
     txn: &impl ConnectionTrait,
+    catalog: &Catalog,
     subs: &[ValidSubmission],
 ) -> Result<Result<BatchReport, Vec<(usize, String)>>, DbErr> {
     let mut report = BatchReport::default();
@@ -137,6 +173,7 @@ pub async fn insert_batch(
     for chunk in fresh.chunks(RESPONSE_ROWS_PER_INSERT) {
         insert_rows(txn, chunk).await?;
     }
+    tallies::add(txn, &deltas(catalog, fresh.iter().map(|(_, s)| *s))?).await?;
     report.created = fresh.len();
     Ok(Ok(report))
 }

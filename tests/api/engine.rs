@@ -20,7 +20,8 @@ pub struct Reference {
 }
 
 pub fn reference() -> Reference {
-    let expected: Value = serde_json::from_str(&std::fs::read_to_string(fixture("expected.json")).unwrap()).unwrap();
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("expected.json")).unwrap()).unwrap();
     let responses = std::fs::read_to_string(fixture("responses.jsonl"))
         .unwrap()
         .lines()
@@ -49,7 +50,11 @@ pub fn reference() -> Reference {
             (!cols[1].is_empty()).then(|| (cols[0].to_string(), cols[1].to_string()))
         })
         .collect();
-    Reference { expected, responses, parents }
+    Reference {
+        expected,
+        responses,
+        parents,
+    }
 }
 
 impl Reference {
@@ -75,17 +80,32 @@ pub fn assert_matches(label: &str, fig: &Value, want: &Value) {
     close(&fig["index"]["value"], &want["index"], "index");
     for g in fig["groups"].as_array().unwrap() {
         let code = g["code"].as_str().unwrap();
-        close(&g["value"], &want["elements"][code], &format!("element {code}"));
+        close(
+            &g["value"],
+            &want["elements"][code],
+            &format!("element {code}"),
+        );
     }
     for item in fig["items"].as_array().unwrap() {
         let code = item["code"].as_str().unwrap();
         let w = &want["items"][code];
         assert_eq!(item["n"], w["n"], "{label} {code} n");
-        assert_eq!(item["satisfied"], w["satisfied"], "{label} {code} satisfied");
+        assert_eq!(
+            item["satisfied"], w["satisfied"],
+            "{label} {code} satisfied"
+        );
         close(&item["value"], &w["value"], &format!("{code} value"));
-        close(&item["mean_score"], &w["mean_score"], &format!("{code} mean_score"));
+        close(
+            &item["mean_score"],
+            &w["mean_score"],
+            &format!("{code} mean_score"),
+        );
         close(&item["ci95"][0], &w["ci95"][0], &format!("{code} ci95 low"));
-        close(&item["ci95"][1], &w["ci95"][1], &format!("{code} ci95 high"));
+        close(
+            &item["ci95"][1],
+            &w["ci95"][1],
+            &format!("{code} ci95 high"),
+        );
     }
 }
 
@@ -93,9 +113,18 @@ fn form() -> sipas::forms::Form {
     parse(BUILTIN[0].0, BUILTIN[0].1).unwrap().form
 }
 
-fn pooled(r: &Reference, layout: &Layout, unit: &str, keep: &dyn Fn(&(String, String, String, Vec<(String, i16)>)) -> bool) -> Tally {
+fn pooled(
+    r: &Reference,
+    layout: &Layout,
+    unit: &str,
+    keep: &dyn Fn(&(String, String, String, Vec<(String, i16)>)) -> bool,
+) -> Tally {
     let mut t = Tally::empty(layout);
-    for resp in r.responses.iter().filter(|x| r.within(&x.0, unit) && keep(x)) {
+    for resp in r
+        .responses
+        .iter()
+        .filter(|x| r.within(&x.0, unit) && keep(x))
+    {
         t.add(&layout.tally_one(&resp.3));
     }
     t
@@ -109,13 +138,23 @@ fn engine_reproduces_every_expected_figure() {
     type Keep = Box<dyn Fn(&(String, String, String, Vec<(String, i16)>)) -> bool>;
     let sets: [(&str, Keep); 3] = [
         ("pooled", Box::new(|x| x.1.starts_with("2024"))),
-        ("q1_pooled", Box::new(|x| x.1.as_str() >= "2024-01-01" && x.1.as_str() <= "2024-03-31")),
-        ("organization_pooled", Box::new(|x| x.1.starts_with("2024") && x.2 == "organization")),
+        (
+            "q1_pooled",
+            Box::new(|x| x.1.as_str() >= "2024-01-01" && x.1.as_str() <= "2024-03-31"),
+        ),
+        (
+            "organization_pooled",
+            Box::new(|x| x.1.starts_with("2024") && x.2 == "organization"),
+        ),
     ];
     for (set, keep) in &sets {
         for (unit, want) in r.expected[set].as_object().unwrap() {
             let figures = engine::compute(&form, &layout, &pooled(&r, &layout, unit, keep), 0);
-            assert_matches(&format!("{set} {unit}"), &serde_json::to_value(&figures).unwrap(), want);
+            assert_matches(
+                &format!("{set} {unit}"),
+                &serde_json::to_value(&figures).unwrap(),
+                want,
+            );
         }
     }
 }
@@ -127,16 +166,31 @@ fn engine_reproduces_mean_of_children() {
     let layout = Layout::for_form(&form);
     let k = r.expected["k"].as_u64().unwrap();
     for (unit, want) in r.expected["mean_of_children"].as_object().unwrap() {
-        let children: Vec<String> = r.parents.iter().filter(|(_, p)| *p == unit).map(|(c, _)| c.clone()).collect();
+        let children: Vec<String> = r
+            .parents
+            .iter()
+            .filter(|(_, p)| *p == unit)
+            .map(|(c, _)| c.clone())
+            .collect();
         let figures: Vec<Figures> = children
             .iter()
-            .map(|c| engine::compute(&form, &layout, &pooled(&r, &layout, c, &|x| x.1.starts_with("2024")), k))
+            .map(|c| {
+                engine::compute(
+                    &form,
+                    &layout,
+                    &pooled(&r, &layout, c, &|x| x.1.starts_with("2024")),
+                    k,
+                )
+            })
             .filter(|f| !f.suppressed)
             .collect();
         let parts: Vec<(&Figures, f64)> = figures.iter().map(|f| (f, 1.0)).collect();
         let combined = engine::combine(&parts);
         let got = combined.index.unwrap().value;
-        assert!((got - want.as_f64().unwrap()).abs() < 1e-9, "{unit}: {got} vs {want}");
+        assert!(
+            (got - want.as_f64().unwrap()).abs() < 1e-9,
+            "{unit}: {got} vs {want}"
+        );
     }
 }
 
@@ -145,7 +199,12 @@ fn linearised_intervals_agree_with_a_seeded_bootstrap() {
     let r = reference();
     let form = form();
     let layout = Layout::for_form(&form);
-    let sample: Vec<Tally> = r.responses.iter().filter(|x| x.1.starts_with("2024")).map(|x| layout.tally_one(&x.3)).collect();
+    let sample: Vec<Tally> = r
+        .responses
+        .iter()
+        .filter(|x| x.1.starts_with("2024"))
+        .map(|x| layout.tally_one(&x.3))
+        .collect();
     let mut total = Tally::empty(&layout);
     sample.iter().for_each(|t| total.add(t));
     let figures = engine::compute(&form, &layout, &total, 0);
@@ -172,10 +231,19 @@ fn linearised_intervals_agree_with_a_seeded_bootstrap() {
     let se = |ci: [f64; 2]| (ci[1] - ci[0]) / 2.0 / engine::Z95;
     let check = |label: &str, linearised: f64, bootstrap: f64| {
         let ratio = linearised / bootstrap;
-        println!("{label}: linearised SE {linearised:.4}, bootstrap SE {bootstrap:.4}, ratio {ratio:.3}");
-        assert!((0.85..1.15).contains(&ratio), "{label}: linearised {linearised} vs bootstrap {bootstrap}");
+        println!(
+            "{label}: linearised SE {linearised:.4}, bootstrap SE {bootstrap:.4}, ratio {ratio:.3}"
+        );
+        assert!(
+            (0.85..1.15).contains(&ratio),
+            "{label}: linearised {linearised} vs bootstrap {bootstrap}"
+        );
     };
-    check("SIPAS", se(figures.index.as_ref().unwrap().ci95.unwrap()), sd(&index));
+    check(
+        "SIPAS",
+        se(figures.index.as_ref().unwrap().ci95.unwrap()),
+        sd(&index),
+    );
     for (i, g) in figures.groups.iter().enumerate() {
         check(&g.code, se(g.ci95.unwrap()), sd(&groups[i]));
     }

@@ -28,7 +28,9 @@ pub async fn accept(
 ) -> Result<Result<Stored, Problems>, ApiError> {
     let unit = store::units::unit_ref(&state.db, &body.unit, &state.forms).await?;
     match submission::validate(body, unit.as_ref(), &state.forms, vietnam_today(), None) {
-        Ok(valid) => store::responses::insert(&state.db, &valid).await.map(Ok),
+        Ok(valid) => store::responses::insert(&state.db, &state.catalog, &valid)
+            .await
+            .map(Ok),
         Err(problems) => Ok(Err(problems)),
     }
 }
