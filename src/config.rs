@@ -56,18 +56,12 @@ impl Settings {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         match file {
             Some(path) => {
-                anyhow::ensure!(
-                    path.exists(),
-                    "configuration file {} not found",
-                    path.display()
-                );
+                anyhow::ensure!(path.exists(), "configuration file {} not found", path.display());
                 figment = figment.merge(Toml::file(path));
             }
             None => figment = figment.merge(Toml::file("sipas.toml")),
         }
-        let settings: Settings = figment
-            .merge(Env::prefixed("SIPAS_").ignore(&["config"]))
-            .extract()?;
+        let settings: Settings = figment.merge(Env::prefixed("SIPAS_").ignore(&["config"])).extract()?;
         settings.check()?;
         Ok(settings)
     }
@@ -75,19 +69,11 @@ impl Settings {
     pub fn check(&self) -> anyhow::Result<()> {
         let url = self.database_url.expose();
         anyhow::ensure!(
-            url.starts_with("sqlite:")
-                || url.starts_with("postgres://")
-                || url.starts_with("postgresql://"),
+            url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"),
             "database_url must start with sqlite: or postgres://"
         );
-        anyhow::ensure!(
-            self.session_idle_minutes > 0,
-            "session_idle_minutes must be positive"
-        );
-        anyhow::ensure!(
-            self.session_absolute_hours > 0,
-            "session_absolute_hours must be positive"
-        );
+        anyhow::ensure!(self.session_idle_minutes > 0, "session_idle_minutes must be positive");
+        anyhow::ensure!(self.session_absolute_hours > 0, "session_absolute_hours must be positive");
         Ok(())
     }
 }

@@ -19,12 +19,7 @@ const UNITS: &[(&str, &str, &str, &str)] = &[
     ("QNI.STP", "QNI", "department", "Sở Tư pháp"),
     ("QNI.STC", "QNI", "department", "Sở Tài chính"),
     ("QNI.SXD", "QNI", "department", "Sở Xây dựng"),
-    (
-        "QNI.SNNMT",
-        "QNI",
-        "department",
-        "Sở Nông nghiệp và Môi trường",
-    ),
+    ("QNI.SNNMT", "QNI", "department", "Sở Nông nghiệp và Môi trường"),
     ("QNI.SYT", "QNI", "department", "Sở Y tế"),
     ("QNI.SGDDT", "QNI", "department", "Sở Giáo dục và Đào tạo"),
     ("QNI.SCT", "QNI", "department", "Sở Công Thương"),
@@ -79,16 +74,12 @@ pub async fn seed(state: &AppState, responses: usize, seed: u64) -> anyhow::Resu
             name_en: None,
         })
         .collect();
-    let report = store::units::import(db, rows)
-        .await?
-        .map_err(|e| anyhow::anyhow!(e.join("\n")))?;
+    let report = store::units::import(db, rows).await?.map_err(|e| anyhow::anyhow!(e.join("\n")))?;
 
     let mut rng = StdRng::seed_from_u64(seed);
     let today = crate::vietnam_today();
     let tree = store::units::tree(db).await?;
-    let already =
-        store::responses::count_in(db, &tree.subtree(tree.by_code("QNI").map_or(0, |u| u.id)))
-            .await?;
+    let already = store::responses::count_in(db, &tree.subtree(tree.by_code("QNI").map_or(0, |u| u.id))).await?;
     let mut created = 0;
     if already == 0 {
         let mut subs = Vec::with_capacity(responses);
@@ -118,21 +109,10 @@ pub async fn seed(state: &AppState, responses: usize, seed: u64) -> anyhow::Resu
     if store::users::count(db).await? == 0 {
         let email = "admin@demo.sipas.vn".to_string();
         let password = auth::new_token().0[..16].to_string();
-        store::users::insert(
-            db,
-            &email,
-            auth::hash_password(&password)?,
-            Role::Admin,
-            None,
-        )
-        .await?;
+        store::users::insert(db, &email, auth::hash_password(&password)?, Role::Admin, None).await?;
         admin = Some((email, password));
     }
-    Ok(DemoReport {
-        units_created: report.created,
-        responses_created: created,
-        admin,
-    })
+    Ok(DemoReport { units_created: report.created, responses_created: created, admin })
 }
 
 fn pick_unit(rng: &mut StdRng) -> usize {
@@ -150,12 +130,7 @@ fn pick_unit(rng: &mut StdRng) -> usize {
     }
 }
 
-fn fake_response(
-    rng: &mut StdRng,
-    forms: &FormRegistry,
-    unit: &str,
-    quality: f64,
-) -> SubmissionBody {
+fn fake_response(rng: &mut StdRng, forms: &FormRegistry, unit: &str, quality: f64) -> SubmissionBody {
     let use_2023 = forms.get("sipas-2023").is_some() && rng.random_bool(0.2);
     let form_id = if use_2023 { "sipas-2023" } else { "sipas-2017" };
     let organization = !use_2023 && rng.random_bool(0.2);
@@ -173,11 +148,7 @@ fn fake_response(
             let values: Vec<i64> = scale.levels.iter().map(|l| i64::from(l.value)).collect();
             let value = match kind {
                 AnswerKind::Question { multiple: true } => {
-                    let mut chosen: Vec<i64> = values
-                        .iter()
-                        .copied()
-                        .filter(|_| rng.random_bool(0.35))
-                        .collect();
+                    let mut chosen: Vec<i64> = values.iter().copied().filter(|_| rng.random_bool(0.35)).collect();
                     if chosen.is_empty() {
                         chosen.push(values[0]);
                     }
@@ -200,45 +171,25 @@ fn fake_response(
     }
     let demographics = rng.random_bool(0.6).then(|| {
         let mut d = std::collections::BTreeMap::new();
-        d.insert(
-            "gender".to_string(),
-            Some(["male", "female"][rng.random_range(0..2)].to_string()),
-        );
+        d.insert("gender".to_string(), Some(["male", "female"][rng.random_range(0..2)].to_string()));
         d.insert(
             "age_band".to_string(),
             Some(["18-25", "26-34", "35-49", "50-60", "60+"][rng.random_range(0..5)].to_string()),
         );
         d
     });
-    let fields = [
-        "ho_tich",
-        "chung_thuc",
-        "dat_dai",
-        "xay_dung",
-        "kinh_doanh",
-        "lao_dong",
-        "tu_phap",
-        "khac",
-    ];
+    let fields = ["ho_tich", "chung_thuc", "dat_dai", "xay_dung", "kinh_doanh", "lao_dong", "tu_phap", "khac"];
     let mut id = [0u8; 16];
     rng.fill(&mut id);
     SubmissionBody {
         submission_id: uuid::Builder::from_random_bytes(id).into_uuid(),
         unit: unit.to_string(),
         form: form_id.to_string(),
-        respondent_type: if organization {
-            "organization"
-        } else {
-            "citizen"
-        }
-        .to_string(),
-        channel: ["in_person", "online", "online", "kiosk", "paper"][rng.random_range(0..5)]
-            .to_string(),
+        respondent_type: if organization { "organization" } else { "citizen" }.to_string(),
+        channel: ["in_person", "online", "online", "kiosk", "paper"][rng.random_range(0..5)].to_string(),
         answers,
         demographics,
         service: Some(fields[rng.random_range(0..fields.len())].to_string()),
-        comment: rng
-            .random_bool(0.1)
-            .then(|| COMMENTS[rng.random_range(0..COMMENTS.len())].to_string()),
+        comment: rng.random_bool(0.1).then(|| COMMENTS[rng.random_range(0..COMMENTS.len())].to_string()),
     }
 }

@@ -20,10 +20,7 @@ pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
     #[error("{message}")]
-    Validation {
-        message: String,
-        fields: FieldErrors,
-    },
+    Validation { message: String, fields: FieldErrors },
     #[error("this submission_id was already used with a different body")]
     IdempotencyMismatch,
     #[error("{0}")]
@@ -62,10 +59,7 @@ impl ApiError {
     pub fn validation(fields: FieldErrors) -> ApiError {
         let n = fields.len();
         ApiError::Validation {
-            message: format!(
-                "{n} field{} failed validation",
-                if n == 1 { "" } else { "s" }
-            ),
+            message: format!("{n} field{} failed validation", if n == 1 { "" } else { "s" }),
             fields,
         }
     }
@@ -106,11 +100,7 @@ impl ApiError {
             ApiError::Validation { fields, .. } => fields.clone(),
             _ => FieldErrors::new(),
         };
-        ErrorBody {
-            error: self.code().into(),
-            message: self.to_string(),
-            fields,
-        }
+        ErrorBody { error: self.code().into(), message: self.to_string(), fields }
     }
 }
 
@@ -118,9 +108,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Validation { .. } | ApiError::IdempotencyMismatch => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::Validation { .. } | ApiError::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -144,8 +132,7 @@ impl ResponseError for ApiError {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
             }
             ApiError::Unauthorized(_) => {
-                response
-                    .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+                response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
             }
             _ => {}
         }
@@ -175,13 +162,9 @@ pub fn json_error(err: error::JsonPayloadError, _req: &HttpRequest) -> actix_web
     let api = match &err {
         E::Overflow { limit } => ApiError::PayloadTooLarge(*limit),
         E::OverflowKnownLength { limit, .. } => ApiError::PayloadTooLarge(*limit),
-        E::ContentType => {
-            ApiError::UnsupportedMediaType("send the body as application/json".into())
-        }
+        E::ContentType => ApiError::UnsupportedMediaType("send the body as application/json".into()),
         E::Deserialize(e) => ApiError::BadRequest(format!("invalid JSON body: {e}")),
-        E::Payload(error::PayloadError::Overflow) => {
-            ApiError::PayloadTooLarge(crate::startup::MAX_BODY_BYTES)
-        }
+        E::Payload(error::PayloadError::Overflow) => ApiError::PayloadTooLarge(crate::startup::MAX_BODY_BYTES),
         other => ApiError::BadRequest(format!("could not read the request body: {other}")),
     };
     api.into()
@@ -199,9 +182,7 @@ pub fn path_error(err: error::PathError, _req: &HttpRequest) -> actix_web::Error
 /// the limit, 400 otherwise, in the common shape.
 pub fn body_error(err: actix_web::Error) -> ApiError {
     match err.as_error::<error::PayloadError>() {
-        Some(error::PayloadError::Overflow) => {
-            ApiError::PayloadTooLarge(crate::startup::MAX_BODY_BYTES)
-        }
+        Some(error::PayloadError::Overflow) => ApiError::PayloadTooLarge(crate::startup::MAX_BODY_BYTES),
         _ => ApiError::BadRequest("could not read the request body".into()),
     }
 }

@@ -15,10 +15,7 @@ use crate::store;
 use crate::store::responses::BatchReport;
 
 /// Imports responses: each line is a submission body plus `date` (YYYY-MM-DD).
-pub async fn responses_jsonl(
-    state: &AppState,
-    text: &str,
-) -> anyhow::Result<Result<BatchReport, Vec<String>>> {
+pub async fn responses_jsonl(state: &AppState, text: &str) -> anyhow::Result<Result<BatchReport, Vec<String>>> {
     let today = crate::vietnam_today();
     let mut errors = Vec::new();
     let mut valid = Vec::new();
@@ -37,16 +34,10 @@ pub async fn responses_jsonl(
             }
         };
         let date = value.as_object_mut().and_then(|o| o.remove("date"));
-        let date = match date
-            .as_ref()
-            .and_then(Value::as_str)
-            .map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d"))
-        {
+        let date = match date.as_ref().and_then(Value::as_str).map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d")) {
             Some(Ok(d)) => d,
             _ => {
-                errors.push(format!(
-                    "line {line_no}: date: must be the survey date, YYYY-MM-DD"
-                ));
+                errors.push(format!("line {line_no}: date: must be the survey date, YYYY-MM-DD"));
                 continue;
             }
         };
@@ -88,31 +79,21 @@ pub async fn responses_jsonl(
         }
         Err(conflicts) => {
             txn.rollback().await?;
-            Ok(Err(conflicts
-                .into_iter()
-                .map(|(i, m)| format!("line {}: {m}", lines_of[i]))
-                .collect()))
+            Ok(Err(conflicts.into_iter().map(|(i, m)| format!("line {}: {m}", lines_of[i])).collect()))
         }
     }
 }
 
 /// Imports volumes: CSV with the header `unit,month,dossiers` (month as YYYY-MM).
-pub async fn volumes_csv(
-    db: &DatabaseConnection,
-    text: &str,
-) -> anyhow::Result<Result<usize, Vec<String>>> {
+pub async fn volumes_csv(db: &DatabaseConnection, text: &str) -> anyhow::Result<Result<usize, Vec<String>>> {
     let tree = store::units::tree(db).await?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
     let mut errors = Vec::new();
     match reader.headers() {
         Ok(h) if h.iter().collect::<Vec<_>>() == ["unit", "month", "dossiers"] => {}
         _ => {
-            return Ok(Err(vec![
-                "line 1: the header must be unit,month,dossiers".into(),
-            ]));
+            return Ok(Err(vec!["line 1: the header must be unit,month,dossiers".into()]));
         }
     }
     let mut rows = Vec::new();
@@ -120,19 +101,14 @@ pub async fn volumes_csv(
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                errors.push(format!(
-                    "line {}: {e}",
-                    e.position().map_or(0, |p| p.line())
-                ));
+                errors.push(format!("line {}: {e}", e.position().map_or(0, |p| p.line())));
                 continue;
             }
         };
         let line = record.position().map_or(0, |p| p.line());
         match parse_volume(&tree, record.get(0), record.get(1), record.get(2)) {
             Ok(row) => rows.push(row),
-            Err(problems) => {
-                errors.extend(problems.into_iter().map(|p| format!("line {line}: {p}")))
-            }
+            Err(problems) => errors.extend(problems.into_iter().map(|p| format!("line {line}: {p}"))),
         }
     }
     if !errors.is_empty() {
@@ -160,9 +136,7 @@ pub fn parse_volume(
     if month.is_none() {
         problems.push("month: must be YYYY-MM".to_string());
     }
-    let dossiers = dossiers
-        .and_then(|d| d.parse::<i64>().ok())
-        .filter(|d| (0..=1_000_000_000).contains(d));
+    let dossiers = dossiers.and_then(|d| d.parse::<i64>().ok()).filter(|d| (0..=1_000_000_000).contains(d));
     if dossiers.is_none() {
         problems.push("dossiers: must be a whole number from 0 to 1000000000".to_string());
     }

@@ -12,11 +12,7 @@ use sipas::startup::{Application, prepare};
 use sipas::{demo, imports, store, telemetry, units};
 
 #[derive(Parser)]
-#[command(
-    name = "sipas",
-    version,
-    about = "SIPAS satisfaction surveys and indices"
-)]
+#[command(name = "sipas", version, about = "SIPAS satisfaction surveys and indices")]
 struct Cli {
     /// Configuration file (TOML). Default: ./sipas.toml when it exists.
     #[arg(long, global = true, env = "SIPAS_CONFIG")]
@@ -138,15 +134,11 @@ async fn main() -> ExitCode {
 }
 
 fn read(file: &std::path::Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(file)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))
+    std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))
 }
 
 fn print_demo(settings: &Settings, report: demo::DemoReport) {
-    println!(
-        "demo: {} units created, {} responses created",
-        report.units_created, report.responses_created
-    );
+    println!("demo: {} units created, {} responses created", report.units_created, report.responses_created);
     if let Some((email, password)) = report.admin {
         println!("demo admin account: {email} / {password} (shown once; change it for real use)");
     }
@@ -170,37 +162,23 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
         Command::Migrate => {
             let state = prepare(&settings).await?;
             let applied = Migrator::get_applied_migrations(&state.db).await?.len();
-            println!(
-                "database is at migration {applied}; {} forms recorded",
-                state.forms.ids().len()
-            );
+            println!("database is at migration {applied}; {} forms recorded", state.forms.ids().len());
         }
         Command::Demo { responses, seed } => {
             let state = prepare(&settings).await?;
             let report = demo::seed(&state, responses, seed).await?;
-            println!(
-                "demo: {} units created, {} responses created",
-                report.units_created, report.responses_created
-            );
+            println!("demo: {} units created, {} responses created", report.units_created, report.responses_created);
             if let Some((email, password)) = report.admin {
-                println!(
-                    "demo admin account: {email} / {password} (shown once; change it for real use)"
-                );
+                println!("demo admin account: {email} / {password} (shown once; change it for real use)");
             }
             let base = settings.public_base_url.trim_end_matches('/');
             println!("after `sipas serve`, the survey of a ward is at {base}/s/QNI.HL.BC");
         }
-        Command::Units {
-            command: UnitsCommand::Import { file },
-        } => {
+        Command::Units { command: UnitsCommand::Import { file } } => {
             let state = prepare(&settings).await?;
             let text = read(&file)?;
             let rows = units::import::parse_csv(&text).map_err(|errors| {
-                anyhow::anyhow!(
-                    "{}: nothing imported:\n  {}",
-                    file.display(),
-                    errors.join("\n  ")
-                )
+                anyhow::anyhow!("{}: nothing imported:\n  {}", file.display(), errors.join("\n  "))
             })?;
             match store::units::import(&state.db, rows).await? {
                 Ok(r) => println!(
@@ -210,16 +188,10 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
                     r.updated,
                     r.unchanged
                 ),
-                Err(errors) => anyhow::bail!(
-                    "{}: nothing imported:\n  {}",
-                    file.display(),
-                    errors.join("\n  ")
-                ),
+                Err(errors) => anyhow::bail!("{}: nothing imported:\n  {}", file.display(), errors.join("\n  ")),
             }
         }
-        Command::Responses {
-            command: ResponsesCommand::Import { file },
-        } => {
+        Command::Responses { command: ResponsesCommand::Import { file } } => {
             let state = prepare(&settings).await?;
             let text = read(&file)?;
             match imports::responses_jsonl(&state, &text).await? {
@@ -229,53 +201,30 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
                     r.created,
                     r.already_present
                 ),
-                Err(errors) => anyhow::bail!(
-                    "{}: nothing imported:\n  {}",
-                    file.display(),
-                    errors.join("\n  ")
-                ),
+                Err(errors) => anyhow::bail!("{}: nothing imported:\n  {}", file.display(), errors.join("\n  ")),
             }
         }
-        Command::Tallies {
-            command: TalliesCommand::Rebuild,
-        } => {
+        Command::Tallies { command: TalliesCommand::Rebuild } => {
             let state = prepare(&settings).await?;
             let started = std::time::Instant::now();
             let (responses, cells) = store::tallies::rebuild(&state.db, &state.catalog).await?;
-            println!(
-                "tallies rebuilt from {responses} responses: {cells} cells in {:.1?}",
-                started.elapsed()
-            );
+            println!("tallies rebuilt from {responses} responses: {cells} cells in {:.1?}", started.elapsed());
         }
-        Command::Volumes {
-            command: VolumesCommand::Import { file },
-        } => {
+        Command::Volumes { command: VolumesCommand::Import { file } } => {
             let state = prepare(&settings).await?;
             let text = read(&file)?;
             match imports::volumes_csv(&state.db, &text).await? {
                 Ok(n) => println!("{}: {n} volumes recorded", file.display()),
-                Err(errors) => anyhow::bail!(
-                    "{}: nothing imported:\n  {}",
-                    file.display(),
-                    errors.join("\n  ")
-                ),
+                Err(errors) => anyhow::bail!("{}: nothing imported:\n  {}", file.display(), errors.join("\n  ")),
             }
         }
-        Command::Users {
-            command: UsersCommand::Add { email, role, unit },
-        } => {
+        Command::Users { command: UsersCommand::Add { email, role, unit } } => {
             let state = prepare(&settings).await?;
             let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role}"))?;
-            anyhow::ensure!(
-                email.contains('@') && email.len() <= 254,
-                "{email:?} is not an email address"
-            );
+            anyhow::ensure!(email.contains('@') && email.len() <= 254, "{email:?} is not an email address");
             let unit_id = match (role, unit) {
                 (Role::UnitManager, Some(code)) => Some(
-                    store::units::by_code(&state.db, &code)
-                        .await?
-                        .ok_or_else(|| anyhow::anyhow!("no unit {code}"))?
-                        .id,
+                    store::units::by_code(&state.db, &code).await?.ok_or_else(|| anyhow::anyhow!("no unit {code}"))?.id,
                 ),
                 (Role::UnitManager, None) => anyhow::bail!("a unit_manager needs --unit CODE"),
                 (_, Some(_)) => anyhow::bail!("--unit is only for unit_manager"),
@@ -292,14 +241,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
                 password.chars().count() >= 10,
                 "the password (from standard input) needs at least 10 characters"
             );
-            let user = store::users::insert(
-                &state.db,
-                &email,
-                auth::hash_password(password)?,
-                role,
-                unit_id,
-            )
-            .await?;
+            let user = store::users::insert(&state.db, &email, auth::hash_password(password)?, role, unit_id).await?;
             println!("account {} created with role {}", user.email, role.as_str());
         }
     }

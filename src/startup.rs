@@ -37,12 +37,7 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
     Migrator::up(&db, None).await?;
     store::forms::sync(&db, &forms).await?;
     let catalog = Catalog::load(&db).await?;
-    Ok(AppState {
-        db,
-        forms,
-        catalog,
-        settings: Arc::new(settings.clone()),
-    })
+    Ok(AppState { db, forms, catalog, settings: Arc::new(settings.clone()) })
 }
 
 pub struct Application {
@@ -57,11 +52,7 @@ impl Application {
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
         let port = listener.local_addr()?.port();
         let server = run(listener, state.clone())?;
-        Ok(Application {
-            port,
-            server,
-            state,
-        })
+        Ok(Application { port, server, state })
     }
 
     pub fn port(&self) -> u16 {
@@ -83,11 +74,7 @@ fn run(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .app_data(
-                web::JsonConfig::default()
-                    .limit(MAX_BODY_BYTES)
-                    .error_handler(json_error),
-            )
+            .app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(json_error))
             .app_data(web::QueryConfig::default().error_handler(query_error))
             .app_data(web::PathConfig::default().error_handler(path_error))
             .app_data(web::PayloadConfig::default().limit(MAX_BODY_BYTES))
@@ -97,10 +84,7 @@ fn run(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
                     .add(("X-Content-Type-Options", "nosniff"))
                     .add(("Referrer-Policy", "no-referrer"))
                     .add(("X-Frame-Options", "DENY"))
-                    .add((
-                        "Content-Security-Policy",
-                        "default-src 'none'; frame-ancestors 'none'",
-                    )),
+                    .add(("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")),
             )
             .wrap(from_fn(telemetry::access_log))
             .configure(routes::configure)

@@ -12,10 +12,7 @@ use tracing_subscriber::EnvFilter;
 /// Installs the global subscriber once; `RUST_LOG` overrides the configured filter.
 pub fn init(filter: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(filter));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
 }
 
 pub async fn access_log(
@@ -25,10 +22,7 @@ pub async fn access_log(
     let started = Instant::now();
     let method = req.method().to_string();
     let response = next.call(req).await?;
-    let route = response
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "(unmatched)".into());
+    let route = response.request().match_pattern().unwrap_or_else(|| "(unmatched)".into());
     tracing::info!(
         target: "access",
         method = %method,

@@ -11,9 +11,6 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(m20261127_000001_core::Migration),
-            Box::new(m20261127_000002_tallies::Migration),
-        ]
+        vec![Box::new(m20261127_000001_core::Migration), Box::new(m20261127_000002_tallies::Migration)]
     }
 }

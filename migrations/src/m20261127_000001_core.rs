@@ -39,22 +39,13 @@ impl MigrationTrait for Migration {
                     // Comma-separated form ids; NULL inherits the parent's (root: every form).
                     .col(string_len_null("forms", 200))
                     .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_units_parent")
-                            .from("units", "parent_id")
-                            .to("units", "id"),
+                        ForeignKey::create().name("fk_units_parent").from("units", "parent_id").to("units", "id"),
                     )
                     .to_owned(),
             )
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("ix_units_parent")
-                    .table("units")
-                    .col("parent_id")
-                    .to_owned(),
-            )
+            .create_index(Index::create().name("ix_units_parent").table("units").col("parent_id").to_owned())
             .await?;
 
         manager
@@ -80,10 +71,7 @@ impl MigrationTrait for Migration {
                     .col(string_len_null("occupation", 32))
                     .col(text_null("comment"))
                     .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_responses_unit")
-                            .from("responses", "unit_id")
-                            .to("units", "id"),
+                        ForeignKey::create().name("fk_responses_unit").from("responses", "unit_id").to("units", "id"),
                     )
                     .foreign_key(
                         ForeignKey::create()
@@ -117,12 +105,7 @@ impl MigrationTrait for Migration {
                     .col(uuid("response_id"))
                     .col(string_len("item_code", 32))
                     .col(small_integer("value"))
-                    .primary_key(
-                        Index::create()
-                            .col("response_id")
-                            .col("item_code")
-                            .col("value"),
-                    )
+                    .primary_key(Index::create().col("response_id").col("item_code").col("value"))
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_answers_response")
@@ -146,12 +129,7 @@ impl MigrationTrait for Migration {
                     .col(integer_null("unit_id"))
                     .col(boolean("disabled").default(false))
                     .col(timestamp_with_time_zone("created_at"))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_users_unit")
-                            .from("users", "unit_id")
-                            .to("units", "id"),
-                    )
+                    .foreign_key(ForeignKey::create().name("fk_users_unit").from("users", "unit_id").to("units", "id"))
                     .to_owned(),
             )
             .await?;
@@ -181,17 +159,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in [
-            "sessions",
-            "users",
-            "answers",
-            "responses",
-            "units",
-            "forms",
-        ] {
-            manager
-                .drop_table(Table::drop().table(table).if_exists().to_owned())
-                .await?;
+        for table in ["sessions", "users", "answers", "responses", "units", "forms"] {
+            manager.drop_table(Table::drop().table(table).if_exists().to_owned()).await?;
         }
         Ok(())
     }

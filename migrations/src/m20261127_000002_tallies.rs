@@ -37,10 +37,7 @@ impl MigrationTrait for Migration {
                             .col("service"),
                     )
                     .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_tallies_unit")
-                            .from("tallies", "unit_id")
-                            .to("units", "id"),
+                        ForeignKey::create().name("fk_tallies_unit").from("tallies", "unit_id").to("units", "id"),
                     )
                     .to_owned(),
             )
@@ -71,10 +68,7 @@ impl MigrationTrait for Migration {
                     .col(big_integer("dossiers"))
                     .primary_key(Index::create().col("unit_id").col("month"))
                     .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_volumes_unit")
-                            .from("volumes", "unit_id")
-                            .to("units", "id"),
+                        ForeignKey::create().name("fk_volumes_unit").from("volumes", "unit_id").to("units", "id"),
                     )
                     .to_owned(),
             )
@@ -83,9 +77,7 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in ["volumes", "tallies"] {
-            manager
-                .drop_table(Table::drop().table(table).if_exists().to_owned())
-                .await?;
+            manager.drop_table(Table::drop().table(table).if_exists().to_owned()).await?;
         }
         Ok(())
     }

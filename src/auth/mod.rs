@@ -44,17 +44,14 @@ impl Role {
     }
 
     pub fn parse(value: &str) -> Option<Role> {
-        [Role::Admin, Role::Analyst, Role::UnitManager]
-            .into_iter()
-            .find(|r| r.as_str() == value)
+        [Role::Admin, Role::Analyst, Role::UnitManager].into_iter().find(|r| r.as_str() == value)
     }
 }
 
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
-    let salt =
-        SaltString::encode_b64(&bytes).map_err(|e| anyhow::anyhow!("cannot make a salt: {e}"))?;
+    let salt = SaltString::encode_b64(&bytes).map_err(|e| anyhow::anyhow!("cannot make a salt: {e}"))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
@@ -68,11 +65,7 @@ pub fn verify_password(password: &str, stored: Option<&str>) -> bool {
     let dummy = DUMMY.get_or_init(|| hash_password("not a real password").unwrap_or_default());
     let hash = stored.unwrap_or(dummy);
     let ok = PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
+        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
         .unwrap_or(false);
     ok && stored.is_some()
 }
@@ -109,9 +102,7 @@ impl Principal {
         if self.role == Role::Admin {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(
-                "this action needs the admin role".into(),
-            ))
+            Err(ApiError::Forbidden("this action needs the admin role".into()))
         }
     }
 
@@ -126,9 +117,7 @@ impl Principal {
         if self.can_see(tree, unit_id) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(
-                "this unit is outside your scope".into(),
-            ))
+            Err(ApiError::Forbidden("this unit is outside your scope".into()))
         }
     }
 }
@@ -137,9 +126,7 @@ fn bearer_or_cookie(req: &HttpRequest) -> Option<String> {
     let header = req.headers().get(actix_web::http::header::AUTHORIZATION);
     if let Some(value) = header.and_then(|h| h.to_str().ok()) {
         let (scheme, token) = value.split_once(' ')?;
-        return scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| token.trim().to_string());
+        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string());
     }
     req.cookie(SESSION_COOKIE).map(|c| c.value().to_string())
 }
@@ -155,17 +142,10 @@ impl FromRequest for Principal {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
             let token = token
                 .filter(|t| !t.is_empty() && t.len() <= 128)
-                .ok_or_else(|| {
-                    ApiError::Unauthorized(
-                        "sign in first: send Authorization: Bearer <token>".into(),
-                    )
-                })?;
+                .ok_or_else(|| ApiError::Unauthorized("sign in first: send Authorization: Bearer <token>".into()))?;
             let hash = token_hash(&token);
-            let expired =
-                || ApiError::Unauthorized("the session has expired or was signed out".into());
-            let (session, user) = store::sessions::find(&state.db, &hash)
-                .await?
-                .ok_or_else(expired)?;
+            let expired = || ApiError::Unauthorized("the session has expired or was signed out".into());
+            let (session, user) = store::sessions::find(&state.db, &hash).await?.ok_or_else(expired)?;
             let now = Utc::now();
             let idle = TimeDelta::minutes(state.settings.session_idle_minutes);
             if user.disabled || now >= session.expires_at || now - session.last_seen_at >= idle {
@@ -176,15 +156,8 @@ impl FromRequest for Principal {
             if now - session.last_seen_at >= TimeDelta::seconds(60) {
                 store::sessions::touch(&state.db, &hash, now).await?;
             }
-            let role =
-                Role::parse(&user.role).ok_or_else(|| ApiError::internal("unknown role stored"))?;
-            Ok(Principal {
-                user_id: user.id,
-                email: user.email,
-                role,
-                unit_id: user.unit_id,
-                token_hash: hash,
-            })
+            let role = Role::parse(&user.role).ok_or_else(|| ApiError::internal("unknown role stored"))?;
+            Ok(Principal { user_id: user.id, email: user.email, role, unit_id: user.unit_id, token_hash: hash })
         })
     }
 }

@@ -13,11 +13,7 @@ pub struct Model {
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
-    #[sea_orm(
-        belongs_to = "super::response::Entity",
-        from = "Column::ResponseId",
-        to = "super::response::Column::Id"
-    )]
+    #[sea_orm(belongs_to = "super::response::Entity", from = "Column::ResponseId", to = "super::response::Column::Id")]
     Response,
 }
 

@@ -31,9 +31,7 @@ impl Text {
     }
 }
 
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RespondentType {
     Citizen,
@@ -65,9 +63,7 @@ impl RespondentType {
 }
 
 /// How the survey was answered.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     InPerson,
@@ -78,13 +74,7 @@ pub enum Channel {
 }
 
 impl Channel {
-    pub const ALL: [Channel; 5] = [
-        Channel::InPerson,
-        Channel::Online,
-        Channel::Kiosk,
-        Channel::Phone,
-        Channel::Paper,
-    ];
+    pub const ALL: [Channel; 5] = [Channel::InPerson, Channel::Online, Channel::Kiosk, Channel::Phone, Channel::Paper];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -102,9 +92,7 @@ impl Channel {
 }
 
 /// The optional demographic questions a form may ask, always in coarse bands.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DemographicKey {
     Gender,
@@ -114,12 +102,8 @@ pub enum DemographicKey {
 }
 
 impl DemographicKey {
-    pub const ALL: [DemographicKey; 4] = [
-        DemographicKey::Gender,
-        DemographicKey::AgeBand,
-        DemographicKey::Education,
-        DemographicKey::Occupation,
-    ];
+    pub const ALL: [DemographicKey; 4] =
+        [DemographicKey::Gender, DemographicKey::AgeBand, DemographicKey::Education, DemographicKey::Occupation];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -269,20 +253,12 @@ impl Form {
             .into_iter()
             .map(|i| (i.code.as_str(), AnswerKind::IndexItem, i.scale.as_str()))
             .collect();
+        out.extend(self.expectations.iter().map(|i| (i.code.as_str(), AnswerKind::Expectation, i.scale.as_str())));
         out.extend(
-            self.expectations
+            self.questions
                 .iter()
-                .map(|i| (i.code.as_str(), AnswerKind::Expectation, i.scale.as_str())),
+                .map(|q| (q.code.as_str(), AnswerKind::Question { multiple: q.multiple }, q.scale.as_str())),
         );
-        out.extend(self.questions.iter().map(|q| {
-            (
-                q.code.as_str(),
-                AnswerKind::Question {
-                    multiple: q.multiple,
-                },
-                q.scale.as_str(),
-            )
-        }));
         out
     }
 
@@ -317,13 +293,7 @@ impl LoadedForm {
             .into_iter()
             .map(|(code, kind, scale)| (code.to_string(), (kind, scale.to_string())))
             .collect();
-        LoadedForm {
-            form,
-            content_hash,
-            definition,
-            source,
-            lookup,
-        }
+        LoadedForm { form, content_hash, definition, source, lookup }
     }
 
     pub fn answer_spec(&self, code: &str) -> Option<(AnswerKind, &Scale)> {
@@ -340,13 +310,8 @@ pub struct FormRegistry {
 
 impl FormRegistry {
     pub fn new(forms: Vec<LoadedForm>) -> FormRegistry {
-        let forms = forms
-            .into_iter()
-            .map(|f| (f.form.id.clone(), Arc::new(f)))
-            .collect();
-        FormRegistry {
-            forms: Arc::new(forms),
-        }
+        let forms = forms.into_iter().map(|f| (f.form.id.clone(), Arc::new(f))).collect();
+        FormRegistry { forms: Arc::new(forms) }
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<LoadedForm>> {

@@ -66,10 +66,7 @@ impl<'de> Deserialize<'de> for AnswerValue {
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<AnswerValue, E> {
                 Ok(AnswerValue::One(i64::try_from(v).unwrap_or(i64::MAX)))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<AnswerValue, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<AnswerValue, A::Error> {
                 let mut out = Vec::new();
                 while let Some(v) = seq.next_element::<i64>()? {
                     out.push(v);
@@ -114,12 +111,8 @@ impl Problem {
             (UnknownForm, Lang::En) => "unknown form".into(),
             (UnknownRespondentType, Lang::Vi) => "Vui lòng chọn người dân hoặc tổ chức.".into(),
             (UnknownRespondentType, Lang::En) => "must be citizen or organization".into(),
-            (RespondentTypeNotAllowed, Lang::Vi) => {
-                "Phiếu này không dành cho đối tượng này.".into()
-            }
-            (RespondentTypeNotAllowed, Lang::En) => {
-                "this form does not take this respondent type".into()
-            }
+            (RespondentTypeNotAllowed, Lang::Vi) => "Phiếu này không dành cho đối tượng này.".into(),
+            (RespondentTypeNotAllowed, Lang::En) => "this form does not take this respondent type".into(),
             (UnknownChannel, Lang::Vi) => "Kênh khảo sát không hợp lệ.".into(),
             (UnknownChannel, Lang::En) => "must be in_person, online, kiosk, phone or paper".into(),
             (UnknownItem, Lang::Vi) => "Câu hỏi không có trong phiếu.".into(),
@@ -143,9 +136,7 @@ impl Problem {
             (UnknownService, Lang::Vi) => "Lĩnh vực không có trong danh sách.".into(),
             (UnknownService, Lang::En) => "not one of the form's fields".into(),
             (DateOutOfRange, Lang::Vi) => "Ngày khảo sát không hợp lệ.".into(),
-            (DateOutOfRange, Lang::En) => {
-                "the survey date must be between 2000-01-01 and today".into()
-            }
+            (DateOutOfRange, Lang::En) => "the survey date must be between 2000-01-01 and today".into(),
         }
     }
 }
@@ -166,10 +157,7 @@ impl Problems {
     pub fn to_fields(&self, lang: Lang) -> FieldErrors {
         let mut fields = FieldErrors::new();
         for (field, problem) in &self.0 {
-            fields
-                .entry(field.clone())
-                .or_default()
-                .push(problem.message(lang));
+            fields.entry(field.clone()).or_default().push(problem.message(lang));
         }
         fields
     }
@@ -223,10 +211,7 @@ struct Canonical<'a> {
 
 /// Removes control characters (NUL breaks PostgreSQL text) but keeps line breaks and tabs.
 pub fn clean_text(value: &str) -> Option<String> {
-    let cleaned: String = value
-        .chars()
-        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
-        .collect();
+    let cleaned: String = value.chars().filter(|c| !c.is_control() || matches!(c, '\n' | '\t')).collect();
     let trimmed = cleaned.trim();
     (!trimmed.is_empty()).then(|| trimmed.to_string())
 }
@@ -242,8 +227,7 @@ pub fn validate(
 ) -> Result<ValidSubmission, Problems> {
     let mut problems = Problems::default();
     let survey_date = given_date.unwrap_or(today);
-    if given_date.is_some_and(|d| d > today || d < NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or(d))
-    {
+    if given_date.is_some_and(|d| d > today || d < NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or(d)) {
         problems.add("date", Problem::DateOutOfRange);
     }
     if unit.is_none() {
@@ -252,17 +236,13 @@ pub fn validate(
     let form = forms.get(&body.form);
     match (form, unit) {
         (None, _) => problems.add("form", Problem::UnknownForm),
-        (Some(f), Some(u)) if !u.forms.contains(&f.form.id) => {
-            problems.add("form", Problem::FormNotTaken)
-        }
+        (Some(f), Some(u)) if !u.forms.contains(&f.form.id) => problems.add("form", Problem::FormNotTaken),
         _ => {}
     }
     let respondent_type = RespondentType::parse(&body.respondent_type);
     match (respondent_type, form) {
         (None, _) => problems.add("respondent_type", Problem::UnknownRespondentType),
-        (Some(rt), Some(f)) if !f.form.takes(rt) => {
-            problems.add("respondent_type", Problem::RespondentTypeNotAllowed)
-        }
+        (Some(rt), Some(f)) if !f.form.takes(rt) => problems.add("respondent_type", Problem::RespondentTypeNotAllowed),
         _ => {}
     }
     let channel = Channel::parse(&body.channel);
@@ -286,9 +266,7 @@ pub fn validate(
             let values: Vec<i64> = match (value, kind) {
                 (None, _) => continue,
                 (Some(AnswerValue::One(v)), _) => vec![*v],
-                (Some(AnswerValue::Many(vs)), AnswerKind::Question { multiple: true }) => {
-                    vs.clone()
-                }
+                (Some(AnswerValue::Many(vs)), AnswerKind::Question { multiple: true }) => vs.clone(),
                 (Some(AnswerValue::Many(_)), _) => {
                     problems.add(field, Problem::OneValueExpected);
                     continue;
@@ -298,13 +276,7 @@ pub fn validate(
             for v in values {
                 match i16::try_from(v).ok().filter(|v| scale.has(*v)) {
                     None => {
-                        problems.add(
-                            field.clone(),
-                            Problem::NotInScale {
-                                min: scale.min(),
-                                max: scale.max(),
-                            },
-                        );
+                        problems.add(field.clone(), Problem::NotInScale { min: scale.min(), max: scale.max() });
                         given.clear();
                         break;
                     }
@@ -336,8 +308,7 @@ pub fn validate(
             let Some(value) = value.as_deref().filter(|v| !v.is_empty()) else {
                 continue;
             };
-            match DemographicKey::parse(key).and_then(|k| form.form.demographic(k).map(|d| (k, d)))
-            {
+            match DemographicKey::parse(key).and_then(|k| form.form.demographic(k).map(|d| (k, d))) {
                 None => problems.add(field, Problem::NotAsked),
                 Some((k, d)) => match d.options.iter().find(|o| o.code == value) {
                     Some(o) => {
@@ -358,12 +329,9 @@ pub fn validate(
         if let Some(text) = body.comment.as_deref().and_then(clean_text) {
             match &form.form.comment {
                 None => problems.add("comment", Problem::NotAsked),
-                Some(spec) if text.chars().count() > spec.max_chars => problems.add(
-                    "comment",
-                    Problem::CommentTooLong {
-                        max: spec.max_chars,
-                    },
-                ),
+                Some(spec) if text.chars().count() > spec.max_chars => {
+                    problems.add("comment", Problem::CommentTooLong { max: spec.max_chars })
+                }
                 Some(_) => comment = Some(text),
             }
         }
@@ -385,9 +353,7 @@ pub fn validate(
         comment: &comment,
         date: given_date,
     };
-    let body_hash = hex::encode(Sha256::digest(
-        serde_json::to_vec(&canonical).unwrap_or_default(),
-    ));
+    let body_hash = hex::encode(Sha256::digest(serde_json::to_vec(&canonical).unwrap_or_default()));
     Ok(ValidSubmission {
         submission_id: body.submission_id,
         unit_id: unit.id,

@@ -25,18 +25,12 @@ impl Catalog {
     pub async fn load(db: &impl ConnectionTrait) -> Result<Catalog, DbErr> {
         let mut versions = HashMap::new();
         for row in form::Entity::find().all(db).await? {
-            let form: Form = serde_json::from_str(&row.definition).map_err(|e| {
-                DbErr::Custom(format!(
-                    "stored form {} v{} is unreadable: {e}",
-                    row.id, row.version
-                ))
-            })?;
+            let form: Form = serde_json::from_str(&row.definition)
+                .map_err(|e| DbErr::Custom(format!("stored form {} v{} is unreadable: {e}", row.id, row.version)))?;
             let layout = Layout::for_form(&form);
             versions.insert((row.id, row.version), Arc::new(Versioned { form, layout }));
         }
-        Ok(Catalog {
-            versions: Arc::new(versions),
-        })
+        Ok(Catalog { versions: Arc::new(versions) })
     }
 
     pub fn get(&self, id: &str, version: i32) -> Option<&Arc<Versioned>> {
@@ -45,10 +39,6 @@ impl Catalog {
 
     /// The newest stored version of a form.
     pub fn latest(&self, id: &str) -> Option<&Arc<Versioned>> {
-        self.versions
-            .iter()
-            .filter(|((i, _), _)| i == id)
-            .max_by_key(|((_, v), _)| *v)
-            .map(|(_, f)| f)
+        self.versions.iter().filter(|((i, _), _)| i == id).max_by_key(|((_, v), _)| *v).map(|(_, f)| f)
     }
 }

@@ -40,11 +40,7 @@ impl Estimate {
             let half = Z95 * v.sqrt() * 100.0;
             [(value - half).max(0.0), (value + half).min(100.0)]
         });
-        Estimate {
-            value,
-            ci95,
-            variance,
-        }
+        Estimate { value, ci95, variance }
     }
 }
 
@@ -59,7 +55,10 @@ pub fn wilson(s: u64, n: u64) -> Option<[f64; 2]> {
     let denominator = 1.0 + z2 / n;
     let centre = (p + z2 / (2.0 * n)) / denominator;
     let half = Z95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denominator;
-    Some([100.0 * (centre - half), 100.0 * (centre + half)])
+    // At p = 0 (or 1) the bound is exactly 0 (or 100); rounding would miss it by a hair.
+    let low = if p == 0.0 { 0.0 } else { 100.0 * (centre - half) };
+    let high = if p == 1.0 { 100.0 } else { 100.0 * (centre + half) };
+    Some([low, high])
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
@@ -120,146 +119,88 @@ pub struct Figures {
     pub questions: Vec<QuestionFigure>,
 }
 
-/// Figures of one cell. `k` is the suppression threshold (0 computes everything, for tests
-/// and for roll-ups that apply their own threshold).
-pub fn compute(form: &Form, layout: &Layout, tally: &Tally, k: u64) -> Figures {
-    let n = tally.responses();
-    let suppressed = n < k;
-    let item = |code: &str| -> Option<ItemFigure> {
-        let slot = layout.slot(code)?;
-        let counts = tally.counts(layout, code);
-        let answered: u64 = counts.iter().sum();
-        let satisfied: u64 = slot
-            .levels
-            .iter()
-            .zip(counts)
-            .filter(|(l, _)| slot.satisfied.contains(l))
-            .map(|(_, c)| c)
-            .sum();
-        let hidden = suppressed || answered < k || answered == 0;
-        let p = (answered > 0).then(|| satisfied as f64 / answered as f64);
-        let mean = (answered > 0).then(|| {
-            slot.levels
-                .iter()
-                .zip(counts)
-                .map(|(l, c)| f64::from(*l) * *c as f64)
-                .sum::<f64>()
-                / answered as f64
-        });
+/// One cell being computed: its form, tally and threshold.
+struct Cell<'a> {
+    form: &'a Form,
+    layout: &'a Layout,
+    tally: &'a Tally,
+    k: u64,
+    suppressed: bool,
+    /// Per leaf group: (Σ satisfied / Σ answered, Σ answered).
+    leaf_ratio: Vec<(f64, f64)>,
+}
+
+impl Cell<'_> {
+    /// (answered, satisfied) of a code.
+    fn counts(&self, code: &str) -> Option<(u64, u64)> {
+        let slot = self.layout.slot(code)?;
+        let counts = self.tally.counts(self.layout, code);
+        let answered = counts.iter().sum();
+        let satisfied =
+            slot.levels.iter().zip(counts).filter(|(l, _)| slot.satisfied.contains(l)).map(|(_, c)| c).sum();
+        Some((answered, satisfied))
+    }
+
+    /// Unsuppressed share satisfied (0..1): what the tree is built from.
+    fn raw(&self, code: &str) -> Option<f64> {
+        self.counts(code).filter(|(n, _)| *n > 0).map(|(n, s)| s as f64 / n as f64)
+    }
+
+    fn item(&self, code: &str) -> Option<ItemFigure> {
+        let slot = self.layout.slot(code)?;
+        let counts = self.tally.counts(self.layout, code);
+        let (answered, satisfied) = self.counts(code)?;
+        let hidden = self.suppressed || answered < self.k || answered == 0;
+        let p = satisfied as f64 / answered.max(1) as f64;
+        let mean = slot.levels.iter().zip(counts).map(|(l, c)| f64::from(*l) * *c as f64).sum::<f64>()
+            / answered.max(1) as f64;
         Some(ItemFigure {
             code: code.to_string(),
             n: answered,
-            suppressed: suppressed || answered < k,
+            suppressed: self.suppressed || answered < self.k,
             satisfied: (!hidden).then_some(satisfied),
-            value: p.filter(|_| !hidden).map(|p| 100.0 * p),
-            mean_score: mean.filter(|_| !hidden),
-            distribution: (!hidden).then(|| {
-                slot.levels
-                    .iter()
-                    .copied()
-                    .zip(counts.iter().copied())
-                    .collect()
-            }),
-            ci95: if hidden {
-                None
-            } else {
-                wilson(satisfied, answered)
-            },
-            variance: p
-                .filter(|_| !hidden)
-                .map(|p| p * (1.0 - p) / answered as f64),
+            value: (!hidden).then_some(100.0 * p),
+            mean_score: (!hidden).then_some(mean),
+            distribution: (!hidden).then(|| slot.levels.iter().copied().zip(counts.iter().copied()).collect()),
+            ci95: if hidden { None } else { wilson(satisfied, answered) },
+            variance: (!hidden).then_some(p * (1.0 - p) / answered.max(1) as f64),
         })
-    };
+    }
 
-    // Raw (unsuppressed) values drive the tree; suppression only hides what is printed.
-    let raw = |code: &str| -> Option<f64> {
-        let slot = layout.slot(code)?;
-        let counts = tally.counts(layout, code);
-        let answered: u64 = counts.iter().sum();
-        let satisfied: u64 = slot
-            .levels
-            .iter()
-            .zip(counts)
-            .filter(|(l, _)| slot.satisfied.contains(l))
-            .map(|(_, c)| c)
-            .sum();
-        (answered > 0).then(|| satisfied as f64 / answered as f64)
-    };
-
-    let leaf_ratio: Vec<(f64, f64)> = layout
-        .leaves
-        .iter()
-        .map(|leaf| {
-            let items = find_group(&form.groups, leaf)
-                .map(|g| g.items.as_slice())
-                .unwrap_or(&[]);
-            let (mut s, mut m) = (0.0, 0.0);
-            for it in items {
-                if let Some(slot) = layout.slot(&it.code) {
-                    for (l, c) in slot.levels.iter().zip(tally.counts(layout, &it.code)) {
-                        m += *c as f64;
-                        if slot.satisfied.contains(l) {
-                            s += *c as f64;
-                        }
-                    }
-                }
-            }
-            (if m > 0.0 { s / m } else { 0.0 }, m)
-        })
-        .collect();
-
-    // Linearised variance of a node whose value is Σ_g c_g R_g over leaf groups.
-    let variance = |weights: &[f64]| -> Option<f64> {
+    /// Linearised variance (0..1 scale) of a node whose value is Σ_g c_g R_g.
+    fn variance(&self, weights: &[f64]) -> Option<f64> {
+        let n = self.tally.responses();
         if n < 2 {
             return None;
         }
         let mut sum = 0.0;
-        for (g, cg) in weights.iter().enumerate() {
-            if *cg == 0.0 || leaf_ratio[g].1 == 0.0 {
-                continue;
-            }
-            for (h, ch) in weights.iter().enumerate() {
-                if *ch == 0.0 || leaf_ratio[h].1 == 0.0 {
-                    continue;
-                }
-                let [ss, sm_gh, mm] = tally.moments(layout, g, h);
-                let sm_hg = tally.moments(layout, h, g)[1];
-                let (rg, mg) = leaf_ratio[g];
-                let (rh, mh) = leaf_ratio[h];
+        for (g, cg) in weights.iter().enumerate().filter(|(g, c)| **c != 0.0 && self.leaf_ratio[*g].1 > 0.0) {
+            for (h, ch) in weights.iter().enumerate().filter(|(h, c)| **c != 0.0 && self.leaf_ratio[*h].1 > 0.0) {
+                let [ss, sm_gh, mm] = self.tally.moments(self.layout, g, h);
+                let sm_hg = self.tally.moments(self.layout, h, g)[1];
+                let ((rg, mg), (rh, mh)) = (self.leaf_ratio[g], self.leaf_ratio[h]);
                 let cross = ss as f64 - rh * sm_gh as f64 - rg * sm_hg as f64 + rg * rh * mm as f64;
                 sum += cg * ch * cross / (mg * mh);
             }
         }
-        let v = sum * n as f64 / (n as f64 - 1.0);
-        Some(v.max(0.0))
-    };
+        Some((sum * n as f64 / (n as f64 - 1.0)).max(0.0))
+    }
 
-    // Returns the node's raw value (0..1) and its leaf weights.
-    fn node(
-        g: &Group,
-        layout: &Layout,
-        raw: &dyn Fn(&str) -> Option<f64>,
-    ) -> (Option<f64>, Vec<f64>) {
-        let mut weights = vec![0.0; layout.leaves.len()];
+    /// A node's raw value (0..1) and the weights it gives each leaf group.
+    fn node(&self, g: &Group) -> (Option<f64>, Vec<f64>) {
+        let mut weights = vec![0.0; self.layout.leaves.len()];
         if !g.items.is_empty() {
-            let values: Vec<f64> = g.items.iter().filter_map(|i| raw(&i.code)).collect();
+            let values: Vec<f64> = g.items.iter().filter_map(|i| self.raw(&i.code)).collect();
             if values.is_empty() {
                 return (None, weights);
             }
-            if let Some(leaf) = layout.leaf_index(&g.code) {
+            if let Some(leaf) = self.layout.leaf_index(&g.code) {
                 weights[leaf] = 1.0;
             }
-            return (
-                Some(values.iter().sum::<f64>() / values.len() as f64),
-                weights,
-            );
+            return (Some(values.iter().sum::<f64>() / values.len() as f64), weights);
         }
-        let children: Vec<(f64, Vec<f64>)> = g
-            .groups
-            .iter()
-            .map(|c| node(c, layout, raw))
-            .filter_map(|(v, w)| v.map(|v| (v, w)))
-            .collect();
+        let children: Vec<(f64, Vec<f64>)> =
+            g.groups.iter().map(|c| self.node(c)).filter_map(|(v, w)| v.map(|v| (v, w))).collect();
         if children.is_empty() {
             return (None, weights);
         }
@@ -269,71 +210,58 @@ pub fn compute(form: &Form, layout: &Layout, tally: &Tally, k: u64) -> Figures {
                 *a += share * b;
             }
         }
-        (
-            Some(children.iter().map(|(v, _)| v).sum::<f64>() * share),
-            weights,
-        )
+        (Some(children.iter().map(|(v, _)| v).sum::<f64>() * share), weights)
     }
 
-    fn build(
-        g: &Group,
-        layout: &Layout,
-        tally: &Tally,
-        k: u64,
-        suppressed: bool,
-        raw: &dyn Fn(&str) -> Option<f64>,
-        variance: &dyn Fn(&[f64]) -> Option<f64>,
-        item: &dyn Fn(&str) -> Option<ItemFigure>,
-    ) -> GroupFigure {
-        let respondents = tally.group_respondents(layout, &g.code);
-        let hidden = suppressed || respondents < k;
-        let (value, weights) = node(g, layout, raw);
-        let estimate = value
-            .filter(|_| !hidden)
-            .map(|v| Estimate::from_variance(100.0 * v, variance(&weights)));
+    fn group(&self, g: &Group) -> GroupFigure {
+        let respondents = self.tally.group_respondents(self.layout, &g.code);
+        let hidden = self.suppressed || respondents < self.k;
+        let (value, weights) = self.node(g);
+        let estimate = value.filter(|_| !hidden).map(|v| Estimate::from_variance(100.0 * v, self.variance(&weights)));
         GroupFigure {
             code: g.code.clone(),
             n: respondents,
             suppressed: hidden,
             value: estimate.as_ref().map(|e| e.value),
             ci95: estimate.as_ref().and_then(|e| e.ci95),
-            groups: g
-                .groups
-                .iter()
-                .map(|c| build(c, layout, tally, k, suppressed, raw, variance, item))
-                .collect(),
-            items: g.items.iter().filter_map(|i| item(&i.code)).collect(),
+            groups: g.groups.iter().map(|c| self.group(c)).collect(),
+            items: g.items.iter().filter_map(|i| self.item(&i.code)).collect(),
             variance: estimate.and_then(|e| e.variance),
         }
     }
+}
 
-    let groups: Vec<GroupFigure> = form
-        .groups
+/// Figures of one cell. `k` is the suppression threshold (0 computes everything, for tests
+/// and for roll-ups that apply their own threshold).
+pub fn compute(form: &Form, layout: &Layout, tally: &Tally, k: u64) -> Figures {
+    let n = tally.responses();
+    let leaf_ratio = layout
+        .leaves
         .iter()
-        .map(|g| build(g, layout, tally, k, suppressed, &raw, &variance, &item))
+        .map(|leaf| {
+            let items = find_group(&form.groups, leaf).map(|g| g.items.as_slice()).unwrap_or(&[]);
+            let mut cell = (0.0, 0.0);
+            for it in items {
+                let slot = layout.slot(&it.code);
+                for (l, c) in
+                    slot.map(|s| s.levels.as_slice()).unwrap_or(&[]).iter().zip(tally.counts(layout, &it.code))
+                {
+                    cell.1 += *c as f64;
+                    if slot.is_some_and(|s| s.satisfied.contains(l)) {
+                        cell.0 += *c as f64;
+                    }
+                }
+            }
+            (if cell.1 > 0.0 { cell.0 / cell.1 } else { 0.0 }, cell.1)
+        })
         .collect();
+    let cell = Cell { form, layout, tally, k, suppressed: n < k, leaf_ratio };
 
-    let root = Group {
-        code: String::new(),
-        title: form.title.clone(),
-        groups: form.groups.clone(),
-        items: vec![],
-    };
-    let (index_value, index_weights) = node(&root, layout, &raw);
+    let root = Group { code: String::new(), title: form.title.clone(), groups: form.groups.clone(), items: vec![] };
+    let (index_value, index_weights) = cell.node(&root);
     let index = index_value
-        .filter(|_| !suppressed)
-        .map(|v| Estimate::from_variance(100.0 * v, variance(&index_weights)));
-
-    let items = form
-        .index_items()
-        .iter()
-        .filter_map(|i| item(&i.code))
-        .collect();
-    let expectations = form
-        .expectations
-        .iter()
-        .filter_map(|e| item(&e.code))
-        .collect();
+        .filter(|_| !cell.suppressed)
+        .map(|v| Estimate::from_variance(100.0 * v, cell.variance(&index_weights)));
     let questions = form
         .questions
         .iter()
@@ -341,28 +269,22 @@ pub fn compute(form: &Form, layout: &Layout, tally: &Tally, k: u64) -> Figures {
             let slot = layout.slot(&q.code)?;
             let counts = tally.counts(layout, &q.code);
             let total: u64 = counts.iter().sum();
-            let hidden = suppressed || total < k;
+            let hidden = cell.suppressed || total < k;
             Some(QuestionFigure {
                 code: q.code.clone(),
                 n: total,
                 suppressed: hidden,
-                distribution: (!hidden).then(|| {
-                    slot.levels
-                        .iter()
-                        .copied()
-                        .zip(counts.iter().copied())
-                        .collect()
-                }),
+                distribution: (!hidden).then(|| slot.levels.iter().copied().zip(counts.iter().copied()).collect()),
             })
         })
         .collect();
     Figures {
         n,
-        suppressed,
+        suppressed: cell.suppressed,
         index,
-        groups,
-        items,
-        expectations,
+        groups: cell.form.groups.iter().map(|g| cell.group(g)).collect(),
+        items: form.index_items().iter().filter_map(|i| cell.item(&i.code)).collect(),
+        expectations: form.expectations.iter().filter_map(|e| cell.item(&e.code)).collect(),
         questions,
     }
 }
@@ -382,19 +304,14 @@ fn find_group<'a>(groups: &'a [Group], code: &str) -> Option<&'a Group> {
 /// Mixes values of several cells: their weighted mean, with variance Σ w²·var / (Σ w)²
 /// (the cells are independent samples). Cells without a value are left out.
 fn mix(parts: impl Iterator<Item = (Option<f64>, Option<f64>, f64)>) -> Option<Estimate> {
-    let present: Vec<(f64, Option<f64>, f64)> = parts
-        .filter_map(|(v, var, w)| v.map(|v| (v, var, w)))
-        .collect();
+    let present: Vec<(f64, Option<f64>, f64)> = parts.filter_map(|(v, var, w)| v.map(|v| (v, var, w))).collect();
     let weight: f64 = present.iter().map(|(_, _, w)| w).sum();
     if present.is_empty() || weight <= 0.0 {
         return None;
     }
     let value = present.iter().map(|(v, _, w)| v * w).sum::<f64>() / weight;
-    let variance = present
-        .iter()
-        .map(|(_, var, w)| var.map(|v| v * w * w))
-        .sum::<Option<f64>>()
-        .map(|s| s / (weight * weight));
+    let variance =
+        present.iter().map(|(_, var, w)| var.map(|v| v * w * w)).sum::<Option<f64>>().map(|s| s / (weight * weight));
     Some(Estimate::from_variance(value, variance))
 }
 
@@ -432,20 +349,12 @@ fn combine_group(template: &GroupFigure, parts: &[(&GroupFigure, f64)]) -> Group
         .groups
         .iter()
         .map(|t| {
-            let children: Vec<(&GroupFigure, f64)> = parts
-                .iter()
-                .filter_map(|(g, w)| g.groups.iter().find(|c| c.code == t.code).map(|c| (c, *w)))
-                .collect();
+            let children: Vec<(&GroupFigure, f64)> =
+                parts.iter().filter_map(|(g, w)| g.groups.iter().find(|c| c.code == t.code).map(|c| (c, *w))).collect();
             combine_group(t, &children)
         })
         .collect();
-    let items = combine_items(
-        &template.items,
-        &parts
-            .iter()
-            .map(|(g, w)| (&g.items, *w))
-            .collect::<Vec<_>>(),
-    );
+    let items = combine_items(&template.items, &parts.iter().map(|(g, w)| (&g.items, *w)).collect::<Vec<_>>());
     GroupFigure {
         code: template.code.clone(),
         n: parts.iter().map(|(g, _)| g.n).sum(),
@@ -474,21 +383,15 @@ pub fn combine(cells: &[(&Figures, f64)]) -> Figures {
             questions: vec![],
         };
     };
-    let index = mix(cells.iter().map(|(f, w)| {
-        (
-            f.index.as_ref().map(|e| e.value),
-            f.index.as_ref().and_then(|e| e.variance),
-            *w,
-        )
-    }));
+    let index = mix(cells
+        .iter()
+        .map(|(f, w)| (f.index.as_ref().map(|e| e.value), f.index.as_ref().and_then(|e| e.variance), *w)));
     let groups = first
         .groups
         .iter()
         .map(|t| {
-            let parts: Vec<(&GroupFigure, f64)> = cells
-                .iter()
-                .filter_map(|(f, w)| f.groups.iter().find(|g| g.code == t.code).map(|g| (g, *w)))
-                .collect();
+            let parts: Vec<(&GroupFigure, f64)> =
+                cells.iter().filter_map(|(f, w)| f.groups.iter().find(|g| g.code == t.code).map(|g| (g, *w))).collect();
             combine_group(t, &parts)
         })
         .collect();
@@ -497,19 +400,10 @@ pub fn combine(cells: &[(&Figures, f64)]) -> Figures {
         suppressed: index.is_none(),
         index,
         groups,
-        items: combine_items(
-            &first.items,
-            &cells
-                .iter()
-                .map(|(f, w)| (&f.items, *w))
-                .collect::<Vec<_>>(),
-        ),
+        items: combine_items(&first.items, &cells.iter().map(|(f, w)| (&f.items, *w)).collect::<Vec<_>>()),
         expectations: combine_items(
             &first.expectations,
-            &cells
-                .iter()
-                .map(|(f, w)| (&f.expectations, *w))
-                .collect::<Vec<_>>(),
+            &cells.iter().map(|(f, w)| (&f.expectations, *w)).collect::<Vec<_>>(),
         ),
         questions: vec![],
     }
@@ -555,11 +449,7 @@ impl Figures {
 /// `cells` are (count, hidden); returns the indices to hide in addition.
 pub fn complementary(cells: &[(u64, bool)], k: u64) -> Vec<usize> {
     let mut hidden: Vec<bool> = cells.iter().map(|(_, h)| *h).collect();
-    let mut hidden_sum: u64 = cells
-        .iter()
-        .filter(|(n, h)| *h && *n > 0)
-        .map(|(n, _)| n)
-        .sum();
+    let mut hidden_sum: u64 = cells.iter().filter(|(n, h)| *h && *n > 0).map(|(n, _)| n).sum();
     let mut extra = Vec::new();
     if hidden_sum == 0 {
         return extra;
@@ -587,40 +477,23 @@ pub fn protect(rows: &mut [Figures], k: u64) {
         rows[i].strip();
     }
     let Some(first) = rows.first() else { return };
-    let codes: Vec<String> = first
-        .items
-        .iter()
-        .chain(&first.expectations)
-        .map(|i| i.code.clone())
-        .collect();
+    let codes: Vec<String> = first.items.iter().chain(&first.expectations).map(|i| i.code.clone()).collect();
     for code in codes {
         let cells: Vec<(u64, bool)> = rows
             .iter()
             .map(|r| {
-                let item = r
-                    .items
-                    .iter()
-                    .chain(&r.expectations)
-                    .find(|i| i.code == code);
+                let item = r.items.iter().chain(&r.expectations).find(|i| i.code == code);
                 item.map_or((0, false), |i| (i.n, i.suppressed))
             })
             .collect();
         for i in complementary(&cells, k) {
             let row = &mut rows[i];
-            for item in row
-                .items
-                .iter_mut()
-                .chain(row.expectations.iter_mut())
-                .filter(|it| it.code == code)
-            {
+            for item in row.items.iter_mut().chain(row.expectations.iter_mut()).filter(|it| it.code == code) {
                 strip_item(item);
             }
             fn in_groups(groups: &mut [GroupFigure], code: &str) {
                 for g in groups {
-                    g.items
-                        .iter_mut()
-                        .filter(|it| it.code == code)
-                        .for_each(strip_item);
+                    g.items.iter_mut().filter(|it| it.code == code).for_each(strip_item);
                     in_groups(&mut g.groups, code);
                 }
             }
@@ -636,17 +509,11 @@ mod tests {
     #[test]
     fn a_single_small_cell_takes_the_smallest_other_cell_with_it() {
         // 4 is under k=10: alone it could be recovered from the total, so 12 goes too.
-        assert_eq!(
-            complementary(&[(30, false), (4, true), (12, false), (25, false)], 10),
-            vec![2]
-        );
+        assert_eq!(complementary(&[(30, false), (4, true), (12, false), (25, false)], 10), vec![2]);
         // Two small cells that together reach k protect each other.
         assert!(complementary(&[(30, false), (6, true), (5, true)], 10).is_empty());
         // Two small cells under k together need a third.
-        assert_eq!(
-            complementary(&[(30, false), (3, true), (2, true), (40, false)], 10),
-            vec![0]
-        );
+        assert_eq!(complementary(&[(30, false), (3, true), (2, true), (40, false)], 10), vec![0]);
         // Nothing hidden, nothing to do; empty cells hide nothing.
         assert!(complementary(&[(30, false), (0, true)], 10).is_empty());
     }

@@ -48,9 +48,7 @@ pub enum Span {
 }
 
 fn last_of_month(first: NaiveDate) -> NaiveDate {
-    first
-        .checked_add_months(Months::new(1))
-        .map_or(first, |d| d - TimeDelta::days(1))
+    first.checked_add_months(Months::new(1)).map_or(first, |d| d - TimeDelta::days(1))
 }
 
 impl Period {
@@ -65,20 +63,14 @@ impl Period {
             let year: i32 = year.parse().ok()?;
             let q: u32 = q.parse().ok().filter(|q| (1..=4).contains(q))?;
             let from = NaiveDate::from_ymd_opt(year, 3 * q - 2, 1)?;
-            return Period::new(
-                from,
-                last_of_month(from.checked_add_months(Months::new(2))?),
-            );
+            return Period::new(from, last_of_month(from.checked_add_months(Months::new(2))?));
         }
         if let Some((year, month)) = spec.split_once('-') {
             let from = NaiveDate::from_ymd_opt(year.parse().ok()?, month.parse().ok()?, 1)?;
             return Period::new(from, last_of_month(from));
         }
         let year: i32 = spec.parse().ok().filter(|y| (1900..=9999).contains(y))?;
-        Period::new(
-            NaiveDate::from_ymd_opt(year, 1, 1)?,
-            NaiveDate::from_ymd_opt(year, 12, 31)?,
-        )
+        Period::new(NaiveDate::from_ymd_opt(year, 1, 1)?, NaiveDate::from_ymd_opt(year, 12, 31)?)
     }
 
     pub fn year(year: i32) -> Option<Period> {
@@ -94,28 +86,18 @@ impl Period {
         if self.from.day() != 1 || last_of_month(self.to.with_day(1)?) != self.to {
             return None;
         }
-        let months = (self.to.year() - self.from.year()) * 12 + self.to.month() as i32
-            - self.from.month() as i32
-            + 1;
+        let months = (self.to.year() - self.from.year()) * 12 + self.to.month() as i32 - self.from.month() as i32 + 1;
         u32::try_from(months).ok()
     }
 
     /// The period of the same length just before: the previous year, quarter or months for
     /// whole months, otherwise as many days.
     pub fn previous(&self) -> Period {
-        if let Some(m) = self.whole_months() {
-            if let Some(from) = self.from.checked_sub_months(Months::new(m)) {
-                return Period {
-                    from,
-                    to: self.from - TimeDelta::days(1),
-                };
-            }
+        if let Some(from) = self.whole_months().and_then(|m| self.from.checked_sub_months(Months::new(m))) {
+            return Period { from, to: self.from - TimeDelta::days(1) };
         }
         let len = TimeDelta::days(self.days());
-        Period {
-            from: self.from - len,
-            to: self.to - len,
-        }
+        Period { from: self.from - len, to: self.to - len }
     }
 
     /// Splits into whole years, then whole months, then runs of days.
@@ -132,15 +114,9 @@ impl Period {
                 out.push(Span::Month(cursor));
                 cursor = month_end + TimeDelta::days(1);
             } else {
-                let end = if cursor.day() == 1 {
-                    self.to
-                } else {
-                    month_end.min(self.to)
-                };
+                let end = if cursor.day() == 1 { self.to } else { month_end.min(self.to) };
                 match out.last_mut() {
-                    Some(Span::Days(_, last)) if *last + TimeDelta::days(1) == cursor => {
-                        *last = end
-                    }
+                    Some(Span::Days(_, last)) if *last + TimeDelta::days(1) == cursor => *last = end,
                     _ => out.push(Span::Days(cursor, end)),
                 }
                 cursor = end + TimeDelta::days(1);
@@ -154,19 +130,14 @@ impl Period {
         let step = if quarterly { 3 } else { 1 };
         let mut first = self.from.with_day(1).unwrap_or(self.from);
         if quarterly {
-            first = first
-                .with_month(((first.month() - 1) / 3) * 3 + 1)
-                .unwrap_or(first);
+            first = first.with_month(((first.month() - 1) / 3) * 3 + 1).unwrap_or(first);
         }
         let mut out = Vec::new();
         while first <= self.to {
             let Some(next) = first.checked_add_months(Months::new(step)) else {
                 break;
             };
-            out.push(Period {
-                from: first.max(self.from),
-                to: (next - TimeDelta::days(1)).min(self.to),
-            });
+            out.push(Period { from: first.max(self.from), to: (next - TimeDelta::days(1)).min(self.to) });
             first = next;
         }
         out
@@ -176,7 +147,7 @@ impl Period {
     pub fn label(&self) -> String {
         match self.whole_months() {
             Some(12) if self.from.month() == 1 => self.from.year().to_string(),
-            Some(3) if (self.from.month() - 1) % 3 == 0 => {
+            Some(3) if (self.from.month() - 1).is_multiple_of(3) => {
                 format!("{}-Q{}", self.from.year(), (self.from.month() - 1) / 3 + 1)
             }
             Some(1) => format!("{}-{:02}", self.from.year(), self.from.month()),
@@ -195,22 +166,10 @@ mod tests {
 
     #[test]
     fn parses_years_quarters_and_months() {
-        assert_eq!(
-            Period::parse("2024"),
-            Period::new(d(2024, 1, 1), d(2024, 12, 31))
-        );
-        assert_eq!(
-            Period::parse("2024-Q1"),
-            Period::new(d(2024, 1, 1), d(2024, 3, 31))
-        );
-        assert_eq!(
-            Period::parse("2024-Q4"),
-            Period::new(d(2024, 10, 1), d(2024, 12, 31))
-        );
-        assert_eq!(
-            Period::parse("2024-02"),
-            Period::new(d(2024, 2, 1), d(2024, 2, 29))
-        );
+        assert_eq!(Period::parse("2024"), Period::new(d(2024, 1, 1), d(2024, 12, 31)));
+        assert_eq!(Period::parse("2024-Q1"), Period::new(d(2024, 1, 1), d(2024, 3, 31)));
+        assert_eq!(Period::parse("2024-Q4"), Period::new(d(2024, 10, 1), d(2024, 12, 31)));
+        assert_eq!(Period::parse("2024-02"), Period::new(d(2024, 2, 1), d(2024, 2, 29)));
         for bad in ["2024-Q5", "2024-13", "abc", "", "2024-02-30"] {
             assert_eq!(Period::parse(bad), None, "{bad}");
         }
@@ -223,10 +182,7 @@ mod tests {
         assert_eq!(p("2024-Q1").previous(), p("2023-Q4"));
         assert_eq!(p("2024-03").previous(), p("2024-02"));
         let odd = Period::new(d(2024, 3, 10), d(2024, 3, 19)).unwrap_or_else(|| panic!());
-        assert_eq!(
-            odd.previous(),
-            Period::new(d(2024, 2, 29), d(2024, 3, 9)).unwrap_or_else(|| panic!())
-        );
+        assert_eq!(odd.previous(), Period::new(d(2024, 2, 29), d(2024, 3, 9)).unwrap_or_else(|| panic!()));
     }
 
     #[test]
@@ -242,14 +198,7 @@ mod tests {
             ]
         );
         let q = Period::parse("2024-Q2").unwrap_or_else(|| panic!());
-        assert_eq!(
-            q.spans(),
-            vec![
-                Span::Month(d(2024, 4, 1)),
-                Span::Month(d(2024, 5, 1)),
-                Span::Month(d(2024, 6, 1))
-            ]
-        );
+        assert_eq!(q.spans(), vec![Span::Month(d(2024, 4, 1)), Span::Month(d(2024, 5, 1)), Span::Month(d(2024, 6, 1))]);
     }
 
     #[test]
@@ -257,10 +206,7 @@ mod tests {
         let p = Period::new(d(2024, 2, 15), d(2024, 7, 10)).unwrap_or_else(|| panic!());
         let months = p.series(false);
         assert_eq!(months.len(), 6);
-        assert_eq!(
-            months[0],
-            Period::new(d(2024, 2, 15), d(2024, 2, 29)).unwrap_or_else(|| panic!())
-        );
+        assert_eq!(months[0], Period::new(d(2024, 2, 15), d(2024, 2, 29)).unwrap_or_else(|| panic!()));
         let quarters = p.series(true);
         assert_eq!(quarters.len(), 3);
         assert_eq!(quarters[1].label(), "2024-Q2");

@@ -63,9 +63,7 @@ impl Gathered {
         let mut out: BTreeMap<String, Tally> = BTreeMap::new();
         for id in tree.subtree(unit_id) {
             for (key, t) in self.by_unit.get(&id).into_iter().flatten() {
-                out.entry(key.clone())
-                    .or_insert_with(|| Tally { data: vec![] })
-                    .add(t);
+                out.entry(key.clone()).or_insert_with(|| Tally { data: vec![] }).add(t);
             }
         }
         out
@@ -109,12 +107,7 @@ async fn gather(
                 None => continue,
             }
         };
-        by_unit
-            .entry(row.unit_id)
-            .or_default()
-            .entry(key)
-            .or_insert_with(|| Tally { data: vec![] })
-            .add(&tally);
+        by_unit.entry(row.unit_id).or_default().entry(key).or_insert_with(|| Tally { data: vec![] }).add(&tally);
     }
     Ok(Gathered { by_unit })
 }
@@ -181,10 +174,7 @@ pub struct IndexRequest<'a> {
 
 fn subtree_volume(tree: &UnitTree, volumes: &HashMap<i32, i64>, unit_id: i32) -> Option<i64> {
     let ids = tree.subtree(unit_id);
-    let present: Vec<i64> = ids
-        .iter()
-        .filter_map(|id| volumes.get(id).copied())
-        .collect();
+    let present: Vec<i64> = ids.iter().filter_map(|id| volumes.get(id).copied()).collect();
     (!present.is_empty()).then(|| present.iter().sum())
 }
 
@@ -205,12 +195,7 @@ pub async fn index(ctx: &Context<'_>, q: &IndexRequest<'_>) -> Result<IndexRepor
     for t in gathered.pooled(ctx.tree, unit_id).values() {
         total.add(t);
     }
-    let children: Vec<&unit::Model> = ctx
-        .tree
-        .children(unit_id)
-        .iter()
-        .filter_map(|c| ctx.tree.get(*c))
-        .collect();
+    let children: Vec<&unit::Model> = ctx.tree.children(unit_id).iter().filter_map(|c| ctx.tree.get(*c)).collect();
     let mut parts = None;
     let figures_out = match q.rollup {
         Rollup::Pooled => figures(q.form, Some(&total), q.k),
@@ -224,18 +209,11 @@ pub async fn index(ctx: &Context<'_>, q: &IndexRequest<'_>) -> Result<IndexRepor
                 }
                 let f = figures(q.form, Some(&t), q.k);
                 let weight = match q.rollup {
-                    Rollup::VolumeWeighted => {
-                        subtree_volume(ctx.tree, &volumes, child.id).map(|v| v as f64)
-                    }
+                    Rollup::VolumeWeighted => subtree_volume(ctx.tree, &volumes, child.id).map(|v| v as f64),
                     _ => Some(1.0),
                 };
                 let usable = !f.suppressed && weight.is_some_and(|w| w > 0.0);
-                described.push(RollupPart {
-                    unit: child.code.clone(),
-                    n: f.n,
-                    used: usable,
-                    weight,
-                });
+                described.push(RollupPart { unit: child.code.clone(), n: f.n, used: usable, weight });
                 if usable {
                     used.push((f, weight.unwrap_or(0.0)));
                 }
@@ -266,11 +244,7 @@ pub async fn index(ctx: &Context<'_>, q: &IndexRequest<'_>) -> Result<IndexRepor
                 own.add(part);
             }
             if own.responses() > 0 || children.is_empty() {
-                rows.push(BreakdownRow {
-                    key: "(own)".into(),
-                    name: None,
-                    figures: figures(q.form, Some(&own), q.k),
-                });
+                rows.push(BreakdownRow { key: "(own)".into(), name: None, figures: figures(q.form, Some(&own), q.k) });
             }
             Some(rows)
         }
@@ -309,9 +283,7 @@ pub async fn index(ctx: &Context<'_>, q: &IndexRequest<'_>) -> Result<IndexRepor
         k: q.k,
         rollup: q.rollup,
         filters: q.filters.clone(),
-        response_rate: volume
-            .filter(|v| *v > 0)
-            .map(|v| total.responses() as f64 / v as f64),
+        response_rate: volume.filter(|v| *v > 0).map(|v| total.responses() as f64 / v as f64),
         volume,
         figures: figures_out,
         children: parts,
@@ -378,22 +350,13 @@ pub struct RankingRequest<'a> {
 }
 
 fn ranks(values: &[Option<f64>]) -> Vec<Option<u32>> {
-    values
-        .iter()
-        .map(|v| v.map(|v| 1 + values.iter().filter(|o| o.is_some_and(|o| o > v)).count() as u32))
-        .collect()
+    values.iter().map(|v| v.map(|v| 1 + values.iter().filter(|o| o.is_some_and(|o| o > v)).count() as u32)).collect()
 }
 
-pub async fn rankings(
-    ctx: &Context<'_>,
-    q: &RankingRequest<'_>,
-) -> Result<Rankings, sea_orm::DbErr> {
+pub async fn rankings(ctx: &Context<'_>, q: &RankingRequest<'_>) -> Result<Rankings, sea_orm::DbErr> {
     let scope = ctx.tree.subtree(q.within.id);
-    let targets: Vec<&unit::Model> = scope
-        .iter()
-        .filter_map(|id| ctx.tree.get(*id))
-        .filter(|u| u.level == q.level.as_str())
-        .collect();
+    let targets: Vec<&unit::Model> =
+        scope.iter().filter_map(|id| ctx.tree.get(*id)).filter(|u| u.level == q.level.as_str()).collect();
     let previous = q.period.previous();
     let now = gather(ctx, q.form, Some(scope.clone()), q.period, &q.filters, None).await?;
     let before = gather(ctx, q.form, Some(scope), previous, &q.filters, None).await?;
@@ -405,14 +368,8 @@ pub async fn rankings(
         t
     };
     let reference = figures(q.form, Some(&pooled(&now, q.within.id)), q.k);
-    let current: Vec<Figures> = targets
-        .iter()
-        .map(|u| figures(q.form, Some(&pooled(&now, u.id)), q.k))
-        .collect();
-    let past: Vec<Figures> = targets
-        .iter()
-        .map(|u| figures(q.form, Some(&pooled(&before, u.id)), q.k))
-        .collect();
+    let current: Vec<Figures> = targets.iter().map(|u| figures(q.form, Some(&pooled(&now, u.id)), q.k)).collect();
+    let past: Vec<Figures> = targets.iter().map(|u| figures(q.form, Some(&pooled(&before, u.id)), q.k)).collect();
     let value = |f: &Figures| f.index.as_ref().map(|e| e.value);
     let rank_now = ranks(&current.iter().map(value).collect::<Vec<_>>());
     let rank_before = ranks(&past.iter().map(value).collect::<Vec<_>>());
@@ -426,18 +383,9 @@ pub async fn rankings(
                 .items
                 .iter()
                 .filter_map(|item| {
-                    let r = reference
-                        .items
-                        .iter()
-                        .find(|r| r.code == item.code)?
-                        .value?;
+                    let r = reference.items.iter().find(|r| r.code == item.code)?.value?;
                     let v = item.value?;
-                    Some(WeakItem {
-                        code: item.code.clone(),
-                        value: v,
-                        reference: r,
-                        gap: r - v,
-                    })
+                    Some(WeakItem { code: item.code.clone(), value: v, reference: r, gap: r - v })
                 })
                 .collect();
             weakest.sort_by(|a, b| b.gap.total_cmp(&a.gap));
@@ -455,9 +403,7 @@ pub async fn rankings(
                 previous_value: value(&past[i]),
                 previous_rank: rank_before[i],
                 change: value(f).zip(value(&past[i])).map(|(a, b)| a - b),
-                rank_change: rank_now[i]
-                    .zip(rank_before[i])
-                    .map(|(a, b)| i64::from(b) - i64::from(a)),
+                rank_change: rank_now[i].zip(rank_before[i]).map(|(a, b)| i64::from(b) - i64::from(a)),
                 weakest,
             }
         })

@@ -49,25 +49,13 @@ impl Layout {
         let mut offset = 1;
         for (code, kind, scale) in form.answerables() {
             let scale = form.scales.get(scale);
-            let levels: Vec<i16> = scale
-                .map(|s| s.levels.iter().map(|l| l.value).collect())
-                .unwrap_or_default();
+            let levels: Vec<i16> = scale.map(|s| s.levels.iter().map(|l| l.value).collect()).unwrap_or_default();
             let satisfied = scale.map(|s| s.satisfied.clone()).unwrap_or_default();
             let n = levels.len();
-            codes.push(CodeSlot {
-                code: code.to_string(),
-                kind,
-                levels,
-                satisfied,
-                offset,
-            });
+            codes.push(CodeSlot { code: code.to_string(), kind, levels, satisfied, offset });
             offset += n;
         }
-        let by_code = codes
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.code.clone(), i))
-            .collect();
+        let by_code = codes.iter().enumerate().map(|(i, c)| (c.code.clone(), i)).collect();
 
         let mut groups = Vec::new();
         let mut items_under = Vec::new();
@@ -97,27 +85,11 @@ impl Layout {
                 items_under[slot].extend(below);
             }
         }
-        walk(
-            &form.groups,
-            &mut groups,
-            &mut items_under,
-            &mut leaves,
-            &mut leaf_of_item,
-        );
+        walk(&form.groups, &mut groups, &mut items_under, &mut leaves, &mut leaf_of_item);
         let group_offset = offset;
         let moments_offset = group_offset + groups.len();
         let len = moments_offset + 3 * leaves.len() * leaves.len();
-        Layout {
-            codes,
-            by_code,
-            groups,
-            group_offset,
-            leaves,
-            leaf_of_item,
-            items_under,
-            moments_offset,
-            len,
-        }
+        Layout { codes, by_code, groups, group_offset, leaves, leaf_of_item, items_under, moments_offset, len }
     }
 
     pub fn slot(&self, code: &str) -> Option<&CodeSlot> {
@@ -126,10 +98,7 @@ impl Layout {
 
     fn level_index(&self, code: &str, value: i16) -> Option<usize> {
         let slot = self.slot(code)?;
-        slot.levels
-            .iter()
-            .position(|l| *l == value)
-            .map(|p| slot.offset + p)
+        slot.levels.iter().position(|l| *l == value).map(|p| slot.offset + p)
     }
 
     pub fn group_index(&self, code: &str) -> Option<usize> {
@@ -193,9 +162,7 @@ pub struct Tally {
 
 impl Tally {
     pub fn empty(layout: &Layout) -> Tally {
-        Tally {
-            data: vec![0; layout.len],
-        }
+        Tally { data: vec![0; layout.len] }
     }
 
     pub fn responses(&self) -> u64 {
@@ -220,9 +187,7 @@ impl Tally {
     }
 
     pub fn group_respondents(&self, layout: &Layout, group: &str) -> u64 {
-        layout
-            .group_index(group)
-            .map_or(0, |i| self.data[layout.group_offset + i])
+        layout.group_index(group).map_or(0, |i| self.data[layout.group_offset + i])
     }
 
     pub fn moments(&self, layout: &Layout, g: usize, h: usize) -> [u64; 3] {
@@ -309,9 +274,7 @@ mod tests {
     use crate::forms::loader::{BUILTIN, parse};
 
     fn form() -> Form {
-        parse(BUILTIN[0].0, BUILTIN[0].1)
-            .map(|f| f.form)
-            .unwrap_or_else(|e| panic!("{e}"))
+        parse(BUILTIN[0].0, BUILTIN[0].1).map(|f| f.form).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
@@ -324,10 +287,7 @@ mod tests {
         assert_eq!(t.counts(&layout, "A2"), &[0, 1, 0, 0, 0]);
         assert_eq!(t.group_respondents(&layout, "A"), 1);
         assert_eq!(t.group_respondents(&layout, "C"), 0);
-        let (a, b) = (
-            layout.leaf_index("A").unwrap_or(9),
-            layout.leaf_index("B").unwrap_or(9),
-        );
+        let (a, b) = (layout.leaf_index("A").unwrap_or(9), layout.leaf_index("B").unwrap_or(9));
         // A: 1 satisfied of 2 answered; B: 1 of 1.
         assert_eq!(t.moments(&layout, a, a), [1, 2, 4]);
         assert_eq!(t.moments(&layout, a, b), [1, 1, 2]);

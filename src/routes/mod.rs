@@ -20,18 +20,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/api/v1/units/{unit_code}").route(get().to(public::units::get)))
         .service(resource("/api/v1/responses").route(post().to(public::responses::submit)))
         .service(
-            resource("/s/{unit_code}")
-                .route(get().to(pages::survey::show))
-                .route(post().to(pages::survey::submit)),
+            resource("/s/{unit_code}").route(get().to(pages::survey::show)).route(post().to(pages::survey::submit)),
         )
         // Admin: bearer token or session cookie.
         .service(resource("/api/v1/auth/login").route(post().to(admin::auth::login)))
         .service(resource("/api/v1/auth/logout").route(post().to(admin::auth::logout)))
         .service(resource("/api/v1/auth/me").route(get().to(admin::auth::me)))
         .service(
-            resource("/api/v1/admin/units")
-                .route(get().to(admin::units::list))
-                .route(post().to(admin::units::create)),
+            resource("/api/v1/admin/units").route(get().to(admin::units::list)).route(post().to(admin::units::create)),
         )
         .service(
             resource("/api/v1/admin/units/{unit_code}")
@@ -55,10 +51,7 @@ fn resource(path: &str) -> Resource {
 }
 
 async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed(format!(
-        "{} is not allowed here",
-        req.method()
-    )))
+    Err(ApiError::MethodNotAllowed(format!("{} is not allowed here", req.method())))
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {

@@ -1,9 +1,7 @@
 //! The forms table: each loaded form with its content hash, so a form cannot silently change
 //! under an id/version that already has responses.
 
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 
 use crate::entities::{form, response};
 use crate::forms::FormRegistry;
@@ -13,9 +11,7 @@ use crate::forms::FormRegistry;
 pub async fn sync(db: &impl ConnectionTrait, forms: &FormRegistry) -> anyhow::Result<()> {
     for loaded in forms.all() {
         let f = &loaded.form;
-        let stored = form::Entity::find_by_id((f.id.clone(), f.version))
-            .one(db)
-            .await?;
+        let stored = form::Entity::find_by_id((f.id.clone(), f.version)).one(db).await?;
         match stored {
             Some(row) if row.content_hash == loaded.content_hash => {}
             Some(row) => {

@@ -3,8 +3,7 @@
 //! SHA-256 key, enough to recognise a retry.
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    Set, SqlErr,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, Set, SqlErr,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -57,11 +56,7 @@ pub fn deltas<'a>(
 }
 
 /// Stores one submission durably with its tallies, or recognises a retry of it.
-pub async fn insert(
-    db: &DatabaseConnection,
-    catalog: &Catalog,
-    s: &ValidSubmission,
-) -> Result<Stored, ApiError> {
+pub async fn insert(db: &DatabaseConnection, catalog: &Catalog, s: &ValidSubmission) -> Result<Stored, ApiError> {
     let changes = deltas(catalog, [s])?;
     let key = submission_key(&s.submission_id);
     // A second attempt only happens when a concurrent twin won the unique key: it then
@@ -89,24 +84,14 @@ pub async fn insert(
         }
     }
     let existing = find_by_key(db, &key).await?;
-    existing.map_or_else(
-        || Err(ApiError::internal("submission key vanished")),
-        |e| replay(e, s),
-    )
+    existing.map_or_else(|| Err(ApiError::internal("submission key vanished")), |e| replay(e, s))
 }
 
 fn replay(existing: (Uuid, String), s: &ValidSubmission) -> Result<Stored, ApiError> {
-    if existing.1 == s.body_hash {
-        Ok(Stored::Replayed(existing.0))
-    } else {
-        Err(ApiError::IdempotencyMismatch)
-    }
+    if existing.1 == s.body_hash { Ok(Stored::Replayed(existing.0)) } else { Err(ApiError::IdempotencyMismatch) }
 }
 
-async fn find_by_key(
-    db: &impl ConnectionTrait,
-    key: &str,
-) -> Result<Option<(Uuid, String)>, DbErr> {
+async fn find_by_key(db: &impl ConnectionTrait, key: &str) -> Result<Option<(Uuid, String)>, DbErr> {
     response::Entity::find()
         .select_only()
         .column(response::Column::Id)
@@ -136,10 +121,7 @@ pub async fn insert_batch(
     let mut conflicts = Vec::new();
     let mut fresh: Vec<(Uuid, &ValidSubmission)> = Vec::new();
     for (chunk_no, chunk) in subs.chunks(RESPONSE_ROWS_PER_INSERT).enumerate() {
-        let keys: Vec<String> = chunk
-            .iter()
-            .map(|s| submission_key(&s.submission_id))
-            .collect();
+        let keys: Vec<String> = chunk.iter().map(|s| submission_key(&s.submission_id)).collect();
         let found: Vec<(String, String)> = response::Entity::find()
             .select_only()
             .column(response::Column::SubmissionKey)
@@ -153,10 +135,7 @@ pub async fn insert_batch(
             let position = chunk_no * RESPONSE_ROWS_PER_INSERT + i;
             match found.get(&key) {
                 Some(hash) if *hash == s.body_hash => report.already_present += 1,
-                Some(_) => conflicts.push((
-                    position,
-                    "submission_id already used with a different body".to_string(),
-                )),
+                Some(_) => conflicts.push((position, "submission_id already used with a different body".to_string())),
                 None => fresh.push((Uuid::new_v4(), s)),
             }
         }
@@ -179,10 +158,7 @@ pub async fn insert_batch(
 }
 
 /// Inserts responses and then all their answers, as multi-row inserts.
-async fn insert_rows(
-    txn: &impl ConnectionTrait,
-    subs: &[(Uuid, &ValidSubmission)],
-) -> Result<(), DbErr> {
+async fn insert_rows(txn: &impl ConnectionTrait, subs: &[(Uuid, &ValidSubmission)]) -> Result<(), DbErr> {
     let rows = subs.iter().map(|(id, s)| {
         let demo = |k: DemographicKey| Set(s.demographics.get(&k).cloned());
         response::ActiveModel {
@@ -203,26 +179,20 @@ async fn insert_rows(
             comment: Set(s.comment.clone()),
         }
     });
-    response::Entity::insert_many(rows)
-        .exec_without_returning(txn)
-        .await?;
+    response::Entity::insert_many(rows).exec_without_returning(txn).await?;
 
     let answers: Vec<answer::ActiveModel> = subs
         .iter()
         .flat_map(|(id, s)| {
-            s.answers
-                .iter()
-                .map(move |(code, value)| answer::ActiveModel {
-                    response_id: Set(*id),
-                    item_code: Set(code.clone()),
-                    value: Set(*value),
-                })
+            s.answers.iter().map(move |(code, value)| answer::ActiveModel {
+                response_id: Set(*id),
+                item_code: Set(code.clone()),
+                value: Set(*value),
+            })
         })
         .collect();
     for chunk in answers.chunks(ANSWER_ROWS_PER_INSERT) {
-        answer::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(txn)
-            .await?;
+        answer::Entity::insert_many(chunk.to_vec()).exec_without_returning(txn).await?;
     }
     Ok(())
 }
@@ -230,8 +200,5 @@ async fn insert_rows(
 /// Responses recorded at any of `unit_ids`.
 pub async fn count_in(db: &impl ConnectionTrait, unit_ids: &[i32]) -> Result<u64, DbErr> {
     use sea_orm::PaginatorTrait;
-    response::Entity::find()
-        .filter(response::Column::UnitId.is_in(unit_ids.to_vec()))
-        .count(db)
-        .await
+    response::Entity::find().filter(response::Column::UnitId.is_in(unit_ids.to_vec())).count(db).await
 }

@@ -11,10 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
-};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use crate::entities::tally;
 use crate::index::period::{Grain, Period, Span};
@@ -138,10 +135,7 @@ fn columns() -> [tally::Column; 8] {
 }
 
 /// Adds `deltas` to the stored cells, inside the caller's write transaction.
-pub async fn add(
-    txn: &impl ConnectionTrait,
-    deltas: &BTreeMap<CellKey, Tally>,
-) -> Result<(), DbErr> {
+pub async fn add(txn: &impl ConnectionTrait, deltas: &BTreeMap<CellKey, Tally>) -> Result<(), DbErr> {
     let keys: Vec<&CellKey> = deltas.keys().collect();
     for chunk in keys.chunks(ROWS_PER_STATEMENT) {
         // 1. Make sure every cell exists (empty), so that it can be locked.
@@ -164,12 +158,7 @@ pub async fn add(
             .all(txn)
             .await?
             .iter()
-            .map(|m| {
-                (
-                    key_of(m),
-                    Tally::decode(&m.data).unwrap_or(Tally { data: vec![] }),
-                )
-            })
+            .map(|m| (key_of(m), Tally::decode(&m.data).unwrap_or(Tally { data: vec![] })))
             .collect();
         // 3. Write back the sums.
         let rows = chunk.iter().map(|k| {
@@ -192,15 +181,10 @@ pub async fn add(
 }
 
 /// Writes cells that do not exist yet (a rebuild), in multi-row inserts.
-pub async fn insert_fresh(
-    txn: &impl ConnectionTrait,
-    cells: &BTreeMap<CellKey, Tally>,
-) -> Result<(), DbErr> {
+pub async fn insert_fresh(txn: &impl ConnectionTrait, cells: &BTreeMap<CellKey, Tally>) -> Result<(), DbErr> {
     let all: Vec<(&CellKey, &Tally)> = cells.iter().collect();
     for chunk in all.chunks(ROWS_PER_STATEMENT) {
-        tally::Entity::insert_many(chunk.iter().map(|(k, t)| model(k, t)))
-            .exec_without_returning(txn)
-            .await?;
+        tally::Entity::insert_many(chunk.iter().map(|(k, t)| model(k, t))).exec_without_returning(txn).await?;
     }
     Ok(())
 }
@@ -216,12 +200,7 @@ pub async fn snapshot(db: &impl ConnectionTrait) -> Result<BTreeMap<CellKey, Tal
         .await?
         .iter()
         .filter(|m| m.responses > 0)
-        .map(|m| {
-            (
-                key_of(m),
-                Tally::decode(&m.data).unwrap_or(Tally { data: vec![] }),
-            )
-        })
+        .map(|m| (key_of(m), Tally::decode(&m.data).unwrap_or(Tally { data: vec![] })))
         .collect())
 }
 
@@ -267,11 +246,7 @@ pub async fn fetch(db: &impl ConnectionTrait, s: &Selection) -> Result<Vec<Row>,
     for span in s.period.spans() {
         match span {
             Span::Year(start) | Span::Month(start) => {
-                let grain = if matches!(span, Span::Year(_)) {
-                    Grain::Year
-                } else {
-                    Grain::Month
-                };
+                let grain = if matches!(span, Span::Year(_)) { Grain::Year } else { Grain::Month };
                 buckets = buckets.add(
                     Condition::all()
                         .add(tally::Column::Grain.eq(grain.as_str()))
@@ -302,11 +277,7 @@ pub async fn fetch(db: &impl ConnectionTrait, s: &Selection) -> Result<Vec<Row>,
             Condition::all()
                 .add(tally::Column::FormId.eq(s.form_id.clone()))
                 .add(buckets)
-                .add(detail(
-                    tally::Column::RespondentType,
-                    &s.respondent_type,
-                    Dim::RespondentType,
-                ))
+                .add(detail(tally::Column::RespondentType, &s.respondent_type, Dim::RespondentType))
                 .add(detail(tally::Column::Channel, &s.channel, Dim::Channel))
                 .add(detail(tally::Column::Service, &s.service, Dim::Service)),
         );
@@ -361,16 +332,14 @@ async fn read(db: &impl ConnectionTrait, cond: Condition) -> Result<Vec<Row>, Db
         .await?;
     Ok(rows
         .into_iter()
-        .map(
-            |(unit_id, form_version, respondent_type, channel, service, data)| Row {
-                unit_id,
-                form_version,
-                respondent_type,
-                channel,
-                service,
-                tally: Tally::decode(&data).unwrap_or(Tally { data: vec![] }),
-            },
-        )
+        .map(|(unit_id, form_version, respondent_type, channel, service, data)| Row {
+            unit_id,
+            form_version,
+            respondent_type,
+            channel,
+            service,
+            tally: Tally::decode(&data).unwrap_or(Tally { data: vec![] }),
+        })
         .collect())
 }
 
@@ -383,25 +352,10 @@ pub async fn rebuild(
     use crate::entities::{answer, response, unit};
     let txn = super::begin_write(db).await?;
     delete_all(&txn).await?;
-    let unit_ids: Vec<i32> = unit::Entity::find()
-        .select_only()
-        .column(unit::Column::Id)
-        .into_tuple()
-        .all(&txn)
-        .await?;
+    let unit_ids: Vec<i32> = unit::Entity::find().select_only().column(unit::Column::Id).into_tuple().all(&txn).await?;
     let (mut responses, mut cells) = (0u64, 0usize);
     for unit_id in unit_ids {
-        type Line = (
-            uuid::Uuid,
-            NaiveDate,
-            String,
-            i32,
-            String,
-            String,
-            Option<String>,
-            String,
-            i16,
-        );
+        type Line = (uuid::Uuid, NaiveDate, String, i32, String, String, Option<String>, String, i16);
         let lines: Vec<Line> = answer::Entity::find()
             .inner_join(response::Entity)
             .select_only()
@@ -423,15 +377,9 @@ pub async fn rebuild(
         let mut start = 0;
         while start < lines.len() {
             let id = lines[start].0;
-            let end = lines[start..]
-                .iter()
-                .position(|l| l.0 != id)
-                .map_or(lines.len(), |p| start + p);
+            let end = lines[start..].iter().position(|l| l.0 != id).map_or(lines.len(), |p| start + p);
             let first = &lines[start];
-            let answers: Vec<(String, i16)> = lines[start..end]
-                .iter()
-                .map(|l| (l.7.clone(), l.8))
-                .collect();
+            let answers: Vec<(String, i16)> = lines[start..end].iter().map(|l| (l.7.clone(), l.8)).collect();
             let filing = Filing {
                 unit_id,
                 date: first.1,
@@ -461,17 +409,10 @@ pub fn file(
 ) -> Result<(), DbErr> {
     let version = catalog
         .get(filing.form_id, filing.form_version)
-        .ok_or_else(|| {
-            DbErr::Custom(format!(
-                "form {} v{} is not recorded",
-                filing.form_id, filing.form_version
-            ))
-        })?;
+        .ok_or_else(|| DbErr::Custom(format!("form {} v{} is not recorded", filing.form_id, filing.form_version)))?;
     let one = version.layout.tally_one(answers);
     for key in cells_of(filing) {
-        out.entry(key)
-            .or_insert_with(|| Tally { data: vec![] })
-            .add(&one);
+        out.entry(key).or_insert_with(|| Tally { data: vec![] }).add(&one);
     }
     Ok(())
 }

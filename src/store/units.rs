@@ -1,8 +1,7 @@
 //! The units table.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 
 use crate::entities::unit;
@@ -12,10 +11,7 @@ use crate::units::import::{self, Existing, UnitRow};
 use crate::units::{Level, UnitTree, is_valid_code};
 
 pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<unit::Model>, sea_orm::DbErr> {
-    unit::Entity::find()
-        .order_by_asc(unit::Column::Code)
-        .all(db)
-        .await
+    unit::Entity::find().order_by_asc(unit::Column::Code).all(db).await
 }
 
 pub async fn tree(db: &impl ConnectionTrait) -> Result<UnitTree, sea_orm::DbErr> {
@@ -23,17 +19,11 @@ pub async fn tree(db: &impl ConnectionTrait) -> Result<UnitTree, sea_orm::DbErr>
 }
 
 /// Looks a unit up by code; a code that cannot be valid is not sent to the database.
-pub async fn by_code(
-    db: &impl ConnectionTrait,
-    code: &str,
-) -> Result<Option<unit::Model>, sea_orm::DbErr> {
+pub async fn by_code(db: &impl ConnectionTrait, code: &str) -> Result<Option<unit::Model>, sea_orm::DbErr> {
     if !is_valid_code(code) {
         return Ok(None);
     }
-    unit::Entity::find()
-        .filter(unit::Column::Code.eq(code))
-        .one(db)
-        .await
+    unit::Entity::find().filter(unit::Column::Code.eq(code)).one(db).await
 }
 
 /// The unit a submission names, with the forms it takes after inheritance.
@@ -62,11 +52,7 @@ pub async fn unit_ref(
         Some(l) => crate::units::parse_form_list(&l),
         None => forms.ids(),
     };
-    Ok(Some(UnitRef {
-        id: unit.id,
-        code: unit.code,
-        forms,
-    }))
+    Ok(Some(UnitRef { id: unit.id, code: unit.code, forms }))
 }
 
 pub struct NewUnit {
@@ -101,10 +87,7 @@ pub struct ImportReport {
 
 /// Upserts the rows in one write transaction; on any problem nothing is written and every
 /// problem is returned with its line.
-pub async fn import(
-    db: &DatabaseConnection,
-    rows: Vec<UnitRow>,
-) -> anyhow::Result<Result<ImportReport, Vec<String>>> {
+pub async fn import(db: &DatabaseConnection, rows: Vec<UnitRow>) -> anyhow::Result<Result<ImportReport, Vec<String>>> {
     let txn = super::begin_write(db).await?;
     let stored = all(&txn).await?;
     let tree = UnitTree::new(stored.clone());
@@ -112,10 +95,7 @@ pub async fn import(
         .iter()
         .map(|u| Existing {
             code: u.code.clone(),
-            parent: u
-                .parent_id
-                .and_then(|p| tree.get(p))
-                .map(|p| p.code.clone()),
+            parent: u.parent_id.and_then(|p| tree.get(p)).map(|p| p.code.clone()),
             level: Level::parse(&u.level),
         })
         .collect();
@@ -127,8 +107,7 @@ pub async fn import(
         }
     };
     let mut report = ImportReport::default();
-    let mut ids: std::collections::HashMap<String, i32> =
-        stored.iter().map(|u| (u.code.clone(), u.id)).collect();
+    let mut ids: std::collections::HashMap<String, i32> = stored.iter().map(|u| (u.code.clone(), u.id)).collect();
     for row in rows {
         // Parents come first, so the parent's id is known by now.
         let parent_id = row.parent.as_ref().and_then(|p| ids.get(p).copied());
@@ -173,9 +152,6 @@ pub async fn import(
     Ok(Ok(report))
 }
 
-pub async fn by_id(
-    db: &impl ConnectionTrait,
-    id: i32,
-) -> Result<Option<unit::Model>, sea_orm::DbErr> {
+pub async fn by_id(db: &impl ConnectionTrait, id: i32) -> Result<Option<unit::Model>, sea_orm::DbErr> {
     unit::Entity::find_by_id(id).one(db).await
 }

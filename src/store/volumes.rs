@@ -13,13 +13,11 @@ use crate::index::period::{Grain, Period};
 /// Sets the volume of a unit for a month (replacing what was there).
 pub async fn set(db: &impl ConnectionTrait, rows: &[(i32, NaiveDate, i64)]) -> Result<(), DbErr> {
     for chunk in rows.chunks(500) {
-        let models = chunk
-            .iter()
-            .map(|(unit_id, month, dossiers)| volume::ActiveModel {
-                unit_id: Set(*unit_id),
-                month: Set(Grain::Month.start_of(*month)),
-                dossiers: Set(*dossiers),
-            });
+        let models = chunk.iter().map(|(unit_id, month, dossiers)| volume::ActiveModel {
+            unit_id: Set(*unit_id),
+            month: Set(Grain::Month.start_of(*month)),
+            dossiers: Set(*dossiers),
+        });
         volume::Entity::insert_many(models)
             .on_conflict(
                 OnConflict::columns([volume::Column::UnitId, volume::Column::Month])
@@ -33,10 +31,7 @@ pub async fn set(db: &impl ConnectionTrait, rows: &[(i32, NaiveDate, i64)]) -> R
 }
 
 /// Volume per unit over the months that overlap `period`.
-pub async fn totals(
-    db: &impl ConnectionTrait,
-    period: &Period,
-) -> Result<HashMap<i32, i64>, DbErr> {
+pub async fn totals(db: &impl ConnectionTrait, period: &Period) -> Result<HashMap<i32, i64>, DbErr> {
     let rows = volume::Entity::find()
         .filter(volume::Column::Month.between(Grain::Month.start_of(period.from), period.to))
         .all(db)
@@ -49,11 +44,7 @@ pub async fn totals(
 }
 
 /// Stored volumes of some units, in month order.
-pub async fn list(
-    db: &impl ConnectionTrait,
-    unit_ids: &[i32],
-    period: &Period,
-) -> Result<Vec<volume::Model>, DbErr> {
+pub async fn list(db: &impl ConnectionTrait, unit_ids: &[i32], period: &Period) -> Result<Vec<volume::Model>, DbErr> {
     volume::Entity::find()
         .filter(volume::Column::UnitId.is_in(unit_ids.to_vec()))
         .filter(volume::Column::Month.between(Grain::Month.start_of(period.from), period.to))

@@ -19,18 +19,10 @@ pub struct UnitRow {
 /// Parses the CSV text (a UTF-8 BOM, as Excel writes, is accepted).
 pub fn parse_csv(text: &str) -> Result<Vec<UnitRow>, Vec<String>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| vec![format!("line 1: {e}")])?
-        .clone();
+    let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(text.as_bytes());
+    let headers = reader.headers().map_err(|e| vec![format!("line 1: {e}")])?.clone();
     let names: Vec<&str> = headers.iter().collect();
-    if names != ["code", "parent", "level", "name_vi"]
-        && names != ["code", "parent", "level", "name_vi", "name_en"]
-    {
+    if names != ["code", "parent", "level", "name_vi"] && names != ["code", "parent", "level", "name_vi", "name_en"] {
         return Err(vec![format!(
             "line 1: the header must be code,parent,level,name_vi[,name_en], found {}",
             names.join(",")
@@ -49,11 +41,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<UnitRow>, Vec<String>> {
         };
         let line = record.position().map_or(0, |p| p.line());
         if record.len() != names.len() {
-            errors.push(format!(
-                "line {line}: expected {} columns, found {}",
-                names.len(),
-                record.len()
-            ));
+            errors.push(format!("line {line}: expected {} columns, found {}", names.len(), record.len()));
             continue;
         }
         let get = |i: usize| record.get(i).unwrap_or("").to_string();
@@ -70,11 +58,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<UnitRow>, Vec<String>> {
     if rows.is_empty() && errors.is_empty() {
         errors.push("the file has no units".into());
     }
-    if errors.is_empty() {
-        Ok(rows)
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(rows) } else { Err(errors) }
 }
 
 /// A unit as it already exists in the database, for checking the file against.
@@ -92,10 +76,7 @@ pub fn plan(rows: Vec<UnitRow>, existing: &[Existing]) -> Result<Vec<UnitRow>, V
     let mut seen = HashMap::new();
     for r in &rows {
         if let Some(first) = seen.insert(r.code.clone(), r.line) {
-            errors.push(format!(
-                "line {}: unit {} is already on line {first}",
-                r.line, r.code
-            ));
+            errors.push(format!("line {}: unit {} is already on line {first}", r.line, r.code));
         }
     }
     // The hierarchy after the import: stored units overridden by the file.
@@ -113,21 +94,12 @@ pub fn plan(rows: Vec<UnitRow>, existing: &[Existing]) -> Result<Vec<UnitRow>, V
         let parent_level = match &r.parent {
             None => None,
             Some(p) if !level_of.contains_key(p) => {
-                errors.push(format!(
-                    "line {}: parent {p} is neither in the file nor stored",
-                    r.line
-                ));
+                errors.push(format!("line {}: parent {p} is neither in the file nor stored", r.line));
                 continue;
             }
             Some(p) => Some(level_of.get(p).copied().flatten()),
         };
-        for (field, message) in check_unit(
-            &r.code,
-            &r.level,
-            parent_level,
-            &r.name_vi,
-            r.name_en.as_deref(),
-        ) {
+        for (field, message) in check_unit(&r.code, &r.level, parent_level, &r.name_vi, r.name_en.as_deref()) {
             errors.push(format!("line {}: {field}: {message}", r.line));
         }
     }
@@ -139,10 +111,7 @@ pub fn plan(rows: Vec<UnitRow>, existing: &[Existing]) -> Result<Vec<UnitRow>, V
         let mut depth = 0;
         while let Some(c) = current {
             if !chain.insert(c.clone()) {
-                errors.push(format!(
-                    "line {}: unit {} would become its own ancestor",
-                    r.line, r.code
-                ));
+                errors.push(format!("line {}: unit {} would become its own ancestor", r.line, r.code));
                 break;
             }
             current = parent_of.get(&c).cloned().flatten();
@@ -166,50 +135,29 @@ mod tests {
     fn reference_file_parses_and_orders_parents_first() {
         let csv = "code,parent,level,name_vi\nQNM.TK.AM,QNM.TK,commune,Phường An Mỹ\nQNM,,province,Tỉnh Quảng Nam\nQNM.TK,QNM,district,Thành phố Tam Kỳ\n";
         let rows = parse_csv(csv).and_then(|r| plan(r, &[]));
-        let codes: Vec<String> = rows
-            .unwrap_or_default()
-            .into_iter()
-            .map(|r| r.code)
-            .collect();
+        let codes: Vec<String> = rows.unwrap_or_default().into_iter().map(|r| r.code).collect();
         assert_eq!(codes, ["QNM", "QNM.TK", "QNM.TK.AM"]);
     }
 
     #[test]
     fn every_bad_row_is_reported_by_line() {
         let csv = "code,parent,level,name_vi\nQNM,,province,Tỉnh\nbad code,QNM,district,X\nQNM.A,QNM,planet,Y\nQNM.B,NOPE,district,Z\nQNM,,province,again\n";
-        let errors = parse_csv(csv)
-            .and_then(|r| plan(r, &[]))
-            .err()
-            .unwrap_or_default();
+        let errors = parse_csv(csv).and_then(|r| plan(r, &[])).err().unwrap_or_default();
         let joined = errors.join("\n");
         assert!(joined.contains("line 3: code"), "{joined}");
         assert!(joined.contains("line 4: level"), "{joined}");
         assert!(joined.contains("line 5: parent NOPE"), "{joined}");
-        assert!(
-            joined.contains("line 6: unit QNM is already on line 2"),
-            "{joined}"
-        );
+        assert!(joined.contains("line 6: unit QNM is already on line 2"), "{joined}");
     }
 
     #[test]
     fn a_cycle_is_refused() {
         let existing = vec![
-            Existing {
-                code: "P".into(),
-                parent: None,
-                level: Some(Level::Province),
-            },
-            Existing {
-                code: "P.A".into(),
-                parent: Some("P".into()),
-                level: Some(Level::District),
-            },
+            Existing { code: "P".into(), parent: None, level: Some(Level::Province) },
+            Existing { code: "P.A".into(), parent: Some("P".into()), level: Some(Level::District) },
         ];
         let csv = "code,parent,level,name_vi\nP.B,P.A,district,B\nP.A,P.B,district,A\n";
-        let errors = parse_csv(csv)
-            .and_then(|r| plan(r, &existing))
-            .err()
-            .unwrap_or_default();
+        let errors = parse_csv(csv).and_then(|r| plan(r, &existing)).err().unwrap_or_default();
         assert!(errors.join("\n").contains("its own ancestor"), "{errors:?}");
     }
 }

@@ -22,13 +22,7 @@ pub enum Level {
 }
 
 impl Level {
-    pub const ALL: [Level; 5] = [
-        Level::Province,
-        Level::Department,
-        Level::District,
-        Level::Commune,
-        Level::Office,
-    ];
+    pub const ALL: [Level; 5] = [Level::Province, Level::Department, Level::District, Level::Commune, Level::Office];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -59,10 +53,7 @@ pub fn is_valid_code(code: &str) -> bool {
     !code.is_empty()
         && code.len() <= 64
         && code.split('.').all(|seg| {
-            !seg.is_empty()
-                && seg
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' || c == '-')
+            !seg.is_empty() && seg.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' || c == '-')
         })
 }
 
@@ -76,26 +67,23 @@ pub fn check_unit(
 ) -> Vec<(&'static str, String)> {
     let mut problems = Vec::new();
     if !is_valid_code(code) {
-        problems.push(("code", "must be dot-separated segments of A-Z, 0-9, _ and - (at most 64 characters), like QNM.TK.AM".to_string()));
+        problems.push((
+            "code",
+            "must be dot-separated segments of A-Z, 0-9, _ and - (at most 64 characters), like QNM.TK.AM".to_string(),
+        ));
     }
     let level = Level::parse(level);
     if level.is_none() {
-        problems.push((
-            "level",
-            "must be province, department, district, commune or office".to_string(),
-        ));
+        problems.push(("level", "must be province, department, district, commune or office".to_string()));
     }
     match (level, parent_level) {
-        (Some(Level::Province), Some(Some(_))) => {
-            problems.push(("parent", "a province has no parent".to_string()))
-        }
+        (Some(Level::Province), Some(Some(_))) => problems.push(("parent", "a province has no parent".to_string())),
         (Some(l), None) if l != Level::Province => {
             problems.push(("parent", "only a province may have no parent".to_string()))
         }
-        (Some(l), Some(Some(p))) if l.rank() <= p.rank() => problems.push((
-            "level",
-            format!("a {} cannot sit under a {}", l.as_str(), p.as_str()),
-        )),
+        (Some(l), Some(Some(p))) if l.rank() <= p.rank() => {
+            problems.push(("level", format!("a {} cannot sit under a {}", l.as_str(), p.as_str())))
+        }
         _ => {}
     }
     if name_vi.trim().is_empty() || name_vi.chars().count() > 200 {
@@ -104,10 +92,7 @@ pub fn check_unit(
     if name_en.is_some_and(|n| n.chars().count() > 200) {
         problems.push(("name_en", "must be at most 200 characters".to_string()));
     }
-    if [code, name_vi, name_en.unwrap_or("")]
-        .iter()
-        .any(|s| s.chars().any(char::is_control))
-    {
+    if [code, name_vi, name_en.unwrap_or("")].iter().any(|s| s.chars().any(char::is_control)) {
         problems.push(("name_vi", "must not contain control characters".to_string()));
     }
     problems
@@ -127,23 +112,14 @@ impl UnitTree {
     pub fn new(mut units: Vec<unit::Model>) -> UnitTree {
         units.sort_by(|a, b| a.code.cmp(&b.code));
         let by_id = units.iter().enumerate().map(|(i, u)| (u.id, i)).collect();
-        let by_code = units
-            .iter()
-            .enumerate()
-            .map(|(i, u)| (u.code.clone(), i))
-            .collect();
+        let by_code = units.iter().enumerate().map(|(i, u)| (u.code.clone(), i)).collect();
         let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
         for u in &units {
             if let Some(p) = u.parent_id {
                 children.entry(p).or_default().push(u.id);
             }
         }
-        UnitTree {
-            units,
-            by_id,
-            by_code,
-            children,
-        }
+        UnitTree { units, by_id, by_code, children }
     }
 
     pub fn all(&self) -> &[unit::Model] {
@@ -209,11 +185,7 @@ impl UnitTree {
 }
 
 pub fn parse_form_list(list: &str) -> Vec<String> {
-    list.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect()
+    list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
 }
 
 #[cfg(test)]

@@ -41,9 +41,7 @@ a{color:#0a55a0}\
 
 fn style_hash() -> &'static str {
     static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| {
-        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(CSS.as_bytes()))
-    })
+    HASH.get_or_init(|| base64::engine::general_purpose::STANDARD.encode(Sha256::digest(CSS.as_bytes())))
 }
 
 /// The policy of every page: only the inline stylesheet above, forms posting to this site.
@@ -85,13 +83,7 @@ pub fn not_found(lang: Lang) -> HttpResponse {
             "Không tìm thấy",
             "Không tìm thấy đơn vị hoặc phiếu khảo sát này. Vui lòng kiểm tra lại đường dẫn hoặc mã QR.",
         ),
-        Lang::En => (
-            "Not found",
-            "This unit or survey does not exist. Please check the link or QR code.",
-        ),
+        Lang::En => ("Not found", "This unit or survey does not exist. Please check the link or QR code."),
     };
-    respond(
-        StatusCode::NOT_FOUND,
-        page(lang, title, html! { h1 { (title) } p { (text) } }),
-    )
+    respond(StatusCode::NOT_FOUND, page(lang, title, html! { h1 { (title) } p { (text) } }))
 }

@@ -40,15 +40,10 @@ struct Entered {
 
 impl Entered {
     fn has(&self, field: &str, value: &str) -> bool {
-        self.values
-            .get(field)
-            .is_some_and(|v| v.iter().any(|x| x == value))
+        self.values.get(field).is_some_and(|v| v.iter().any(|x| x == value))
     }
     fn first(&self, field: &str) -> &str {
-        self.values
-            .get(field)
-            .and_then(|v| v.first())
-            .map_or("", String::as_str)
+        self.values.get(field).and_then(|v| v.first()).map_or("", String::as_str)
     }
 }
 
@@ -68,11 +63,7 @@ fn t(lang: Lang, vi: &'static str, en: &'static str) -> &'static str {
 }
 
 /// Loads the unit and picks the form (`?form=`, else the first the unit takes).
-async fn context(
-    state: &AppState,
-    code: &str,
-    query: &PageQuery,
-) -> Result<Option<Context>, ApiError> {
+async fn context(state: &AppState, code: &str, query: &PageQuery) -> Result<Option<Context>, ApiError> {
     let lang = Lang::from_param(query.lang.as_deref());
     let Some(unit) = store::units::by_code(&state.db, code).await? else {
         return Ok(None);
@@ -80,14 +71,8 @@ async fn context(
     let Some(unit_ref) = store::units::unit_ref(&state.db, code, &state.forms).await? else {
         return Ok(None);
     };
-    let wanted = query
-        .form
-        .as_deref()
-        .or(unit_ref.forms.first().map(String::as_str));
-    let Some(form) = wanted
-        .filter(|w| unit_ref.forms.iter().any(|f| f == w))
-        .and_then(|w| state.forms.get(w))
-    else {
+    let wanted = query.form.as_deref().or(unit_ref.forms.first().map(String::as_str));
+    let Some(form) = wanted.filter(|w| unit_ref.forms.iter().any(|f| f == w)).and_then(|w| state.forms.get(w)) else {
         return Ok(None);
     };
     let other_forms = unit_ref
@@ -101,13 +86,7 @@ async fn context(
         Lang::En => unit.name_en.clone().unwrap_or(unit.name_vi.clone()),
         Lang::Vi => unit.name_vi.clone(),
     };
-    Ok(Some(Context {
-        lang,
-        unit_code: unit.code,
-        unit_name,
-        form: form.clone(),
-        other_forms,
-    }))
+    Ok(Some(Context { lang, unit_code: unit.code, unit_name, form: form.clone(), other_forms }))
 }
 
 /// The survey form.
@@ -124,10 +103,7 @@ pub async fn show(
     let Some(ctx) = context(&state, &path, &query).await? else {
         return Ok(not_found(Lang::from_param(query.lang.as_deref())));
     };
-    let entered = Entered {
-        submission_id: Uuid::new_v4(),
-        ..Default::default()
-    };
+    let entered = Entered { submission_id: Uuid::new_v4(), ..Default::default() };
     Ok(respond(StatusCode::OK, render_form(&ctx, &entered)))
 }
 
@@ -147,16 +123,10 @@ pub async fn submit(
     let body = body.map_err(crate::error::body_error)?;
     let mut values: HashMap<String, Vec<String>> = HashMap::new();
     for (k, v) in form_urlencoded::parse(&body) {
-        values
-            .entry(k.into_owned())
-            .or_default()
-            .push(v.into_owned());
+        values.entry(k.into_owned()).or_default().push(v.into_owned());
     }
     let form_id = values.get("form").and_then(|v| v.first()).cloned();
-    let query = PageQuery {
-        lang: query.lang.clone(),
-        form: form_id.or(query.form.clone()),
-    };
+    let query = PageQuery { lang: query.lang.clone(), form: form_id.or(query.form.clone()) };
     let Some(ctx) = context(&state, &path, &query).await? else {
         return Ok(not_found(Lang::from_param(query.lang.as_deref())));
     };
@@ -167,10 +137,7 @@ pub async fn submit(
             .and_then(|v| v.first())
             .and_then(|s| Uuid::parse_str(s).ok())
             .unwrap_or_else(Uuid::new_v4),
-        respondent_type: values
-            .get("respondent_type")
-            .and_then(|v| v.first())
-            .cloned(),
+        respondent_type: values.get("respondent_type").and_then(|v| v.first()).cloned(),
         values,
         problems: Problems::default(),
     };
@@ -182,13 +149,7 @@ pub async fn submit(
     };
     let mut answers = std::collections::BTreeMap::new();
     for (code, kind, _) in form.form.answerables() {
-        let given: Vec<&String> = entered
-            .values
-            .get(code)
-            .into_iter()
-            .flatten()
-            .filter(|v| !v.is_empty())
-            .collect();
+        let given: Vec<&String> = entered.values.get(code).into_iter().flatten().filter(|v| !v.is_empty()).collect();
         if given.is_empty() {
             continue;
         }
@@ -196,21 +157,14 @@ pub async fn submit(
         // off every scale and is reported as such.
         let parse = |s: &String| s.parse::<i64>().unwrap_or(i64::MIN);
         let value = match kind {
-            AnswerKind::Question { multiple: true } => {
-                AnswerValue::Many(given.into_iter().map(parse).collect())
-            }
+            AnswerKind::Question { multiple: true } => AnswerValue::Many(given.into_iter().map(parse).collect()),
             _ => AnswerValue::One(parse(given[0])),
         };
         answers.insert(code.to_string(), Some(value));
     }
     let demographics = DemographicKey::ALL
         .iter()
-        .map(|k| {
-            (
-                k.as_str().to_string(),
-                Some(entered.first(k.as_str()).to_string()),
-            )
-        })
+        .map(|k| (k.as_str().to_string(), Some(entered.first(k.as_str()).to_string())))
         .collect();
     let text = |k: &str| Some(entered.first(k).to_string()).filter(|s| !s.is_empty());
     let submission = SubmissionBody {
@@ -229,10 +183,7 @@ pub async fn submit(
         Ok(Ok(Stored::Replayed(_))) => Ok(respond(StatusCode::OK, render_thanks(&ctx, false))),
         Ok(Err(problems)) => {
             entered.problems = problems;
-            Ok(respond(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                render_form(&ctx, &entered),
-            ))
+            Ok(respond(StatusCode::UNPROCESSABLE_ENTITY, render_form(&ctx, &entered)))
         }
         Err(ApiError::IdempotencyMismatch) => {
             // The same page was sent again with other answers (back button): the first
@@ -327,18 +278,11 @@ fn render_form(ctx: &Context, e: &Entered) -> Markup {
             button type="submit" { (t(lang, "Gửi ý kiến", "Send")) }
         }
     };
-    page(
-        lang,
-        &format!("{} – {}", t(lang, "Khảo sát", "Survey"), ctx.unit_name),
-        body,
-    )
+    page(lang, &format!("{} – {}", t(lang, "Khảo sát", "Survey"), ctx.unit_name), body)
 }
 
 fn anchor(field: &str) -> String {
-    let name = field
-        .strip_prefix("answers.")
-        .or(field.strip_prefix("demographics."))
-        .unwrap_or(field);
+    let name = field.strip_prefix("answers.").or(field.strip_prefix("demographics.")).unwrap_or(field);
     format!("q-{name}")
 }
 
@@ -362,14 +306,7 @@ fn error_line(ctx: &Context, e: &Entered, field: &str) -> Markup {
 
 /// One question on a scale: the levels with their labels, then "no answer" (single choice),
 /// or check boxes (multiple choice).
-fn scale_row(
-    ctx: &Context,
-    e: &Entered,
-    code: &str,
-    text: &Text,
-    scale_name: &str,
-    multiple: bool,
-) -> Markup {
+fn scale_row(ctx: &Context, e: &Entered, code: &str, text: &Text, scale_name: &str, multiple: bool) -> Markup {
     let Some(scale) = ctx.form.form.scales.get(scale_name) else {
         return html! {};
     };
@@ -377,23 +314,11 @@ fn scale_row(
     // Index items offer an explicit "no answer" (a tap by mistake can be undone); the
     // optional questions outside the index are simply left blank.
     let index_item = matches!(ctx.form.answer_spec(code), Some((AnswerKind::IndexItem, _)));
-    choice_row(
-        ctx,
-        e,
-        code,
-        &format!("{code}. {}", text.get(ctx.lang)),
-        &options,
-        index_item,
-        multiple,
-    )
+    choice_row(ctx, e, code, &format!("{code}. {}", text.get(ctx.lang)), &options, index_item, multiple)
 }
 
 fn options(scale: &Scale, lang: Lang) -> Vec<(String, String)> {
-    scale
-        .levels
-        .iter()
-        .map(|l| (l.value.to_string(), l.label.get(lang).to_string()))
-        .collect()
+    scale.levels.iter().map(|l| (l.value.to_string(), l.label.get(lang).to_string())).collect()
 }
 
 /// Rows are the bulk of the page, so they are written by hand without attribute quotes:
@@ -410,14 +335,8 @@ fn choice_row(
 ) -> Markup {
     use std::fmt::Write;
     let lang = ctx.lang;
-    let problem = e
-        .problems
-        .for_field(&format!("answers.{name}"))
-        .or_else(|| e.problems.for_field(name));
-    let nothing_chosen = !e
-        .values
-        .get(name)
-        .is_some_and(|v| v.iter().any(|x| !x.is_empty()));
+    let problem = e.problems.for_field(&format!("answers.{name}")).or_else(|| e.problems.for_field(name));
+    let nothing_chosen = !e.values.get(name).is_some_and(|v| v.iter().any(|x| !x.is_empty()));
     let kind = if multiple { "checkbox" } else { "radio" };
     let mut out = String::with_capacity(600);
     // Only a row with a problem needs an anchor for the summary's link.
@@ -434,11 +353,7 @@ fn choice_row(
     out.push_str("<div class=o>");
     for (value, label) in options {
         let checked = if e.has(name, value) { " checked" } else { "" };
-        let _ = write!(
-            out,
-            "<label><input type={kind} name={name} value={value}{checked}>{}</label>",
-            escape(label)
-        );
+        let _ = write!(out, "<label><input type={kind} name={name} value={value}{checked}>{}</label>", escape(label));
     }
     if no_answer && !multiple {
         let checked = if nothing_chosen { " checked" } else { "" };
@@ -458,13 +373,7 @@ fn escape(text: &str) -> String {
     out
 }
 
-fn select(
-    ctx: &Context,
-    e: &Entered,
-    name: &str,
-    label: &str,
-    options: &[(String, String)],
-) -> Markup {
+fn select(ctx: &Context, e: &Entered, name: &str, label: &str, options: &[(String, String)]) -> Markup {
     let chosen = e.first(name);
     html! {
         label for=(name) { (label) }

@@ -12,29 +12,16 @@ use crate::helpers::{PASSWORD, error_body, spawn_app};
 async fn login_returns_a_bearer_token_and_an_httponly_cookie_and_stores_only_hashes() {
     let app = spawn_app().await;
     let token = app.login_as(Role::Analyst, None).await;
-    let me: Value = app
-        .get_as("/api/v1/auth/me", &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_as("/api/v1/auth/me", &token).await.json().await.unwrap();
     assert_eq!(me["role"], "analyst");
 
     let users = user::Entity::find().all(&app.db).await.unwrap();
     assert!(users[0].password_hash.starts_with("$argon2id$"), "Argon2id");
     let sessions = session::Entity::find().all(&app.db).await.unwrap();
     assert_eq!(sessions.len(), 1);
-    assert_ne!(
-        sessions[0].token_hash, token,
-        "the token itself is not stored"
-    );
+    assert_ne!(sessions[0].token_hash, token, "the token itself is not stored");
 
-    let res = app
-        .post_json(
-            "/api/v1/auth/login",
-            &json!({"email": users[0].email, "password": PASSWORD}),
-        )
-        .await;
+    let res = app.post_json("/api/v1/auth/login", &json!({"email": users[0].email, "password": PASSWORD})).await;
     let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(cookie.starts_with("sipas_session="), "{cookie}");
     for flag in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
@@ -42,13 +29,7 @@ async fn login_returns_a_bearer_token_and_an_httponly_cookie_and_stores_only_has
     }
     // The cookie alone signs the request in.
     let value = cookie.split(';').next().unwrap();
-    let res = app
-        .client
-        .get(app.url("/api/v1/auth/me"))
-        .header("cookie", value)
-        .send()
-        .await
-        .unwrap();
+    let res = app.client.get(app.url("/api/v1/auth/me")).header("cookie", value).send().await.unwrap();
     assert_eq!(res.status(), 200);
 }
 
@@ -56,78 +37,39 @@ async fn login_returns_a_bearer_token_and_an_httponly_cookie_and_stores_only_has
 async fn wrong_password_and_unknown_email_get_the_same_401() {
     let app = spawn_app().await;
     app.login_as(Role::Admin, None).await;
-    let email = user::Entity::find()
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap()
-        .email;
+    let email = user::Entity::find().one(&app.db).await.unwrap().unwrap().email;
     let a = error_body(
-        app.post_json(
-            "/api/v1/auth/login",
-            &json!({"email": email, "password": "wrong password"}),
-        )
-        .await,
+        app.post_json("/api/v1/auth/login", &json!({"email": email, "password": "wrong password"})).await,
         401,
         "unauthorized",
     )
     .await;
     let b = error_body(
-        app.post_json(
-            "/api/v1/auth/login",
-            &json!({"email": "nobody@example.gov.vn", "password": "wrong password"}),
-        )
-        .await,
+        app.post_json("/api/v1/auth/login", &json!({"email": "nobody@example.gov.vn", "password": "wrong password"}))
+            .await,
         401,
         "unauthorized",
     )
     .await;
     assert_eq!(a, b);
     let out = error_body(
-        app.post_json(
-            "/api/v1/auth/login",
-            &json!({"email": "not-an-email", "password": ""}),
-        )
-        .await,
+        app.post_json("/api/v1/auth/login", &json!({"email": "not-an-email", "password": ""})).await,
         422,
         "validation_failed",
     )
     .await;
-    assert!(
-        out["fields"]["email"].is_array() && out["fields"]["password"].is_array(),
-        "{out}"
-    );
+    assert!(out["fields"]["email"].is_array() && out["fields"]["password"].is_array(), "{out}");
 }
 
 #[tokio::test]
 async fn logout_revokes_the_token_server_side() {
     let app = spawn_app().await;
     let token = app.login_as(Role::Admin, None).await;
-    assert_eq!(
-        app.get_as("/api/v1/admin/units", &token).await.status(),
-        200
-    );
-    let res = app
-        .client
-        .post(app.url("/api/v1/auth/logout"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(app.get_as("/api/v1/admin/units", &token).await.status(), 200);
+    let res = app.client.post(app.url("/api/v1/auth/logout")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(res.status(), 204);
-    error_body(
-        app.get_as("/api/v1/admin/units", &token).await,
-        401,
-        "unauthorized",
-    )
-    .await;
-    assert!(
-        session::Entity::find()
-            .all(&app.db)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    error_body(app.get_as("/api/v1/admin/units", &token).await, 401, "unauthorized").await;
+    assert!(session::Entity::find().all(&app.db).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -144,45 +86,18 @@ async fn sessions_expire_when_idle_and_at_their_absolute_limit() {
         }
         active.update(&app.db).await.unwrap();
     }
-    error_body(
-        app.get_as("/api/v1/auth/me", &idle).await,
-        401,
-        "unauthorized",
-    )
-    .await;
-    error_body(
-        app.get_as("/api/v1/auth/me", &absolute).await,
-        401,
-        "unauthorized",
-    )
-    .await;
-    assert!(
-        session::Entity::find()
-            .all(&app.db)
-            .await
-            .unwrap()
-            .is_empty(),
-        "expired sessions are deleted"
-    );
+    error_body(app.get_as("/api/v1/auth/me", &idle).await, 401, "unauthorized").await;
+    error_body(app.get_as("/api/v1/auth/me", &absolute).await, 401, "unauthorized").await;
+    assert!(session::Entity::find().all(&app.db).await.unwrap().is_empty(), "expired sessions are deleted");
 }
 
 #[tokio::test]
 async fn missing_or_garbage_tokens_get_401() {
     let app = spawn_app().await;
     error_body(app.get("/api/v1/admin/units").await, 401, "unauthorized").await;
-    error_body(
-        app.get_as("/api/v1/admin/units", "garbage").await,
-        401,
-        "unauthorized",
-    )
-    .await;
-    let res = app
-        .client
-        .get(app.url("/api/v1/admin/units"))
-        .header("authorization", "Basic YTpi")
-        .send()
-        .await
-        .unwrap();
+    error_body(app.get_as("/api/v1/admin/units", "garbage").await, 401, "unauthorized").await;
+    let res =
+        app.client.get(app.url("/api/v1/admin/units")).header("authorization", "Basic YTpi").send().await.unwrap();
     error_body(res, 401, "unauthorized").await;
 }
 
@@ -191,49 +106,18 @@ async fn a_unit_manager_sees_only_its_subtree() {
     let app = spawn_app().await;
     app.seed_reference_units().await;
     let token = app.login_as(Role::UnitManager, Some("QNM.TK")).await;
-    let list: Value = app
-        .get_as("/api/v1/admin/units", &token)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let mut codes: Vec<&str> = list["units"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["code"].as_str().unwrap())
-        .collect();
+    let list: Value = app.get_as("/api/v1/admin/units", &token).await.json().await.unwrap();
+    let mut codes: Vec<&str> = list["units"].as_array().unwrap().iter().map(|u| u["code"].as_str().unwrap()).collect();
     codes.sort();
     assert_eq!(codes, ["QNM.TK", "QNM.TK.AM", "QNM.TK.HH", "QNM.TK.TT"]);
-    assert_eq!(
-        app.get_as("/api/v1/admin/units/QNM.TK.AM", &token)
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(app.get_as("/api/v1/admin/units/QNM.TK.AM", &token).await.status(), 200);
     for outside in ["QNM", "QNM.HA", "QNM.HA.MA", "QNM.SNV"] {
-        error_body(
-            app.get_as(&format!("/api/v1/admin/units/{outside}"), &token)
-                .await,
-            403,
-            "forbidden",
-        )
-        .await;
+        error_body(app.get_as(&format!("/api/v1/admin/units/{outside}"), &token).await, 403, "forbidden").await;
     }
-    let me: Value = app
-        .get_as("/api/v1/auth/me", &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_as("/api/v1/auth/me", &token).await.json().await.unwrap();
     assert_eq!(me["unit"], "QNM.TK");
 
     let analyst = app.login_as(Role::Analyst, None).await;
-    let list: Value = app
-        .get_as("/api/v1/admin/units", &analyst)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_as("/api/v1/admin/units", &analyst).await.json().await.unwrap();
     assert_eq!(list["units"].as_array().unwrap().len(), 9);
 }

@@ -24,34 +24,17 @@ fn sipas(db: &TestDb) -> Command {
 #[tokio::test]
 async fn demo_then_serve_shows_a_survey_that_stores_submissions_and_logs_nothing_identifying() {
     let db = TestDb::new().await;
-    let out = sipas(&db)
-        .args(["demo", "--responses", "300"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = sipas(&db).args(["demo", "--responses", "300"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("26 units created, 300 responses created"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("26 units created, 300 responses created"), "{stdout}");
     assert!(stdout.contains("admin@demo.sipas.vn"), "{stdout}");
     // Running it again adds nothing.
-    let out = sipas(&db)
-        .args(["demo", "--responses", "300"])
-        .output()
-        .unwrap();
+    let out = sipas(&db).args(["demo", "--responses", "300"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 units created, 0 responses created"));
 
-    let mut child = sipas(&db)
-        .args(["serve", "--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        sipas(&db).args(["serve", "--port", "0"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
@@ -61,27 +44,15 @@ async fn demo_then_serve_shows_a_survey_that_stores_submissions_and_logs_nothing
     });
     let mut log = Vec::new();
     let port = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("server starts");
+        let line = rx.recv_timeout(Duration::from_secs(30)).expect("server starts");
         log.push(line.clone());
         if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest
-                .rsplit(':')
-                .next()
-                .unwrap()
-                .trim()
-                .parse::<u16>()
-                .unwrap();
+            break rest.rsplit(':').next().unwrap().trim().parse::<u16>().unwrap();
         }
     };
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let page = client
-        .get(format!("{base}/s/QNI.HL.BC?lang=en&secret=QUERY-SECRET"))
-        .send()
-        .await
-        .unwrap();
+    let page = client.get(format!("{base}/s/QNI.HL.BC?lang=en&secret=QUERY-SECRET")).send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("Phường Bãi Cháy"));
     let body = json!({
@@ -89,26 +60,14 @@ async fn demo_then_serve_shows_a_survey_that_stores_submissions_and_logs_nothing
         "respondent_type": "citizen", "channel": "online",
         "answers": {"A1": 5, "B3": 2}, "comment": "COMMENT-SECRET-42"
     });
-    let res = client
-        .post(format!("{base}/api/v1/responses"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let res = client.post(format!("{base}/api/v1/responses")).json(&body).send().await.unwrap();
     assert_eq!(res.status(), 201);
-    let res = client
-        .post(format!("{base}/api/v1/responses"))
-        .json(&json!({"unit": "ANSWER-SECRET"}))
-        .send()
-        .await
-        .unwrap();
+    let res =
+        client.post(format!("{base}/api/v1/responses")).json(&json!({"unit": "ANSWER-SECRET"})).send().await.unwrap();
     assert_eq!(res.status(), 400);
 
     // SIGTERM: graceful shutdown, clean exit.
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let exit = wait_with_timeout(&mut child, Duration::from_secs(40));
     assert!(exit.is_some_and(|s| s.success()), "exit status {exit:?}");
@@ -120,48 +79,24 @@ async fn demo_then_serve_shows_a_survey_that_stores_submissions_and_logs_nothing
     let all = format!("{}\n{stderr}", log.join("\n"));
     let requests: Vec<&String> = log.iter().filter(|l| l.contains("request")).collect();
     assert!(requests.len() >= 3, "access log lines: {all}");
-    assert!(
-        requests.iter().any(|l| l.contains("/s/{unit_code}")),
-        "routes are logged as patterns: {all}"
-    );
-    for secret in [
-        "QUERY-SECRET",
-        "COMMENT-SECRET",
-        "ANSWER-SECRET",
-        "QNI.HL.BC",
-        "127.0.0.1:",
-        "reqwest",
-    ] {
+    assert!(requests.iter().any(|l| l.contains("/s/{unit_code}")), "routes are logged as patterns: {all}");
+    for secret in ["QUERY-SECRET", "COMMENT-SECRET", "ANSWER-SECRET", "QNI.HL.BC", "127.0.0.1:", "reqwest"] {
         for line in &requests {
-            assert!(
-                !line.contains(secret),
-                "{secret} leaked into the access log: {line}"
-            );
+            assert!(!line.contains(secret), "{secret} leaked into the access log: {line}");
         }
     }
     for secret in ["QUERY-SECRET", "COMMENT-SECRET", "ANSWER-SECRET"] {
-        assert!(
-            !all.contains(secret),
-            "{secret} leaked into the logs:\n{all}"
-        );
+        assert!(!all.contains(secret), "{secret} leaked into the logs:\n{all}");
     }
 
     // The submission is in the database.
     let conn = sipas::store::connect(&db.url, 1).await.unwrap();
     let tree = sipas::store::units::tree(&conn).await.unwrap();
     let ids = tree.subtree(tree.by_code("QNI").unwrap().id);
-    assert_eq!(
-        sipas::store::responses::count_in(&conn, &ids)
-            .await
-            .unwrap(),
-        301
-    );
+    assert_eq!(sipas::store::responses::count_in(&conn, &ids).await.unwrap(), 301);
 }
 
-fn wait_with_timeout(
-    child: &mut std::process::Child,
-    timeout: Duration,
-) -> Option<std::process::ExitStatus> {
+fn wait_with_timeout(child: &mut std::process::Child, timeout: Duration) -> Option<std::process::ExitStatus> {
     let started = std::time::Instant::now();
     while started.elapsed() < timeout {
         if let Ok(Some(status)) = child.try_wait() {
@@ -178,48 +113,24 @@ async fn units_import_reports_bad_lines_and_imports_good_files() {
     let db = TestDb::new().await;
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.csv");
-    std::fs::write(
-        &bad,
-        "code,parent,level,name_vi\nQNM,,province,Tỉnh\nQNM.X,QNM,planet,X\n",
-    )
-    .unwrap();
-    let out = sipas(&db)
-        .args(["units", "import"])
-        .arg(&bad)
-        .output()
-        .unwrap();
+    std::fs::write(&bad, "code,parent,level,name_vi\nQNM,,province,Tỉnh\nQNM.X,QNM,planet,X\n").unwrap();
+    let out = sipas(&db).args(["units", "import"]).arg(&bad).output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("line 3: level"), "{stderr}");
     assert!(stderr.contains("nothing imported"), "{stderr}");
 
-    let out = sipas(&db)
-        .args(["units", "import"])
-        .arg(fixture("units.csv"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = sipas(&db).args(["units", "import"]).arg(fixture("units.csv")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("9 created, 0 updated, 0 unchanged"));
-    let out = sipas(&db)
-        .args(["units", "import"])
-        .arg(fixture("units.csv"))
-        .output()
-        .unwrap();
+    let out = sipas(&db).args(["units", "import"]).arg(fixture("units.csv")).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 created, 0 updated, 9 unchanged"));
 }
 
 #[tokio::test]
 async fn users_add_reads_the_password_from_standard_input() {
     let db = TestDb::new().await;
-    let out = sipas(&db)
-        .args(["units", "import"])
-        .arg(fixture("units.csv"))
-        .output()
-        .unwrap();
+    let out = sipas(&db).args(["units", "import"]).arg(fixture("units.csv")).output().unwrap();
     assert!(out.status.success());
 
     let add = |args: &[&str], password: &str| {
@@ -231,57 +142,24 @@ async fn users_add_reads_the_password_from_standard_input() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(password.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
         child.wait_with_output().unwrap()
     };
-    let out = add(
-        &[
-            "--email",
-            "Head@TK.gov.vn",
-            "--role",
-            "unit_manager",
-            "--unit",
-            "QNM.TK",
-        ],
-        "a long enough secret\n",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = add(
-        &["--email", "short@tk.gov.vn", "--role", "admin"],
-        "short\n",
-    );
+    let out =
+        add(&["--email", "Head@TK.gov.vn", "--role", "unit_manager", "--unit", "QNM.TK"], "a long enough secret\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = add(&["--email", "short@tk.gov.vn", "--role", "admin"], "short\n");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 10 characters"));
-    let out = add(
-        &["--email", "nounit@tk.gov.vn", "--role", "unit_manager"],
-        "a long enough secret\n",
-    );
+    let out = add(&["--email", "nounit@tk.gov.vn", "--role", "unit_manager"], "a long enough secret\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs --unit"));
-    let out = add(
-        &["--email", "head@tk.gov.vn", "--role", "admin"],
-        "a long enough secret\n",
-    );
+    let out = add(&["--email", "head@tk.gov.vn", "--role", "admin"], "a long enough secret\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("already has an account"));
 
     let conn = sipas::store::connect(&db.url, 1).await.unwrap();
-    let user = sipas::store::users::by_email(&conn, "head@tk.gov.vn")
-        .await
-        .unwrap()
-        .expect("stored lower-cased");
+    let user = sipas::store::users::by_email(&conn, "head@tk.gov.vn").await.unwrap().expect("stored lower-cased");
     assert_eq!(user.role, "unit_manager");
-    assert!(auth::verify_password(
-        "a long enough secret",
-        Some(&user.password_hash)
-    ));
+    assert!(auth::verify_password("a long enough secret", Some(&user.password_hash)));
     assert_eq!(sipas::store::users::count(&conn).await.unwrap(), 1);
 }
 
@@ -289,10 +167,6 @@ async fn users_add_reads_the_password_from_standard_input() {
 async fn migrate_applies_the_schema_and_records_the_forms() {
     let db = TestDb::new().await;
     let out = sipas(&db).arg("migrate").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("2 forms recorded"));
 }

@@ -12,16 +12,22 @@ use sipas::index::tally::{Layout, Tally};
 
 use crate::helpers::fixture;
 
+/// One response of the reference file.
+pub struct RefResponse {
+    pub unit: String,
+    pub date: String,
+    pub respondent_type: String,
+    pub answers: Vec<(String, i16)>,
+}
+
 pub struct Reference {
     pub expected: Value,
-    /// (unit, date, respondent_type, answers)
-    pub responses: Vec<(String, String, String, Vec<(String, i16)>)>,
+    pub responses: Vec<RefResponse>,
     pub parents: HashMap<String, String>,
 }
 
 pub fn reference() -> Reference {
-    let expected: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("expected.json")).unwrap()).unwrap();
+    let expected: Value = serde_json::from_str(&std::fs::read_to_string(fixture("expected.json")).unwrap()).unwrap();
     let responses = std::fs::read_to_string(fixture("responses.jsonl"))
         .unwrap()
         .lines()
@@ -33,12 +39,12 @@ pub fn reference() -> Reference {
                 .iter()
                 .filter_map(|(k, a)| a.as_i64().map(|a| (k.clone(), a as i16)))
                 .collect();
-            (
-                v["unit"].as_str().unwrap().to_string(),
-                v["date"].as_str().unwrap().to_string(),
-                v["respondent_type"].as_str().unwrap().to_string(),
+            RefResponse {
+                unit: v["unit"].as_str().unwrap().to_string(),
+                date: v["date"].as_str().unwrap().to_string(),
+                respondent_type: v["respondent_type"].as_str().unwrap().to_string(),
                 answers,
-            )
+            }
         })
         .collect();
     let parents = std::fs::read_to_string(fixture("units.csv"))
@@ -50,11 +56,7 @@ pub fn reference() -> Reference {
             (!cols[1].is_empty()).then(|| (cols[0].to_string(), cols[1].to_string()))
         })
         .collect();
-    Reference {
-        expected,
-        responses,
-        parents,
-    }
+    Reference { expected, responses, parents }
 }
 
 impl Reference {
@@ -80,32 +82,17 @@ pub fn assert_matches(label: &str, fig: &Value, want: &Value) {
     close(&fig["index"]["value"], &want["index"], "index");
     for g in fig["groups"].as_array().unwrap() {
         let code = g["code"].as_str().unwrap();
-        close(
-            &g["value"],
-            &want["elements"][code],
-            &format!("element {code}"),
-        );
+        close(&g["value"], &want["elements"][code], &format!("element {code}"));
     }
     for item in fig["items"].as_array().unwrap() {
         let code = item["code"].as_str().unwrap();
         let w = &want["items"][code];
         assert_eq!(item["n"], w["n"], "{label} {code} n");
-        assert_eq!(
-            item["satisfied"], w["satisfied"],
-            "{label} {code} satisfied"
-        );
+        assert_eq!(item["satisfied"], w["satisfied"], "{label} {code} satisfied");
         close(&item["value"], &w["value"], &format!("{code} value"));
-        close(
-            &item["mean_score"],
-            &w["mean_score"],
-            &format!("{code} mean_score"),
-        );
+        close(&item["mean_score"], &w["mean_score"], &format!("{code} mean_score"));
         close(&item["ci95"][0], &w["ci95"][0], &format!("{code} ci95 low"));
-        close(
-            &item["ci95"][1],
-            &w["ci95"][1],
-            &format!("{code} ci95 high"),
-        );
+        close(&item["ci95"][1], &w["ci95"][1], &format!("{code} ci95 high"));
     }
 }
 
@@ -113,19 +100,10 @@ fn form() -> sipas::forms::Form {
     parse(BUILTIN[0].0, BUILTIN[0].1).unwrap().form
 }
 
-fn pooled(
-    r: &Reference,
-    layout: &Layout,
-    unit: &str,
-    keep: &dyn Fn(&(String, String, String, Vec<(String, i16)>)) -> bool,
-) -> Tally {
+fn pooled(r: &Reference, layout: &Layout, unit: &str, keep: &dyn Fn(&RefResponse) -> bool) -> Tally {
     let mut t = Tally::empty(layout);
-    for resp in r
-        .responses
-        .iter()
-        .filter(|x| r.within(&x.0, unit) && keep(x))
-    {
-        t.add(&layout.tally_one(&resp.3));
+    for resp in r.responses.iter().filter(|x| r.within(&x.unit, unit) && keep(x)) {
+        t.add(&layout.tally_one(&resp.answers));
     }
     t
 }
@@ -135,26 +113,16 @@ fn engine_reproduces_every_expected_figure() {
     let r = reference();
     let form = form();
     let layout = Layout::for_form(&form);
-    type Keep = Box<dyn Fn(&(String, String, String, Vec<(String, i16)>)) -> bool>;
+    type Keep = Box<dyn Fn(&RefResponse) -> bool>;
     let sets: [(&str, Keep); 3] = [
-        ("pooled", Box::new(|x| x.1.starts_with("2024"))),
-        (
-            "q1_pooled",
-            Box::new(|x| x.1.as_str() >= "2024-01-01" && x.1.as_str() <= "2024-03-31"),
-        ),
-        (
-            "organization_pooled",
-            Box::new(|x| x.1.starts_with("2024") && x.2 == "organization"),
-        ),
+        ("pooled", Box::new(|x| x.date.starts_with("2024"))),
+        ("q1_pooled", Box::new(|x| x.date.as_str() >= "2024-01-01" && x.date.as_str() <= "2024-03-31")),
+        ("organization_pooled", Box::new(|x| x.date.starts_with("2024") && x.respondent_type == "organization")),
     ];
     for (set, keep) in &sets {
         for (unit, want) in r.expected[set].as_object().unwrap() {
             let figures = engine::compute(&form, &layout, &pooled(&r, &layout, unit, keep), 0);
-            assert_matches(
-                &format!("{set} {unit}"),
-                &serde_json::to_value(&figures).unwrap(),
-                want,
-            );
+            assert_matches(&format!("{set} {unit}"), &serde_json::to_value(&figures).unwrap(), want);
         }
     }
 }
@@ -166,31 +134,16 @@ fn engine_reproduces_mean_of_children() {
     let layout = Layout::for_form(&form);
     let k = r.expected["k"].as_u64().unwrap();
     for (unit, want) in r.expected["mean_of_children"].as_object().unwrap() {
-        let children: Vec<String> = r
-            .parents
-            .iter()
-            .filter(|(_, p)| *p == unit)
-            .map(|(c, _)| c.clone())
-            .collect();
+        let children: Vec<String> = r.parents.iter().filter(|(_, p)| *p == unit).map(|(c, _)| c.clone()).collect();
         let figures: Vec<Figures> = children
             .iter()
-            .map(|c| {
-                engine::compute(
-                    &form,
-                    &layout,
-                    &pooled(&r, &layout, c, &|x| x.1.starts_with("2024")),
-                    k,
-                )
-            })
+            .map(|c| engine::compute(&form, &layout, &pooled(&r, &layout, c, &|x| x.date.starts_with("2024")), k))
             .filter(|f| !f.suppressed)
             .collect();
         let parts: Vec<(&Figures, f64)> = figures.iter().map(|f| (f, 1.0)).collect();
         let combined = engine::combine(&parts);
         let got = combined.index.unwrap().value;
-        assert!(
-            (got - want.as_f64().unwrap()).abs() < 1e-9,
-            "{unit}: {got} vs {want}"
-        );
+        assert!((got - want.as_f64().unwrap()).abs() < 1e-9, "{unit}: {got} vs {want}");
     }
 }
 
@@ -199,12 +152,8 @@ fn linearised_intervals_agree_with_a_seeded_bootstrap() {
     let r = reference();
     let form = form();
     let layout = Layout::for_form(&form);
-    let sample: Vec<Tally> = r
-        .responses
-        .iter()
-        .filter(|x| x.1.starts_with("2024"))
-        .map(|x| layout.tally_one(&x.3))
-        .collect();
+    let sample: Vec<Tally> =
+        r.responses.iter().filter(|x| x.date.starts_with("2024")).map(|x| layout.tally_one(&x.answers)).collect();
     let mut total = Tally::empty(&layout);
     sample.iter().for_each(|t| total.add(t));
     let figures = engine::compute(&form, &layout, &total, 0);
@@ -231,20 +180,97 @@ fn linearised_intervals_agree_with_a_seeded_bootstrap() {
     let se = |ci: [f64; 2]| (ci[1] - ci[0]) / 2.0 / engine::Z95;
     let check = |label: &str, linearised: f64, bootstrap: f64| {
         let ratio = linearised / bootstrap;
-        println!(
-            "{label}: linearised SE {linearised:.4}, bootstrap SE {bootstrap:.4}, ratio {ratio:.3}"
-        );
-        assert!(
-            (0.85..1.15).contains(&ratio),
-            "{label}: linearised {linearised} vs bootstrap {bootstrap}"
-        );
+        println!("{label}: linearised SE {linearised:.4}, bootstrap SE {bootstrap:.4}, ratio {ratio:.3}");
+        assert!((0.85..1.15).contains(&ratio), "{label}: linearised {linearised} vs bootstrap {bootstrap}");
     };
-    check(
-        "SIPAS",
-        se(figures.index.as_ref().unwrap().ci95.unwrap()),
-        sd(&index),
-    );
+    check("SIPAS", se(figures.index.as_ref().unwrap().ci95.unwrap()), sd(&index));
     for (i, g) in figures.groups.iter().enumerate() {
         check(&g.code, se(g.ci95.unwrap()), sd(&groups[i]));
+    }
+}
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Random responses to the 2017 form: each item a level or no answer.
+    fn responses() -> impl Strategy<Value = Vec<Vec<Option<i16>>>> {
+        prop::collection::vec(prop::collection::vec(prop::option::weighted(0.85, 1i16..=5), 22), 0..60)
+    }
+
+    fn tally(layout: &Layout, codes: &[String], data: &[Vec<Option<i16>>]) -> Tally {
+        let mut t = Tally::empty(layout);
+        for r in data {
+            let answers: Vec<(String, i16)> =
+                codes.iter().zip(r).filter_map(|(c, v)| v.map(|v| (c.clone(), v))).collect();
+            t.add(&layout.tally_one(&answers));
+        }
+        t
+    }
+
+    fn within(v: f64) -> bool {
+        (0.0..=100.0).contains(&v)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn indices_stay_within_0_and_100_and_counts_add_up(data in responses(), k in 0u64..15) {
+            let form = form();
+            let layout = Layout::for_form(&form);
+            let codes: Vec<String> = form.index_items().iter().map(|i| i.code.clone()).collect();
+            let f = engine::compute(&form, &layout, &tally(&layout, &codes, &data), k);
+            prop_assert_eq!(f.n, data.len() as u64);
+            for (i, item) in f.items.iter().enumerate() {
+                let answered = data.iter().filter(|r| r[i].is_some()).count() as u64;
+                prop_assert_eq!(item.n, answered);
+                if let Some(dist) = &item.distribution {
+                    prop_assert_eq!(dist.values().sum::<u64>(), answered);
+                }
+                if let (Some(v), Some([lo, hi])) = (item.value, item.ci95) {
+                    prop_assert!(within(v) && within(lo) && within(hi) && lo <= v && v <= hi);
+                }
+                prop_assert_eq!(item.suppressed, f.n < k || answered < k);
+                if item.suppressed {
+                    prop_assert!(item.value.is_none() && item.distribution.is_none() && item.satisfied.is_none());
+                }
+            }
+            for g in &f.groups {
+                if let Some(v) = g.value {
+                    prop_assert!(within(v));
+                    let [lo, hi] = g.ci95.unwrap_or([v, v]);
+                    prop_assert!(within(lo) && within(hi) && lo <= v + 1e-9 && v <= hi + 1e-9);
+                }
+                prop_assert!(g.n <= f.n);
+            }
+            match &f.index {
+                Some(e) => prop_assert!(within(e.value) && !f.suppressed),
+                None => prop_assert!(f.suppressed || f.items.iter().all(|i| i.n == 0)),
+            }
+            prop_assert_eq!(f.suppressed, f.n < k);
+        }
+
+        #[test]
+        fn merging_tallies_equals_tallying_everything(a in responses(), b in responses()) {
+            let form = form();
+            let layout = Layout::for_form(&form);
+            let codes: Vec<String> = form.index_items().iter().map(|i| i.code.clone()).collect();
+            let mut merged = tally(&layout, &codes, &a);
+            merged.add(&tally(&layout, &codes, &b));
+            let all: Vec<Vec<Option<i16>>> = a.iter().chain(&b).cloned().collect();
+            prop_assert_eq!(&merged, &tally(&layout, &codes, &all));
+            prop_assert_eq!(Tally::decode(&merged.encode()), Some(merged));
+        }
+
+        #[test]
+        fn complementary_suppression_never_leaves_a_small_hidden_sum(ns in prop::collection::vec(0u64..40, 1..8), k in 5u64..15) {
+            let cells: Vec<(u64, bool)> = ns.iter().map(|n| (*n, *n < k)).collect();
+            let extra = engine::complementary(&cells, k);
+            let hidden: u64 = cells.iter().enumerate().filter(|(i, (_, h))| *h || extra.contains(i)).map(|(_, (n, _))| n).sum();
+            let visible_left = cells.iter().enumerate().any(|(i, (n, h))| !*h && !extra.contains(&i) && *n > 0);
+            prop_assert!(hidden == 0 || hidden >= k || !visible_left);
+        }
     }
 }

@@ -14,27 +14,14 @@ async fn forms_list_has_both_questionnaires() {
     let find = |id: &str| forms.iter().find(|f| f["id"] == id).cloned().unwrap();
     assert_eq!(find("sipas-2017")["items"], 22);
     assert_eq!(find("sipas-2023")["items"], 33);
-    assert_eq!(
-        find("sipas-2023")["respondent_types"],
-        serde_json::json!(["citizen"])
-    );
+    assert_eq!(find("sipas-2023")["respondent_types"], serde_json::json!(["citizen"]));
 }
 
 #[tokio::test]
 async fn form_definition_carries_element_and_item_codes() {
     let app = spawn_app().await;
-    let form: Value = app
-        .get("/api/v1/forms/sipas-2017")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let elements: Vec<&str> = form["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["code"].as_str().unwrap())
-        .collect();
+    let form: Value = app.get("/api/v1/forms/sipas-2017").await.json().await.unwrap();
+    let elements: Vec<&str> = form["groups"].as_array().unwrap().iter().map(|g| g["code"].as_str().unwrap()).collect();
     assert_eq!(elements, ["A", "B", "C", "D", "E"]);
     let items: Vec<&str> = form["groups"]
         .as_array()
@@ -46,48 +33,19 @@ async fn form_definition_carries_element_and_item_codes() {
     assert_eq!(items.len(), 22);
     assert_eq!(items[0], "A1");
     assert_eq!(items[21], "E4");
-    assert_eq!(
-        form["groups"][1]["items"][2]["text"]["vi"],
-        "Thành phần hồ sơ phải nộp là đúng quy định"
-    );
-    assert_eq!(
-        form["scales"]["satisfaction"]["satisfied"],
-        serde_json::json!([4, 5])
-    );
-    assert_eq!(
-        form["scales"]["satisfaction"]["levels"][0]["label"]["vi"],
-        "Rất không hài lòng"
-    );
-    assert_eq!(
-        form["respondent_types"],
-        serde_json::json!(["citizen", "organization"])
-    );
+    assert_eq!(form["groups"][1]["items"][2]["text"]["vi"], "Thành phần hồ sơ phải nộp là đúng quy định");
+    assert_eq!(form["scales"]["satisfaction"]["satisfied"], serde_json::json!([4, 5]));
+    assert_eq!(form["scales"]["satisfaction"]["levels"][0]["label"]["vi"], "Rất không hài lòng");
+    assert_eq!(form["respondent_types"], serde_json::json!(["citizen", "organization"]));
 
-    let form: Value = app
-        .get("/api/v1/forms/sipas-2023")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let form: Value = app.get("/api/v1/forms/sipas-2023").await.json().await.unwrap();
     let pillars = form["groups"].as_array().unwrap();
     assert_eq!(pillars.len(), 2);
-    let count = |p: &Value| {
-        p["groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|g| g["items"].as_array().unwrap().len())
-            .sum::<usize>()
-    };
+    let count =
+        |p: &Value| p["groups"].as_array().unwrap().iter().map(|g| g["items"].as_array().unwrap().len()).sum::<usize>();
     assert_eq!((count(&pillars[0]), count(&pillars[1])), (14, 19));
     assert_eq!(form["expectations"].as_array().unwrap().len(), 10);
-    assert_eq!(
-        form["scales"]["expectation"]["levels"]
-            .as_array()
-            .unwrap()
-            .len(),
-        3
-    );
+    assert_eq!(form["scales"]["expectation"]["levels"].as_array().unwrap().len(), 3);
 }
 
 #[tokio::test]
@@ -119,44 +77,21 @@ async fn a_form_changed_under_a_version_with_responses_is_refused_at_start_up() 
     // Changing the text is fine while nobody has answered.
     let file = forms.path().join("sipas-2017.toml");
     let text = std::fs::read_to_string(&file).unwrap();
-    std::fs::write(
-        &file,
-        text.replace("Nơi ngồi chờ có đủ chỗ ngồi", "Nơi ngồi chờ rộng rãi"),
-    )
-    .unwrap();
-    let state2 = prepare(&settings)
-        .await
-        .expect("a change without responses is accepted");
+    std::fs::write(&file, text.replace("Nơi ngồi chờ có đủ chỗ ngồi", "Nơi ngồi chờ rộng rãi")).unwrap();
+    let state2 = prepare(&settings).await.expect("a change without responses is accepted");
     drop(state);
 
     // Once a response exists, the same change is refused, naming the file.
-    let rows = sipas::units::import::parse_csv(
-        &std::fs::read_to_string(crate::helpers::fixture("units.csv")).unwrap(),
-    )
-    .unwrap();
-    sipas::store::units::import(&state2.db, rows)
-        .await
-        .unwrap()
+    let rows = sipas::units::import::parse_csv(&std::fs::read_to_string(crate::helpers::fixture("units.csv")).unwrap())
         .unwrap();
-    let body: sipas::forms::submission::SubmissionBody =
-        serde_json::from_value(valid_submission("QNM.SNV")).unwrap();
-    let outcome = sipas::routes::public::responses::accept(&state2, &body)
-        .await
-        .unwrap();
+    sipas::store::units::import(&state2.db, rows).await.unwrap().unwrap();
+    let body: sipas::forms::submission::SubmissionBody = serde_json::from_value(valid_submission("QNM.SNV")).unwrap();
+    let outcome = sipas::routes::public::responses::accept(&state2, &body).await.unwrap();
     assert!(outcome.is_ok());
-    std::fs::write(
-        &file,
-        text.replace("Nơi ngồi chờ có đủ chỗ ngồi", "Nơi ngồi chờ thoáng mát"),
-    )
-    .unwrap();
-    let Err(err) = prepare(&settings).await else {
-        panic!("a changed form with responses must be refused")
-    };
+    std::fs::write(&file, text.replace("Nơi ngồi chờ có đủ chỗ ngồi", "Nơi ngồi chờ thoáng mát")).unwrap();
+    let Err(err) = prepare(&settings).await else { panic!("a changed form with responses must be refused") };
     let err = err.to_string();
-    assert!(
-        err.contains("sipas-2017.toml") && err.contains("changed") && err.contains("version 2"),
-        "{err}"
-    );
+    assert!(err.contains("sipas-2017.toml") && err.contains("changed") && err.contains("version 2"), "{err}");
 }
 
 #[tokio::test]
@@ -166,19 +101,11 @@ async fn a_broken_form_file_stops_start_up_naming_file_and_line() {
     let text = std::fs::read_to_string(&file).unwrap();
     // A second B3, on the line where B4 was.
     let broken = text.replacen("code = \"B4\"", "code = \"B3\"", 1);
-    let line = broken[..broken
-        .find("code = \"B3\"\ngroup = \"B\"\nvi = \"Phí")
-        .unwrap()]
-        .matches('\n')
-        .count()
-        + 1;
+    let line = broken[..broken.find("code = \"B3\"\ngroup = \"B\"\nvi = \"Phí").unwrap()].matches('\n').count() + 1;
     std::fs::write(&file, broken).unwrap();
-    let err = loader::load_dir(forms.path())
-        .expect_err("refused")
-        .to_string();
+    let err = loader::load_dir(forms.path()).expect_err("refused").to_string();
     assert!(
-        err.contains(&format!("sipas-2017.toml:{}", line - 1))
-            || err.contains(&format!("sipas-2017.toml:{line}")),
+        err.contains(&format!("sipas-2017.toml:{}", line - 1)) || err.contains(&format!("sipas-2017.toml:{line}")),
         "{err}"
     );
     assert!(err.contains("duplicate code B3"), "{err}");

@@ -14,9 +14,7 @@ use uuid::Uuid;
 pub const PASSWORD: &str = "correct horse battery staple";
 
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/sipas-2017-small")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sipas-2017-small").join(name)
 }
 
 pub fn forms_dir() -> PathBuf {
@@ -32,28 +30,16 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new() -> TestDb {
-        match std::env::var("TEST_DATABASE_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-        {
+        match std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
             None => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("test.db").display());
-                TestDb {
-                    url,
-                    _dir: Some(dir),
-                    pg: None,
-                }
+                TestDb { url, _dir: Some(dir), pg: None }
             }
             Some(admin_url) => {
                 let name = format!("sipas_test_{}", Uuid::new_v4().simple());
-                let admin = Database::connect(&admin_url)
-                    .await
-                    .expect("connect to TEST_DATABASE_URL");
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await
-                    .expect("create test database");
+                let admin = Database::connect(&admin_url).await.expect("connect to TEST_DATABASE_URL");
+                admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
                 admin.close().await.ok();
                 let (base, query) = match admin_url.split_once('?') {
                     Some((b, q)) => (b.to_string(), format!("?{q}")),
@@ -61,11 +47,7 @@ impl TestDb {
                 };
                 let prefix = base.rsplit_once('/').map_or(base.as_str(), |(p, _)| p);
                 let url = format!("{prefix}/{name}{query}");
-                TestDb {
-                    url,
-                    _dir: None,
-                    pg: Some((admin_url, name)),
-                }
+                TestDb { url, _dir: None, pg: Some((admin_url, name)) }
             }
         }
     }
@@ -76,17 +58,11 @@ impl Drop for TestDb {
         if let Some((admin_url, name)) = self.pg.take() {
             // Drop runs outside async context: use a short-lived runtime on its own thread.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
                 rt.block_on(async {
                     if let Ok(admin) = Database::connect(&admin_url).await {
-                        let _ = admin
-                            .execute_unprepared(&format!(
-                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                            ))
-                            .await;
+                        let _ =
+                            admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
                         let _ = admin.close().await;
                     }
                 });
@@ -99,6 +75,7 @@ impl Drop for TestDb {
 pub struct TestApp {
     pub address: String,
     pub db: DatabaseConnection,
+    pub state: sipas::startup::AppState,
     pub client: reqwest::Client,
     /// Dropped with the app: removes the PostgreSQL database.
     _test_db: TestDb,
@@ -122,22 +99,13 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Settings)) -> TestApp {
     let test_db = TestDb::new().await;
     let mut settings = test_settings(&test_db);
     change(&mut settings);
-    let app = Application::build(settings)
-        .await
-        .expect("application builds");
+    let app = Application::build(settings).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
-    let db = app.state().db.clone();
+    let state = app.state().clone();
+    let db = state.db.clone();
     tokio::spawn(app.run_until_stopped());
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    TestApp {
-        address,
-        db,
-        client,
-        _test_db: test_db,
-    }
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    TestApp { address, db, state, client, _test_db: test_db }
 }
 
 impl TestApp {
@@ -146,49 +114,23 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request")
+        self.client.get(self.url(path)).send().await.expect("request")
     }
 
     pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
+        self.client.get(self.url(path)).bearer_auth(token).send().await.expect("request")
     }
 
     pub async fn post_as(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        self.client.post(self.url(path)).bearer_auth(token).json(body).send().await.expect("request")
     }
 
     pub async fn patch_as(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .patch(self.url(path))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        self.client.patch(self.url(path)).bearer_auth(token).json(body).send().await.expect("request")
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        self.client.post(self.url(path)).json(body).send().await.expect("request")
     }
 
     pub async fn submit(&self, body: &Value) -> reqwest::Response {
@@ -199,17 +141,19 @@ impl TestApp {
     pub async fn seed_reference_units(&self) {
         let text = std::fs::read_to_string(fixture("units.csv")).expect("units.csv");
         let rows = sipas::units::import::parse_csv(&text).expect("valid csv");
-        store::units::import(&self.db, rows)
-            .await
-            .expect("db")
-            .expect("import ok");
+        store::units::import(&self.db, rows).await.expect("db").expect("import ok");
+    }
+
+    /// The reference units and its 600 responses, imported as paper forms with their dates.
+    pub async fn import_reference(&self) {
+        self.seed_reference_units().await;
+        let text = std::fs::read_to_string(fixture("responses.jsonl")).expect("responses.jsonl");
+        let report = sipas::imports::responses_jsonl(&self.state, &text).await.expect("db").expect("valid file");
+        assert_eq!(report.created, 600);
     }
 
     pub async fn response_count(&self) -> u64 {
-        response::Entity::find()
-            .count(&self.db)
-            .await
-            .expect("count")
+        response::Entity::find().count(&self.db).await.expect("count")
     }
 
     pub async fn answer_count(&self) -> u64 {
@@ -219,35 +163,14 @@ impl TestApp {
     /// Creates an account directly in the store and signs it in over HTTP.
     pub async fn login_as(&self, role: Role, unit: Option<&str>) -> String {
         let unit_id = match unit {
-            Some(code) => Some(
-                store::units::by_code(&self.db, code)
-                    .await
-                    .expect("db")
-                    .expect("unit")
-                    .id,
-            ),
+            Some(code) => Some(store::units::by_code(&self.db, code).await.expect("db").expect("unit").id),
             None => None,
         };
-        let email = format!(
-            "{}-{}@example.gov.vn",
-            role.as_str(),
-            Uuid::new_v4().simple()
-        );
-        store::users::insert(
-            &self.db,
-            &email,
-            auth::hash_password(PASSWORD).expect("hash"),
-            role,
-            unit_id,
-        )
-        .await
-        .expect("user");
-        let res = self
-            .post_json(
-                "/api/v1/auth/login",
-                &json!({"email": email, "password": PASSWORD}),
-            )
-            .await;
+        let email = format!("{}-{}@example.gov.vn", role.as_str(), Uuid::new_v4().simple());
+        store::users::insert(&self.db, &email, auth::hash_password(PASSWORD).expect("hash"), role, unit_id)
+            .await
+            .expect("user");
+        let res = self.post_json("/api/v1/auth/login", &json!({"email": email, "password": PASSWORD})).await;
         assert_eq!(res.status(), 200);
         let body: Value = res.json().await.expect("json");
         body["token"].as_str().expect("token").to_string()
@@ -257,11 +180,10 @@ impl TestApp {
 /// A complete, valid sipas-2017 submission for `unit`, every item answered 4.
 pub fn valid_submission(unit: &str) -> Value {
     let codes = [
-        "A1", "A2", "A3", "A4", "B1", "B2", "B3", "B4", "B5", "C1", "C2", "C3", "C4", "C5", "C6",
-        "D1", "D2", "D3", "E1", "E2", "E3", "E4",
+        "A1", "A2", "A3", "A4", "B1", "B2", "B3", "B4", "B5", "C1", "C2", "C3", "C4", "C5", "C6", "D1", "D2", "D3",
+        "E1", "E2", "E3", "E4",
     ];
-    let answers: serde_json::Map<String, Value> =
-        codes.iter().map(|c| (c.to_string(), json!(4))).collect();
+    let answers: serde_json::Map<String, Value> = codes.iter().map(|c| (c.to_string(), json!(4))).collect();
     json!({
         "submission_id": Uuid::new_v4(),
         "unit": unit,
@@ -275,19 +197,11 @@ pub fn valid_submission(unit: &str) -> Value {
 /// Asserts the common error shape and returns the body.
 pub async fn error_body(res: reqwest::Response, status: u16, code: &str) -> Value {
     assert_eq!(res.status().as_u16(), status, "status");
-    let ct = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let ct = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     assert!(ct.starts_with("application/json"), "content type {ct}");
     let body: Value = res.json().await.expect("json error body");
     assert_eq!(body["error"], code, "{body}");
-    assert!(
-        body["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
     assert!(body["fields"].is_object(), "{body}");
     body
 }

@@ -4,6 +4,7 @@
 //! is set (one database per test, dropped afterwards).
 
 mod helpers;
+mod indices;
 
 mod auth;
 mod cli;

@@ -18,22 +18,14 @@ async fn readiness_is_503_with_retry_after_when_the_database_is_unreachable() {
     let res = app.get("/readyz").await;
     assert_eq!(res.headers()["retry-after"], "5");
     error_body(res, 503, "service_unavailable").await;
-    assert_eq!(
-        app.get("/healthz").await.status(),
-        200,
-        "alive all the same"
-    );
+    assert_eq!(app.get("/healthz").await.status(), 200, "alive all the same");
 }
 
 #[tokio::test]
 async fn openapi_document_is_3_1_and_describes_every_endpoint() {
     let app = spawn_app().await;
     let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
-    assert!(
-        doc["openapi"].as_str().unwrap().starts_with("3.1"),
-        "{}",
-        doc["openapi"]
-    );
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
     let expected = [
         ("get", "/healthz"),
         ("get", "/readyz"),
@@ -60,42 +52,25 @@ async fn openapi_document_is_3_1_and_describes_every_endpoint() {
     let paths = doc["paths"].as_object().unwrap();
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     for (method, path) in expected {
-        assert!(
-            paths.get(path).is_some_and(|p| p.get(method).is_some()),
-            "{method} {path} undocumented"
-        );
+        assert!(paths.get(path).is_some_and(|p| p.get(method).is_some()), "{method} {path} undocumented");
         // And the route really exists: anything but the catch-all 404 body.
         let res = app
             .client
             .request(
                 method.to_uppercase().parse().unwrap(),
-                app.url(
-                    &path
-                        .replace("{form_id}", "sipas-2017")
-                        .replace("{unit_code}", "X"),
-                ),
+                app.url(&path.replace("{form_id}", "sipas-2017").replace("{unit_code}", "X")),
             )
             .send()
             .await
             .unwrap();
         let status = res.status().as_u16();
         let body = res.text().await.unwrap_or_default();
-        assert!(
-            !body.contains("no such endpoint") && status != 405,
-            "{method} {path} is not routed ({status})"
-        );
+        assert!(!body.contains("no such endpoint") && status != 405, "{method} {path} is not routed ({status})");
     }
-    assert_eq!(
-        documented,
-        expected.len(),
-        "every documented operation is in this list"
-    );
+    assert_eq!(documented, expected.len(), "every documented operation is in this list");
     let submit = &paths["/api/v1/responses"]["post"]["responses"];
     for status in ["201", "200", "400", "413", "422"] {
-        assert!(
-            submit.get(status).is_some(),
-            "POST /api/v1/responses documents {status}"
-        );
+        assert!(submit.get(status).is_some(), "POST /api/v1/responses documents {status}");
     }
 }
 
@@ -103,19 +78,9 @@ async fn openapi_document_is_3_1_and_describes_every_endpoint() {
 async fn unknown_routes_and_wrong_methods_get_the_common_json_error() {
     let app = spawn_app().await;
     error_body(app.get("/api/v1/nothing-here").await, 404, "not_found").await;
-    let res = app
-        .client
-        .delete(app.url("/api/v1/responses"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.client.delete(app.url("/api/v1/responses")).send().await.unwrap();
     error_body(res, 405, "method_not_allowed").await;
-    let res = app
-        .client
-        .get(app.url("/api/v1/responses"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.client.get(app.url("/api/v1/responses")).send().await.unwrap();
     error_body(res, 405, "method_not_allowed").await;
 }
 
@@ -126,10 +91,5 @@ async fn responses_carry_security_headers() {
     let h = res.headers();
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["referrer-policy"], "no-referrer");
-    assert!(
-        h["content-security-policy"]
-            .to_str()
-            .unwrap()
-            .contains("frame-ancestors 'none'")
-    );
+    assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
 }

@@ -36,18 +36,10 @@ async fn columns(db: &sea_orm::DatabaseConnection, table: &str) -> Vec<(String, 
              WHERE table_schema = current_schema() AND table_name = '{table}'"
         ),
     };
-    let rows = db
-        .query_all_raw(Statement::from_string(backend, sql))
-        .await
-        .unwrap();
+    let rows = db.query_all_raw(Statement::from_string(backend, sql)).await.unwrap();
     let mut out: Vec<(String, String)> = rows
         .iter()
-        .map(|r| {
-            (
-                r.try_get::<String>("", "c").unwrap(),
-                r.try_get::<String>("", "t").unwrap().to_lowercase(),
-            )
-        })
+        .map(|r| (r.try_get::<String>("", "c").unwrap(), r.try_get::<String>("", "t").unwrap().to_lowercase()))
         .collect();
     out.sort();
     out
@@ -57,15 +49,11 @@ async fn tables(db: &sea_orm::DatabaseConnection) -> Vec<String> {
     let backend = db.get_database_backend();
     let sql = match backend {
         DbBackend::Sqlite => "SELECT name AS n FROM sqlite_master WHERE type = 'table'".to_string(),
-        _ => "SELECT table_name::text AS n FROM information_schema.tables WHERE table_schema = current_schema()".to_string(),
+        _ => "SELECT table_name::text AS n FROM information_schema.tables WHERE table_schema = current_schema()"
+            .to_string(),
     };
-    let rows = db
-        .query_all_raw(Statement::from_string(backend, sql))
-        .await
-        .unwrap();
-    rows.iter()
-        .map(|r| r.try_get::<String>("", "n").unwrap())
-        .collect()
+    let rows = db.query_all_raw(Statement::from_string(backend, sql)).await.unwrap();
+    rows.iter().map(|r| r.try_get::<String>("", "n").unwrap()).collect()
 }
 
 #[tokio::test]
@@ -80,15 +68,8 @@ async fn response_tables_have_no_identifying_columns() {
 
     // The survey date is a date: no time of day can be stored in it (SQLite declares
     // sea-query's `date_text`, holding `YYYY-MM-DD`).
-    let date_type = &responses
-        .iter()
-        .find(|(c, _)| c == "survey_date")
-        .unwrap()
-        .1;
-    assert!(
-        date_type == "date" || date_type == "date_text",
-        "{date_type}"
-    );
+    let date_type = &responses.iter().find(|(c, _)| c == "survey_date").unwrap().1;
+    assert!(date_type == "date" || date_type == "date_text", "{date_type}");
 }
 
 #[tokio::test]
@@ -99,11 +80,7 @@ async fn no_other_table_points_at_a_response() {
             continue;
         }
         let cols = columns(&app.db, &table).await;
-        let linking =
-            |c: &str| c.contains("response_id") || c.contains("submission") || c == "answer_id";
-        assert!(
-            !cols.iter().any(|(c, _)| linking(c)),
-            "{table} links to responses: {cols:?}"
-        );
+        let linking = |c: &str| c.contains("response_id") || c.contains("submission") || c == "answer_id";
+        assert!(!cols.iter().any(|(c, _)| linking(c)), "{table} links to responses: {cols:?}");
     }
 }

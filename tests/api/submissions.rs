@@ -25,20 +25,9 @@ async fn valid_submission_returns_201_and_commits_the_response_with_its_answers(
     let id: Uuid = out["id"].as_str().unwrap().parse().unwrap();
     assert_eq!(id.get_version_num(), 4, "response ids are random v4 UUIDs");
 
-    let row = response::Entity::find_by_id(id)
-        .one(&app.db)
-        .await
-        .unwrap()
-        .expect("stored");
+    let row = response::Entity::find_by_id(id).one(&app.db).await.unwrap().expect("stored");
     assert_eq!(row.survey_date, sipas::vietnam_today());
-    assert_eq!(
-        row.unit_id,
-        sipas::store::units::by_code(&app.db, "QNM.TK.AM")
-            .await
-            .unwrap()
-            .unwrap()
-            .id
-    );
+    assert_eq!(row.unit_id, sipas::store::units::by_code(&app.db, "QNM.TK.AM").await.unwrap().unwrap().id);
     assert_eq!((row.form_id.as_str(), row.form_version), ("sipas-2017", 1));
     assert_eq!(row.respondent_type, "citizen");
     assert_eq!(row.channel, "online");
@@ -46,17 +35,9 @@ async fn valid_submission_returns_201_and_commits_the_response_with_its_answers(
     assert_eq!(row.gender.as_deref(), Some("female"));
     assert_eq!(row.age_band.as_deref(), Some("26-34"));
     assert_eq!(row.comment.as_deref(), Some("Cán bộ nhiệt tình"));
-    assert_ne!(
-        row.submission_key,
-        body["submission_id"].as_str().unwrap(),
-        "only a hash of the key is kept"
-    );
+    assert_ne!(row.submission_key, body["submission_id"].as_str().unwrap(), "only a hash of the key is kept");
 
-    let answers = answer::Entity::find()
-        .filter(answer::Column::ResponseId.eq(id))
-        .all(&app.db)
-        .await
-        .unwrap();
+    let answers = answer::Entity::find().filter(answer::Column::ResponseId.eq(id)).all(&app.db).await.unwrap();
     assert_eq!(answers.len(), 21, "the unanswered E3 is not stored");
     assert!(answers.iter().any(|a| a.item_code == "B2" && a.value == 2));
     assert!(!answers.iter().any(|a| a.item_code == "E3"));
@@ -89,12 +70,7 @@ async fn replay_with_another_body_returns_422_idempotency_mismatch() {
     let res = app.submit(&body).await;
     error_body(res, 422, "idempotency_mismatch").await;
     assert_eq!(app.response_count().await, 1);
-    let stored = answer::Entity::find()
-        .filter(answer::Column::ItemCode.eq("A1"))
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = answer::Entity::find().filter(answer::Column::ItemCode.eq("A1")).one(&app.db).await.unwrap().unwrap();
     assert_eq!(stored.value, 4, "the first answer stands");
 }
 
@@ -126,10 +102,7 @@ async fn many_concurrent_distinct_submissions_are_all_committed() {
     app.seed_reference_units().await;
     let bodies: Vec<Value> = (0..40).map(|_| valid_submission("QNM.HA.MA")).collect();
     let results = futures_util::future::join_all(bodies.iter().map(|b| app.submit(b))).await;
-    assert!(
-        results.iter().all(|r| r.status() == 201),
-        "no 'database is locked' under concurrency"
-    );
+    assert!(results.iter().all(|r| r.status() == 201), "no 'database is locked' under concurrency");
     assert_eq!(app.response_count().await, 40);
 }
 
@@ -215,10 +188,7 @@ async fn assert_422(body: Value, fields: &[&str]) {
     want.sort();
     assert_eq!(got, want, "{out}");
     for f in fields {
-        assert!(
-            out["fields"][f].as_array().is_some_and(|m| !m.is_empty()),
-            "{out}"
-        );
+        assert!(out["fields"][f].as_array().is_some_and(|m| !m.is_empty()), "{out}");
     }
     assert_eq!(app.response_count().await, 0);
     assert_eq!(app.answer_count().await, 0);
@@ -227,11 +197,7 @@ async fn assert_422(body: Value, fields: &[&str]) {
 #[tokio::test]
 async fn unknown_unit_returns_422() {
     assert_422(valid_submission("QNM.NOPE"), &["unit"]).await;
-    assert_422(
-        valid_submission("QNM\u{0}'; DROP TABLE units;--"),
-        &["unit"],
-    )
-    .await;
+    assert_422(valid_submission("QNM\u{0}'; DROP TABLE units;--"), &["unit"]).await;
 }
 
 #[tokio::test]
@@ -261,10 +227,7 @@ async fn form_the_unit_does_not_take_returns_422() {
     assert!(out["fields"]["form"].is_array(), "{out}");
     assert_eq!(app.response_count().await, 0);
     // Units elsewhere still take every form.
-    assert_eq!(
-        app.submit(&valid_submission("QNM.HA.MA")).await.status(),
-        201
-    );
+    assert_eq!(app.submit(&valid_submission("QNM.HA.MA")).await.status(), 201);
 }
 
 #[tokio::test]
@@ -282,17 +245,7 @@ async fn score_out_of_scale_returns_422() {
     body["answers"]["C2"] = json!(-1);
     body["answers"]["D1"] = json!(99999999999u64);
     body["answers"]["E1"] = json!([4, 5]);
-    assert_422(
-        body,
-        &[
-            "answers.A1",
-            "answers.B3",
-            "answers.C2",
-            "answers.D1",
-            "answers.E1",
-        ],
-    )
-    .await;
+    assert_422(body, &["answers.A1", "answers.B3", "answers.C2", "answers.D1", "answers.E1"]).await;
 }
 
 #[tokio::test]
@@ -368,11 +321,7 @@ async fn control_characters_are_removed_from_comments_on_every_database() {
     body["comment"] = json!("  Tốt\u{0}\u{7} lắm\nCảm ơn  ");
     let out: Value = app.submit(&body).await.json().await.unwrap();
     let id: Uuid = out["id"].as_str().unwrap().parse().unwrap();
-    let row = response::Entity::find_by_id(id)
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap();
+    let row = response::Entity::find_by_id(id).one(&app.db).await.unwrap().unwrap();
     assert_eq!(row.comment.as_deref(), Some("Tốt lắm\nCảm ơn"));
 }
 
@@ -392,8 +341,5 @@ async fn multiple_choice_questions_take_lists_on_the_2023_form() {
     dup["answers"]["KENH"] = json!([2, 2]);
     dup["answers"]["GAY_KHO"] = json!([1, 2]);
     let out = error_body(app.submit(&dup).await, 422, "validation_failed").await;
-    assert!(
-        out["fields"]["answers.KENH"].is_array() && out["fields"]["answers.GAY_KHO"].is_array(),
-        "{out}"
-    );
+    assert!(out["fields"]["answers.KENH"].is_array() && out["fields"]["answers.GAY_KHO"].is_array(), "{out}");
 }

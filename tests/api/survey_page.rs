@@ -6,16 +6,13 @@ use sipas::entities::response;
 use crate::helpers::spawn_app;
 
 const CODES_2017: [&str; 22] = [
-    "A1", "A2", "A3", "A4", "B1", "B2", "B3", "B4", "B5", "C1", "C2", "C3", "C4", "C5", "C6", "D1",
-    "D2", "D3", "E1", "E2", "E3", "E4",
+    "A1", "A2", "A3", "A4", "B1", "B2", "B3", "B4", "B5", "C1", "C2", "C3", "C4", "C5", "C6", "D1", "D2", "D3", "E1",
+    "E2", "E3", "E4",
 ];
 
 fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .map(|i| i + marker.len())
-        .expect("hidden field");
+    let start = html.find(&marker).map(|i| i + marker.len()).expect("hidden field");
     html[start..].split('"').next().unwrap().to_string()
 }
 
@@ -25,66 +22,33 @@ async fn survey_page_shows_the_form_in_vietnamese_with_five_labelled_levels_and_
     app.seed_reference_units().await;
     let res = app.get("/s/QNM.TK.AM").await;
     assert_eq!(res.status(), 200);
-    assert!(
-        res.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
-    let csp = res.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let csp = res.headers()["content-security-policy"].to_str().unwrap().to_string();
     let html = res.text().await.unwrap();
     assert!(html.contains("<html lang=\"vi\">"));
     assert!(html.contains("Phường An Mỹ"));
     for code in CODES_2017 {
-        assert!(
-            html.contains(&format!("name={code} value=5>")),
-            "item {code} has its levels"
-        );
-        assert!(
-            html.contains(&format!("name={code} value=\"\"")),
-            "item {code} allows no answer"
-        );
+        assert!(html.contains(&format!("name={code} value=5>")), "item {code} has its levels");
+        assert!(html.contains(&format!("name={code} value=\"\"")), "item {code} allows no answer");
     }
-    for label in [
-        "Rất không hài lòng",
-        "Không hài lòng",
-        "Bình thường",
-        "Hài lòng",
-        "Rất hài lòng",
-        "Không trả lời",
-    ] {
+    for label in ["Rất không hài lòng", "Không hài lòng", "Bình thường", "Hài lòng", "Rất hài lòng", "Không trả lời"]
+    {
         assert!(html.contains(label), "{label}");
     }
     assert!(html.contains("Nơi ngồi chờ có đủ chỗ ngồi"));
-    assert!(
-        csp.contains("default-src 'none'") && csp.contains("style-src 'sha256-"),
-        "{csp}"
-    );
+    assert!(csp.contains("default-src 'none'") && csp.contains("style-src 'sha256-"), "{csp}");
 }
 
 #[tokio::test]
 async fn survey_page_is_under_30_kb_self_contained_and_script_free_for_both_forms() {
     let app = spawn_app().await;
     app.seed_reference_units().await;
-    for path in [
-        "/s/QNM.TK.AM",
-        "/s/QNM.TK.AM?form=sipas-2023",
-        "/s/QNM.TK.AM?lang=en",
-    ] {
+    for path in ["/s/QNM.TK.AM", "/s/QNM.TK.AM?form=sipas-2023", "/s/QNM.TK.AM?lang=en"] {
         let html = app.get(path).await.text().await.unwrap();
         assert!(html.len() < 30 * 1024, "{path} is {} bytes", html.len());
         assert!(!html.contains("<script"), "{path}");
-        assert!(
-            !html.contains("src="),
-            "{path}: no images, frames or scripts to fetch"
-        );
-        assert!(
-            !html.contains("http://") && !html.contains("https://"),
-            "{path}: no external reference"
-        );
+        assert!(!html.contains("src="), "{path}: no images, frames or scripts to fetch");
+        assert!(!html.contains("http://") && !html.contains("https://"), "{path}: no external reference");
         assert!(!html.contains("<link"), "{path}");
     }
 }
@@ -116,22 +80,9 @@ async fn posting_the_page_stores_the_response_and_thanks_the_citizen() {
         ("gender".into(), "".into()),
     ];
     for code in CODES_2017 {
-        form.push((
-            code.into(),
-            if code == "E3" {
-                String::new()
-            } else {
-                "5".into()
-            },
-        ));
+        form.push((code.into(), if code == "E3" { String::new() } else { "5".into() }));
     }
-    let res = app
-        .client
-        .post(app.url("/s/QNM.TK.AM"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let res = app.client.post(app.url("/s/QNM.TK.AM")).form(&form).send().await.unwrap();
     assert_eq!(res.status(), 201);
     let page = res.text().await.unwrap();
     assert!(page.contains("Cảm ơn"), "{page}");
@@ -144,13 +95,7 @@ async fn posting_the_page_stores_the_response_and_thanks_the_citizen() {
     assert_eq!(app.answer_count().await, 21);
 
     // Pressing "send" again (or a refresh of the POST) stores nothing new.
-    let res = app
-        .client
-        .post(app.url("/s/QNM.TK.AM"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let res = app.client.post(app.url("/s/QNM.TK.AM")).form(&form).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(res.text().await.unwrap().contains("Cảm ơn"));
     assert_eq!(app.response_count().await, 1);
@@ -167,36 +112,15 @@ async fn a_page_with_problems_comes_back_with_inline_messages_and_the_answers_ke
         ("B2", "9".into()),
         ("comment", "Giữ lại ý kiến này <b>".into()),
     ];
-    let res = app
-        .client
-        .post(app.url("/s/QNM.TK.AM"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let res = app.client.post(app.url("/s/QNM.TK.AM")).form(&form).send().await.unwrap();
     assert_eq!(res.status(), 422);
     let html = res.text().await.unwrap();
     assert!(html.contains("role=\"alert\""), "an error summary");
-    assert!(
-        html.contains("Vui lòng chọn người dân hoặc tổ chức."),
-        "respondent type is required"
-    );
-    assert!(
-        html.contains("Chọn một mức từ 1 đến 5."),
-        "B2 is off the scale"
-    );
-    assert!(
-        html.contains("name=A1 value=4 checked"),
-        "the answer to A1 is kept"
-    );
-    assert!(
-        html.contains("Giữ lại ý kiến này &lt;b&gt;"),
-        "the comment is kept, escaped"
-    );
-    assert!(
-        html.contains("id=q-B2 class=x"),
-        "the failing row is marked"
-    );
+    assert!(html.contains("Vui lòng chọn người dân hoặc tổ chức."), "respondent type is required");
+    assert!(html.contains("Chọn một mức từ 1 đến 5."), "B2 is off the scale");
+    assert!(html.contains("name=A1 value=4 checked"), "the answer to A1 is kept");
+    assert!(html.contains("Giữ lại ý kiến này &lt;b&gt;"), "the comment is kept, escaped");
+    assert!(html.contains("id=q-B2 class=x"), "the failing row is marked");
     assert_eq!(app.response_count().await, 0);
 }
 
@@ -209,13 +133,7 @@ async fn unknown_unit_or_form_shows_a_404_page() {
         assert_eq!(res.status(), 404, "{path}");
         assert!(res.text().await.unwrap().contains("Không tìm thấy"));
     }
-    let res = app
-        .client
-        .post(app.url("/s/QNM.NOPE"))
-        .form(&[("A1", "4")])
-        .send()
-        .await
-        .unwrap();
+    let res = app.client.post(app.url("/s/QNM.NOPE")).form(&[("A1", "4")]).send().await.unwrap();
     assert_eq!(res.status(), 404);
     assert_eq!(app.response_count().await, 0);
 }
@@ -224,16 +142,8 @@ async fn unknown_unit_or_form_shows_a_404_page() {
 async fn the_2023_form_asks_citizens_only_and_offers_the_other_questions() {
     let app = spawn_app().await;
     app.seed_reference_units().await;
-    let html = app
-        .get("/s/QNM.TK.AM?form=sipas-2023")
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        !html.contains("name=respondent_type"),
-        "citizens only: nothing to choose"
-    );
+    let html = app.get("/s/QNM.TK.AM?form=sipas-2023").await.text().await.unwrap();
+    assert!(!html.contains("name=respondent_type"), "citizens only: nothing to choose");
     assert!(html.contains("type=checkbox name=KENH"));
     assert!(html.contains("name=MD10 value=3>"));
     let sid = hidden(&html, "submission_id");
@@ -244,13 +154,7 @@ async fn the_2023_form_asks_citizens_only_and_offers_the_other_questions() {
         ("KENH", "1".into()),
         ("KENH", "3".into()),
     ];
-    let res = app
-        .client
-        .post(app.url("/s/QNM.TK.AM?form=sipas-2023"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let res = app.client.post(app.url("/s/QNM.TK.AM?form=sipas-2023")).form(&form).send().await.unwrap();
     assert_eq!(res.status(), 201);
     assert_eq!(app.answer_count().await, 3);
 }
@@ -259,18 +163,8 @@ async fn the_2023_form_asks_citizens_only_and_offers_the_other_questions() {
 async fn an_oversized_form_post_gets_413_and_stores_nothing() {
     let app = spawn_app().await;
     app.seed_reference_units().await;
-    let form = vec![
-        ("form", "sipas-2017".to_string()),
-        ("A1", "4".into()),
-        ("comment", "x".repeat(70 * 1024)),
-    ];
-    let res = app
-        .client
-        .post(app.url("/s/QNM.TK.AM"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let form = vec![("form", "sipas-2017".to_string()), ("A1", "4".into()), ("comment", "x".repeat(70 * 1024))];
+    let res = app.client.post(app.url("/s/QNM.TK.AM")).form(&form).send().await.unwrap();
     crate::helpers::error_body(res, 413, "payload_too_large").await;
     assert_eq!(app.response_count().await, 0);
 }
@@ -286,24 +180,9 @@ async fn sending_the_same_page_again_with_other_answers_keeps_the_first_and_says
         ("respondent_type", "citizen".into()),
         ("A1", "5".into()),
     ];
-    assert_eq!(
-        app.client
-            .post(app.url("/s/QNM.TK.AM"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        201
-    );
+    assert_eq!(app.client.post(app.url("/s/QNM.TK.AM")).form(&form).send().await.unwrap().status(), 201);
     form[3] = ("A1", "1".into());
-    let res = app
-        .client
-        .post(app.url("/s/QNM.TK.AM"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let res = app.client.post(app.url("/s/QNM.TK.AM")).form(&form).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(res.text().await.unwrap().contains("không được ghi nhận"));
     assert_eq!(app.response_count().await, 1);

@@ -16,10 +16,7 @@ use crate::store;
 #[derive(Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
-    #[validate(
-        email(message = "must be an email address"),
-        length(max = 254, message = "too long")
-    )]
+    #[validate(email(message = "must be an email address"), length(max = 254, message = "too long"))]
     pub email: String,
     #[validate(length(min = 1, max = 1024, message = "must be 1-1024 characters"))]
     pub password: String,
@@ -36,14 +33,8 @@ pub struct LoginResult {
 pub fn validation_errors(errors: validator::ValidationErrors) -> ApiError {
     let mut fields = FieldErrors::new();
     for (field, errs) in errors.field_errors() {
-        let messages = errs
-            .iter()
-            .map(|e| {
-                e.message
-                    .as_ref()
-                    .map_or_else(|| e.code.to_string(), |m| m.to_string())
-            })
-            .collect();
+        let messages =
+            errs.iter().map(|e| e.message.as_ref().map_or_else(|| e.code.to_string(), |m| m.to_string())).collect();
         fields.insert(field.to_string(), messages);
     }
     ApiError::validation(fields)
@@ -64,18 +55,14 @@ fn session_cookie(state: &AppState, value: String, max_age: CookieDuration) -> C
     responses((status = 200, body = LoginResult),
               (status = 401, description = "Wrong email or password", body = crate::error::ErrorBody),
               (status = 422, body = crate::error::ErrorBody)))]
-pub async fn login(
-    state: web::Data<AppState>,
-    body: web::Json<LoginBody>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn login(state: web::Data<AppState>, body: web::Json<LoginBody>) -> Result<HttpResponse, ApiError> {
     body.validate().map_err(validation_errors)?;
     let user = store::users::by_email(&state.db, &body.email).await?;
     let password = body.password.clone();
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     // Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
-    let ok = web::block(move || auth::verify_password(&password, stored.as_deref()))
-        .await
-        .map_err(ApiError::internal)?;
+    let ok =
+        web::block(move || auth::verify_password(&password, stored.as_deref())).await.map_err(ApiError::internal)?;
     let user = match user {
         Some(u) if ok && !u.disabled => u,
         _ => return Err(ApiError::Unauthorized("wrong email or password".into())),
@@ -87,21 +74,11 @@ pub async fn login(
     let (token, hash) = auth::new_token();
     store::sessions::insert(&state.db, hash.clone(), user.id, now, expires_at).await?;
     tracing::info!(user_id = user.id, "signed in");
-    let cookie = session_cookie(
-        &state,
-        token.clone(),
-        CookieDuration::hours(state.settings.session_absolute_hours),
-    );
+    let cookie = session_cookie(&state, token.clone(), CookieDuration::hours(state.settings.session_absolute_hours));
     Ok(HttpResponse::Ok().cookie(cookie).json(LoginResult {
         token,
         expires_at,
-        user: Principal {
-            user_id: user.id,
-            email: user.email,
-            role,
-            unit_id: user.unit_id,
-            token_hash: hash,
-        },
+        user: Principal { user_id: user.id, email: user.email, role, unit_id: user.unit_id, token_hash: hash },
     }))
 }
 

@@ -47,26 +47,17 @@ struct Parsed {
 }
 
 fn add(fields: &mut FieldErrors, field: &str, message: impl Into<String>) {
-    fields
-        .entry(field.to_string())
-        .or_default()
-        .push(message.into());
+    fields.entry(field.to_string()).or_default().push(message.into());
 }
 
 /// The unit a query is about: the one named, else the caller's own, else the root.
-fn pick_unit(
-    tree: &UnitTree,
-    who: &Principal,
-    code: Option<&str>,
-) -> Result<unit::Model, ApiError> {
+fn pick_unit(tree: &UnitTree, who: &Principal, code: Option<&str>) -> Result<unit::Model, ApiError> {
     let unit = match code {
-        Some(code) => tree
-            .by_code(code)
-            .ok_or_else(|| ApiError::NotFound(format!("no unit {code}")))?,
+        Some(code) => tree.by_code(code).ok_or_else(|| ApiError::NotFound(format!("no unit {code}")))?,
         None => match (who.role, who.unit_id) {
-            (Role::UnitManager, Some(id)) => tree
-                .get(id)
-                .ok_or_else(|| ApiError::NotFound("your unit is gone".into()))?,
+            (Role::UnitManager, Some(id)) => {
+                tree.get(id).ok_or_else(|| ApiError::NotFound("your unit is gone".into()))?
+            }
             _ => tree
                 .all()
                 .iter()
@@ -96,45 +87,26 @@ fn parse_common(
 ) -> Result<Option<Parsed>, ApiError> {
     let unit = pick_unit(tree, who, unit_code)?;
     let taken = tree.effective_forms(unit.id, &state.forms.ids());
-    let form_id = q
-        .form
-        .clone()
-        .or_else(|| taken.first().cloned())
-        .unwrap_or_default();
-    let form = state
-        .forms
-        .get(&form_id)
-        .and_then(|f| state.catalog.get(&f.form.id, f.form.version))
-        .cloned();
+    let form_id = q.form.clone().or_else(|| taken.first().cloned()).unwrap_or_default();
+    let form = state.forms.get(&form_id).and_then(|f| state.catalog.get(&f.form.id, f.form.version)).cloned();
     if form.is_none() {
         add(fields, "form", format!("unknown form {form_id:?}"));
     }
 
     let period = match (&q.period, &q.from, &q.to) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-            add(
-                fields,
-                "period",
-                "give either period or from and to, not both",
-            );
+            add(fields, "period", "give either period or from and to, not both");
             None
         }
         (Some(p), None, None) => {
             let parsed = Period::parse(p);
             if parsed.is_none() {
-                add(
-                    fields,
-                    "period",
-                    "must be a year (2024), a quarter (2024-Q1) or a month (2024-03)",
-                );
+                add(fields, "period", "must be a year (2024), a quarter (2024-Q1) or a month (2024-03)");
             }
             parsed
         }
         (None, Some(from), Some(to)) => {
-            let (from, to) = (
-                parse_date(fields, "from", from),
-                parse_date(fields, "to", to),
-            );
+            let (from, to) = (parse_date(fields, "from", from), parse_date(fields, "to", to));
             match from.zip(to) {
                 Some((f, t)) if f > t => {
                     add(fields, "to", "must not be before from");
@@ -159,52 +131,29 @@ fn parse_common(
         (None, None, None) => Period::year(crate::vietnam_today().year()),
     };
 
-    if q.respondent_type
-        .as_deref()
-        .is_some_and(|r| RespondentType::parse(r).is_none())
-    {
+    if q.respondent_type.as_deref().is_some_and(|r| RespondentType::parse(r).is_none()) {
         add(fields, "respondent_type", "must be citizen or organization");
     }
-    if q.channel
-        .as_deref()
-        .is_some_and(|c| Channel::parse(c).is_none())
-    {
-        add(
-            fields,
-            "channel",
-            "must be in_person, online, kiosk, phone or paper",
-        );
+    if q.channel.as_deref().is_some_and(|c| Channel::parse(c).is_none()) {
+        add(fields, "channel", "must be in_person, online, kiosk, phone or paper");
     }
-    if let (Some(service), Some(form)) = (q.service.as_deref(), &form) {
-        if !form.form.fields.iter().any(|f| f.code == service) {
-            add(fields, "service", "not one of the form's fields");
-        }
+    if let (Some(service), Some(form)) = (q.service.as_deref(), &form)
+        && !form.form.fields.iter().any(|f| f.code == service)
+    {
+        add(fields, "service", "not one of the form's fields");
     }
     let floor = state.settings.suppression_k;
     let k = match q.k.as_deref().map(str::parse::<u64>) {
         None => floor,
         Some(Ok(k)) if (floor..=1_000_000).contains(&k) => k,
         Some(_) => {
-            add(
-                fields,
-                "k",
-                format!("must be a whole number from {floor} (the configured threshold) up"),
-            );
+            add(fields, "k", format!("must be a whole number from {floor} (the configured threshold) up"));
             floor
         }
     };
-    let filters = Filters {
-        respondent_type: q.respondent_type.clone(),
-        channel: q.channel.clone(),
-        service: q.service.clone(),
-    };
-    Ok(form.zip(period).map(|(form, period)| Parsed {
-        form,
-        unit,
-        period,
-        filters,
-        k,
-    }))
+    let filters =
+        Filters { respondent_type: q.respondent_type.clone(), channel: q.channel.clone(), service: q.service.clone() };
+    Ok(form.zip(period).map(|(form, period)| Parsed { form, unit, period, filters, k }))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -237,11 +186,7 @@ pub async fn indices(
         Some("mean_of_children") => Rollup::MeanOfChildren,
         Some("volume_weighted") => Rollup::VolumeWeighted,
         Some(_) => {
-            add(
-                &mut fields,
-                "rollup",
-                "must be pooled, mean_of_children or volume_weighted",
-            );
+            add(&mut fields, "rollup", "must be pooled, mean_of_children or volume_weighted");
             Rollup::Pooled
         }
     };
@@ -252,22 +197,14 @@ pub async fn indices(
         Some("service") => Some(Breakdown::Service),
         Some("unit") => Some(Breakdown::Unit),
         Some(_) => {
-            add(
-                &mut fields,
-                "breakdown",
-                "must be respondent_type, channel, service or unit",
-            );
+            add(&mut fields, "breakdown", "must be respondent_type, channel, service or unit");
             None
         }
     };
     let (Some(p), true) = (parsed, fields.is_empty()) else {
         return Err(ApiError::validation(fields));
     };
-    let ctx = Context {
-        db: &state.db,
-        catalog: &state.catalog,
-        tree: &tree,
-    };
+    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree };
     let request = report::IndexRequest {
         form: &p.form,
         unit: &p.unit,
@@ -304,53 +241,32 @@ pub async fn rankings(
 ) -> Result<HttpResponse, ApiError> {
     let tree = store::units::tree(&state.db).await?;
     let mut fields = FieldErrors::new();
-    let parsed = parse_common(
-        &state,
-        &tree,
-        &who,
-        q.within.as_deref(),
-        &common,
-        &mut fields,
-    )?;
+    let parsed = parse_common(&state, &tree, &who, q.within.as_deref(), &common, &mut fields)?;
     let level = match q.level.as_deref() {
         Some(l) => {
             let level = Level::parse(l);
             if level.is_none() {
-                add(
-                    &mut fields,
-                    "level",
-                    "must be province, department, district, commune or office",
-                );
+                add(&mut fields, "level", "must be province, department, district, commune or office");
             }
             level
         }
         None => parsed.as_ref().and_then(|p| {
             let below = tree.children(p.unit.id).first().and_then(|c| tree.get(*c));
-            below
-                .and_then(|u| Level::parse(&u.level))
-                .or(Level::parse(&p.unit.level))
+            below.and_then(|u| Level::parse(&u.level)).or(Level::parse(&p.unit.level))
         }),
     };
     let weakest = match q.weakest.as_deref().map(str::parse::<usize>) {
         None => 3,
         Some(Ok(n)) if n <= 50 => n,
         Some(_) => {
-            add(
-                &mut fields,
-                "weakest",
-                "must be a whole number from 0 to 50",
-            );
+            add(&mut fields, "weakest", "must be a whole number from 0 to 50");
             3
         }
     };
     let (Some(p), Some(level), true) = (parsed, level, fields.is_empty()) else {
         return Err(ApiError::validation(fields));
     };
-    let ctx = Context {
-        db: &state.db,
-        catalog: &state.catalog,
-        tree: &tree,
-    };
+    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree };
     let request = report::RankingRequest {
         form: &p.form,
         level,
@@ -393,20 +309,13 @@ pub async fn trends(
             false
         }
     };
-    if parsed
-        .as_ref()
-        .is_some_and(|p| p.period.series(quarterly).len() > 240)
-    {
+    if parsed.as_ref().is_some_and(|p| p.period.series(quarterly).len() > 240) {
         add(&mut fields, "period", "a trend has at most 240 points");
     }
     let (Some(p), true) = (parsed, fields.is_empty()) else {
         return Err(ApiError::validation(fields));
     };
-    let ctx = Context {
-        db: &state.db,
-        catalog: &state.catalog,
-        tree: &tree,
-    };
+    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree };
     let trend = report::trend(&ctx, &p.form, &p.unit, p.period, quarterly, &p.filters, p.k).await?;
     Ok(HttpResponse::Ok().json(trend))
 }

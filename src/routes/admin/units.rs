@@ -29,10 +29,7 @@ pub struct UnitView {
 fn view(tree: &UnitTree, u: &unit::Model, all_forms: &[String]) -> UnitView {
     UnitView {
         code: u.code.clone(),
-        parent: u
-            .parent_id
-            .and_then(|p| tree.get(p))
-            .map(|p| p.code.clone()),
+        parent: u.parent_id.and_then(|p| tree.get(p)).map(|p| p.code.clone()),
         level: u.level.clone(),
         name_vi: u.name_vi.clone(),
         name_en: u.name_en.clone(),
@@ -52,12 +49,7 @@ pub struct UnitList {
 pub async fn list(state: web::Data<AppState>, who: Principal) -> Result<HttpResponse, ApiError> {
     let tree = store::units::tree(&state.db).await?;
     let all_forms = state.forms.ids();
-    let units = tree
-        .all()
-        .iter()
-        .filter(|u| who.can_see(&tree, u.id))
-        .map(|u| view(&tree, u, &all_forms))
-        .collect();
+    let units = tree.all().iter().filter(|u| who.can_see(&tree, u.id)).map(|u| view(&tree, u, &all_forms)).collect();
     Ok(HttpResponse::Ok().json(UnitList { units }))
 }
 
@@ -72,9 +64,7 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let tree = store::units::tree(&state.db).await?;
-    let u = tree
-        .by_code(&path)
-        .ok_or_else(|| ApiError::NotFound("no such unit".into()))?;
+    let u = tree.by_code(&path).ok_or_else(|| ApiError::NotFound("no such unit".into()))?;
     who.require_unit(&tree, u.id)?;
     Ok(HttpResponse::Ok().json(view(&tree, u, &state.forms.ids())))
 }
@@ -93,9 +83,7 @@ pub struct CreateUnit {
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
-fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
+fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -115,24 +103,13 @@ pub struct UpdateUnit {
 }
 
 fn add(fields: &mut FieldErrors, field: &str, message: impl Into<String>) {
-    fields
-        .entry(field.to_string())
-        .or_default()
-        .push(message.into());
+    fields.entry(field.to_string()).or_default().push(message.into());
 }
 
-fn check_forms(
-    state: &AppState,
-    forms: Option<&Vec<String>>,
-    fields: &mut FieldErrors,
-) -> Option<String> {
+fn check_forms(state: &AppState, forms: Option<&Vec<String>>, fields: &mut FieldErrors) -> Option<String> {
     let list = forms?;
     if list.is_empty() {
-        add(
-            fields,
-            "forms",
-            "list at least one form, or send null to inherit",
-        );
+        add(fields, "forms", "list at least one form, or send null to inherit");
     }
     for f in list {
         if state.forms.get(f).is_none() {
@@ -165,25 +142,13 @@ pub async fn create(
             }
         },
     };
-    let parent_level = body
-        .parent
-        .as_ref()
-        .map(|_| parent.and_then(|p| Level::parse(&p.level)));
-    for (field, message) in check_unit(
-        &body.code,
-        &body.level,
-        parent_level,
-        &body.name_vi,
-        body.name_en.as_deref(),
-    ) {
+    let parent_level = body.parent.as_ref().map(|_| parent.and_then(|p| Level::parse(&p.level)));
+    for (field, message) in check_unit(&body.code, &body.level, parent_level, &body.name_vi, body.name_en.as_deref()) {
         add(&mut fields, field, message);
     }
     let forms = check_forms(&state, body.forms.as_ref(), &mut fields);
     if tree.by_code(&body.code).is_some() {
-        return Err(ApiError::Conflict(format!(
-            "unit {} already exists",
-            body.code
-        )));
+        return Err(ApiError::Conflict(format!("unit {} already exists", body.code)));
     }
     let level = Level::parse(&body.level);
     let (true, Some(level)) = (fields.is_empty(), level) else {
@@ -196,11 +161,7 @@ pub async fn create(
             parent_id: parent.map(|p| p.id),
             level,
             name_vi: body.name_vi.trim().to_string(),
-            name_en: body
-                .name_en
-                .as_ref()
-                .map(|n| n.trim().to_string())
-                .filter(|n| !n.is_empty()),
+            name_en: body.name_en.as_ref().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
             forms,
         },
     )
@@ -223,20 +184,13 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     who.require_admin()?;
     let tree = store::units::tree(&state.db).await?;
-    let current = tree
-        .by_code(&path)
-        .ok_or_else(|| ApiError::NotFound("no such unit".into()))?
-        .clone();
+    let current = tree.by_code(&path).ok_or_else(|| ApiError::NotFound("no such unit".into()))?.clone();
     let mut fields = FieldErrors::new();
     let parent = match &body.parent {
         None => current.parent_id.and_then(|p| tree.get(p)),
         Some(code) => match tree.by_code(code) {
             Some(p) if tree.is_within(p.id, current.id) => {
-                add(
-                    &mut fields,
-                    "parent",
-                    "a unit cannot move under itself or its own units",
-                );
+                add(&mut fields, "parent", "a unit cannot move under itself or its own units");
                 None
             }
             Some(p) => Some(p),
@@ -247,40 +201,20 @@ pub async fn update(
         },
     };
     let level = body.level.clone().unwrap_or_else(|| current.level.clone());
-    let name_vi = body
-        .name_vi
-        .clone()
-        .unwrap_or_else(|| current.name_vi.clone());
-    let name_en = body
-        .name_en
-        .clone()
-        .unwrap_or_else(|| current.name_en.clone());
+    let name_vi = body.name_vi.clone().unwrap_or_else(|| current.name_vi.clone());
+    let name_en = body.name_en.clone().unwrap_or_else(|| current.name_en.clone());
     let parent_level = match (parent, fields.contains_key("parent")) {
         (Some(p), _) => Some(Level::parse(&p.level)),
         (None, true) => Some(None), // already reported
         (None, false) => None,
     };
-    for (field, message) in check_unit(
-        &current.code,
-        &level,
-        parent_level,
-        &name_vi,
-        name_en.as_deref(),
-    ) {
+    for (field, message) in check_unit(&current.code, &level, parent_level, &name_vi, name_en.as_deref()) {
         add(&mut fields, field, message);
     }
     if let Some(l) = Level::parse(&level) {
-        for child in tree
-            .children(current.id)
-            .iter()
-            .filter_map(|c| tree.get(*c))
-        {
+        for child in tree.children(current.id).iter().filter_map(|c| tree.get(*c)) {
             if Level::parse(&child.level).is_some_and(|cl| cl.rank() <= l.rank()) {
-                add(
-                    &mut fields,
-                    "level",
-                    format!("child unit {} would no longer sit below it", child.code),
-                );
+                add(&mut fields, "level", format!("child unit {} would no longer sit below it", child.code));
             }
         }
     }
@@ -295,9 +229,7 @@ pub async fn update(
     active.parent_id = Set(parent.map(|p| p.id));
     active.level = Set(level);
     active.name_vi = Set(name_vi.trim().to_string());
-    active.name_en = Set(name_en
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty()));
+    active.name_en = Set(name_en.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()));
     active.forms = Set(forms);
     let updated = active.update(&state.db).await?;
     tracing::info!(user_id = who.user_id, unit = %updated.code, "unit updated");

@@ -44,12 +44,8 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let tree = store::units::tree(&state.db).await?;
     let root = match (&q.unit, who.unit_id) {
-        (Some(code), _) => tree
-            .by_code(code)
-            .ok_or_else(|| ApiError::NotFound(format!("no unit {code}")))?,
-        (None, Some(id)) => tree
-            .get(id)
-            .ok_or_else(|| ApiError::NotFound("your unit is gone".into()))?,
+        (Some(code), _) => tree.by_code(code).ok_or_else(|| ApiError::NotFound(format!("no unit {code}")))?,
+        (None, Some(id)) => tree.get(id).ok_or_else(|| ApiError::NotFound("your unit is gone".into()))?,
         (None, None) => tree
             .all()
             .iter()
@@ -58,8 +54,7 @@ pub async fn list(
     };
     who.require_unit(&tree, root.id)?;
     let period = match &q.period {
-        Some(p) => Period::parse(p)
-            .ok_or_else(|| ApiError::field("period", "must be 2024, 2024-Q1 or 2024-03"))?,
+        Some(p) => Period::parse(p).ok_or_else(|| ApiError::field("period", "must be 2024, 2024-Q1 or 2024-03"))?,
         None => Period::year(chrono::Datelike::year(&crate::vietnam_today()))
             .ok_or_else(|| ApiError::internal("no current year"))?,
     };
@@ -67,10 +62,7 @@ pub async fn list(
     let volumes = rows
         .into_iter()
         .map(|r| VolumeEntry {
-            unit: tree
-                .get(r.unit_id)
-                .map(|u| u.code.clone())
-                .unwrap_or_default(),
+            unit: tree.get(r.unit_id).map(|u| u.code.clone()).unwrap_or_default(),
             month: r.month.format("%Y-%m").to_string(),
             dossiers: r.dossiers,
         })
@@ -102,10 +94,7 @@ pub async fn set(
             Err(problems) => {
                 for p in problems {
                     let (field, message) = p.split_once(": ").unwrap_or(("entry", &p));
-                    fields
-                        .entry(format!("volumes[{i}].{field}"))
-                        .or_default()
-                        .push(message.to_string());
+                    fields.entry(format!("volumes[{i}].{field}")).or_default().push(message.to_string());
                 }
             }
         }
@@ -114,10 +103,6 @@ pub async fn set(
         return Err(ApiError::validation(fields));
     }
     store::volumes::set(&state.db, &rows).await?;
-    tracing::info!(
-        user_id = who.user_id,
-        entries = rows.len(),
-        "volumes recorded"
-    );
+    tracing::info!(user_id = who.user_id, entries = rows.len(), "volumes recorded");
     Ok(HttpResponse::Ok().json(body.into_inner()))
 }

@@ -54,16 +54,7 @@ pub async fn list(state: web::Data<AppState>) -> HttpResponse {
 #[utoipa::path(get, path = "/api/v1/forms/{form_id}", tag = "public",
     params(("form_id" = String, Path, description = "e.g. sipas-2017")),
     responses((status = 200, body = FormDefinition), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn get(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let f = state
-        .forms
-        .get(&path)
-        .ok_or_else(|| ApiError::NotFound("no such form".into()))?;
-    Ok(HttpResponse::Ok().json(FormDefinition {
-        form: f.form.clone(),
-        content_hash: f.content_hash.clone(),
-    }))
+pub async fn get(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let f = state.forms.get(&path).ok_or_else(|| ApiError::NotFound("no such form".into()))?;
+    Ok(HttpResponse::Ok().json(FormDefinition { form: f.form.clone(), content_hash: f.content_hash.clone() }))
 }

@@ -22,15 +22,10 @@ pub struct Accepted {
 
 /// Validates and stores a submission: the one path the API and the survey pages share.
 /// `Ok(Err(problems))` means the body broke rules; nothing was stored.
-pub async fn accept(
-    state: &AppState,
-    body: &SubmissionBody,
-) -> Result<Result<Stored, Problems>, ApiError> {
+pub async fn accept(state: &AppState, body: &SubmissionBody) -> Result<Result<Stored, Problems>, ApiError> {
     let unit = store::units::unit_ref(&state.db, &body.unit, &state.forms).await?;
     match submission::validate(body, unit.as_ref(), &state.forms, vietnam_today(), None) {
-        Ok(valid) => store::responses::insert(&state.db, &state.catalog, &valid)
-            .await
-            .map(Ok),
+        Ok(valid) => store::responses::insert(&state.db, &state.catalog, &valid).await.map(Ok),
         Err(problems) => Ok(Err(problems)),
     }
 }
@@ -45,19 +40,10 @@ pub async fn accept(
         (status = 413, description = "Body over 64 KiB", body = crate::error::ErrorBody),
         (status = 422, description = "Breaks a rule (every failing field listed), or idempotency_mismatch", body = crate::error::ErrorBody),
     ))]
-pub async fn submit(
-    state: web::Data<AppState>,
-    body: web::Json<SubmissionBody>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn submit(state: web::Data<AppState>, body: web::Json<SubmissionBody>) -> Result<HttpResponse, ApiError> {
     match accept(&state, &body).await? {
-        Ok(Stored::Created(id)) => Ok(HttpResponse::Created().json(Accepted {
-            id,
-            submission_id: body.submission_id,
-        })),
-        Ok(Stored::Replayed(id)) => Ok(HttpResponse::Ok().json(Accepted {
-            id,
-            submission_id: body.submission_id,
-        })),
+        Ok(Stored::Created(id)) => Ok(HttpResponse::Created().json(Accepted { id, submission_id: body.submission_id })),
+        Ok(Stored::Replayed(id)) => Ok(HttpResponse::Ok().json(Accepted { id, submission_id: body.submission_id })),
         Err(problems) => Err(ApiError::validation(problems.to_fields(Lang::En))),
     }
 }

@@ -32,17 +32,10 @@ pub struct PublicUnit {
 #[utoipa::path(get, path = "/api/v1/units/{unit_code}", tag = "public",
     params(("unit_code" = String, Path, description = "e.g. QNM.TK.AM")),
     responses((status = 200, body = PublicUnit), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn get(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let not_found = || ApiError::NotFound("no such unit".into());
-    let unit = store::units::by_code(&state.db, &path)
-        .await?
-        .ok_or_else(not_found)?;
-    let unit_ref = store::units::unit_ref(&state.db, &unit.code, &state.forms)
-        .await?
-        .ok_or_else(not_found)?;
+    let unit = store::units::by_code(&state.db, &path).await?.ok_or_else(not_found)?;
+    let unit_ref = store::units::unit_ref(&state.db, &unit.code, &state.forms).await?.ok_or_else(not_found)?;
     let parent = match unit.parent_id {
         Some(pid) => store::units::by_id(&state.db, pid).await?.map(|p| p.code),
         None => None,
@@ -51,11 +44,7 @@ pub async fn get(
         .forms
         .iter()
         .filter_map(|id| state.forms.get(id))
-        .map(|f| PublicForm {
-            id: f.form.id.clone(),
-            version: f.form.version,
-            title: f.form.title.clone(),
-        })
+        .map(|f| PublicForm { id: f.form.id.clone(), version: f.form.version, title: f.form.title.clone() })
         .collect();
     let base = state.settings.public_base_url.trim_end_matches('/');
     Ok(HttpResponse::Ok().json(PublicUnit {
