@@ -199,8 +199,14 @@ impl Cell<'_> {
             }
             return (Some(values.iter().sum::<f64>() / values.len() as f64), weights);
         }
+        self.mean_of(&g.groups)
+    }
+
+    /// The unweighted mean of groups that have a value, and its leaf weights.
+    fn mean_of(&self, groups: &[Group]) -> (Option<f64>, Vec<f64>) {
+        let mut weights = vec![0.0; self.layout.leaves.len()];
         let children: Vec<(f64, Vec<f64>)> =
-            g.groups.iter().map(|c| self.node(c)).filter_map(|(v, w)| v.map(|v| (v, w))).collect();
+            groups.iter().map(|c| self.node(c)).filter_map(|(v, w)| v.map(|v| (v, w))).collect();
         if children.is_empty() {
             return (None, weights);
         }
@@ -235,30 +241,23 @@ impl Cell<'_> {
 /// and for roll-ups that apply their own threshold).
 pub fn compute(form: &Form, layout: &Layout, tally: &Tally, k: u64) -> Figures {
     let n = tally.responses();
-    let leaf_ratio = layout
-        .leaves
-        .iter()
+    let leaf_ratio = (0..layout.leaves.len())
         .map(|leaf| {
-            let items = find_group(&form.groups, leaf).map(|g| g.items.as_slice()).unwrap_or(&[]);
-            let mut cell = (0.0, 0.0);
-            for it in items {
-                let slot = layout.slot(&it.code);
-                for (l, c) in
-                    slot.map(|s| s.levels.as_slice()).unwrap_or(&[]).iter().zip(tally.counts(layout, &it.code))
-                {
-                    cell.1 += *c as f64;
-                    if slot.is_some_and(|s| s.satisfied.contains(l)) {
-                        cell.0 += *c as f64;
+            let (mut satisfied, mut answered) = (0.0, 0.0);
+            for slot in layout.leaf_slots(leaf) {
+                for (l, c) in slot.levels.iter().zip(&tally.data[slot.offset..slot.offset + slot.levels.len()]) {
+                    answered += *c as f64;
+                    if slot.satisfied.contains(l) {
+                        satisfied += *c as f64;
                     }
                 }
             }
-            (if cell.1 > 0.0 { cell.0 / cell.1 } else { 0.0 }, cell.1)
+            (if answered > 0.0 { satisfied / answered } else { 0.0 }, answered)
         })
         .collect();
     let cell = Cell { form, layout, tally, k, suppressed: n < k, leaf_ratio };
 
-    let root = Group { code: String::new(), title: form.title.clone(), groups: form.groups.clone(), items: vec![] };
-    let (index_value, index_weights) = cell.node(&root);
+    let (index_value, index_weights) = cell.mean_of(&form.groups);
     let index = index_value
         .filter(|_| !cell.suppressed)
         .map(|v| Estimate::from_variance(100.0 * v, cell.variance(&index_weights)));
@@ -287,18 +286,6 @@ pub fn compute(form: &Form, layout: &Layout, tally: &Tally, k: u64) -> Figures {
         expectations: form.expectations.iter().filter_map(|e| cell.item(&e.code)).collect(),
         questions,
     }
-}
-
-fn find_group<'a>(groups: &'a [Group], code: &str) -> Option<&'a Group> {
-    for g in groups {
-        if g.code == code {
-            return Some(g);
-        }
-        if let Some(found) = find_group(&g.groups, code) {
-            return Some(found);
-        }
-    }
-    None
 }
 
 /// Mixes values of several cells: their weighted mean, with variance Σ w²·var / (Σ w)²

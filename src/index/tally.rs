@@ -29,6 +29,8 @@ pub struct Layout {
     leaf_of_item: HashMap<String, usize>,
     /// For each group, the items it contains at any depth (for "answered at least one").
     items_under: Vec<Vec<String>>,
+    /// For each leaf group, the positions of its items in `codes`.
+    leaf_slots: Vec<Vec<usize>>,
     moments_offset: usize,
     pub len: usize,
 }
@@ -89,7 +91,29 @@ impl Layout {
         let group_offset = offset;
         let moments_offset = group_offset + groups.len();
         let len = moments_offset + 3 * leaves.len() * leaves.len();
-        Layout { codes, by_code, groups, group_offset, leaves, leaf_of_item, items_under, moments_offset, len }
+        let mut leaf_slots = vec![Vec::new(); leaves.len()];
+        for (i, slot) in codes.iter().enumerate() {
+            if let Some(leaf) = leaf_of_item.get(&slot.code) {
+                leaf_slots[*leaf].push(i);
+            }
+        }
+        Layout {
+            codes,
+            by_code,
+            groups,
+            group_offset,
+            leaves,
+            leaf_of_item,
+            items_under,
+            leaf_slots,
+            moments_offset,
+            len,
+        }
+    }
+
+    /// The items of a leaf group.
+    pub fn leaf_slots(&self, leaf: usize) -> impl Iterator<Item = &CodeSlot> {
+        self.leaf_slots.get(leaf).into_iter().flatten().map(|i| &self.codes[*i])
     }
 
     pub fn slot(&self, code: &str) -> Option<&CodeSlot> {
