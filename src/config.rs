@@ -27,6 +27,22 @@ pub struct Settings {
     pub cookie_secure: bool,
     /// Figures with fewer responses than this are withheld everywhere (at least 5).
     pub suppression_k: u64,
+    /// SMTP server for digests, alerts and password resets; no email is sent without it.
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    /// `starttls` (default), `tls` (implicit TLS, usually port 465) or `none` (local only).
+    pub smtp_tls: String,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<Secret>,
+    /// The From header of every message.
+    pub mail_from: String,
+    /// How often the mail worker looks for due messages, in milliseconds.
+    pub mail_poll_ms: u64,
+    /// First retry delay in seconds; it doubles with each failed attempt (at most an hour).
+    pub mail_retry_base_seconds: i64,
+    /// A unit's SIPAS over the last 30 days below this (with at least k responses) alerts
+    /// its managers, at most once a week.
+    pub alert_threshold: f64,
     /// `RUST_LOG`-style filter.
     pub log: String,
 }
@@ -44,6 +60,15 @@ impl Default for Settings {
             session_absolute_hours: 12,
             cookie_secure: true,
             suppression_k: 10,
+            smtp_host: None,
+            smtp_port: 587,
+            smtp_tls: "starttls".into(),
+            smtp_username: None,
+            smtp_password: None,
+            mail_from: "SIPAS <no-reply@localhost>".into(),
+            mail_poll_ms: 5000,
+            mail_retry_base_seconds: 30,
+            alert_threshold: 70.0,
             log: "info".into(),
         }
     }

@@ -170,6 +170,16 @@ pub fn json_error(err: error::JsonPayloadError, _req: &HttpRequest) -> actix_web
     api.into()
 }
 
+pub fn form_error(err: error::UrlencodedError, _req: &HttpRequest) -> actix_web::Error {
+    match err {
+        error::UrlencodedError::Overflow { .. } => ApiError::PayloadTooLarge(crate::startup::MAX_BODY_BYTES).into(),
+        error::UrlencodedError::ContentType => {
+            ApiError::UnsupportedMediaType("send the form as application/x-www-form-urlencoded".into()).into()
+        }
+        other => ApiError::BadRequest(format!("invalid form: {other}")).into(),
+    }
+}
+
 pub fn query_error(err: error::QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::BadRequest(format!("invalid query string: {err}")).into()
 }

@@ -2,11 +2,14 @@
 //! administrative units. `main.rs` is the CLI; everything else lives here so that the
 //! integration tests boot exactly what production runs.
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod demo;
+pub mod email;
 pub mod entities;
 pub mod error;
+pub mod export;
 pub mod forms;
 pub mod imports;
 pub mod index;

@@ -166,13 +166,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
         }
         Command::Demo { responses, seed } => {
             let state = prepare(&settings).await?;
-            let report = demo::seed(&state, responses, seed).await?;
-            println!("demo: {} units created, {} responses created", report.units_created, report.responses_created);
-            if let Some((email, password)) = report.admin {
-                println!("demo admin account: {email} / {password} (shown once; change it for real use)");
-            }
-            let base = settings.public_base_url.trim_end_matches('/');
-            println!("after `sipas serve`, the survey of a ward is at {base}/s/QNI.HL.BC");
+            print_demo(&settings, demo::seed(&state, responses, seed).await?);
         }
         Command::Units { command: UnitsCommand::Import { file } } => {
             let state = prepare(&settings).await?;

@@ -11,7 +11,7 @@ use migrations::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 
 use crate::config::Settings;
-use crate::error::{json_error, path_error, query_error};
+use crate::error::{form_error, json_error, path_error, query_error};
 use crate::forms::{FormRegistry, loader};
 use crate::index::catalog::Catalog;
 use crate::{routes, store, telemetry};
@@ -52,6 +52,7 @@ impl Application {
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
         let port = listener.local_addr()?.port();
         let server = run(listener, state.clone())?;
+        crate::email::spawn_worker(state.clone());
         Ok(Application { port, server, state })
     }
 
@@ -78,6 +79,7 @@ fn run(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
             .app_data(web::QueryConfig::default().error_handler(query_error))
             .app_data(web::PathConfig::default().error_handler(path_error))
             .app_data(web::PayloadConfig::default().limit(MAX_BODY_BYTES))
+            .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES).error_handler(form_error))
             .wrap(middleware::Compress::default())
             .wrap(
                 DefaultHeaders::new()

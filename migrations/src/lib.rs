@@ -5,12 +5,17 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_core;
 mod m20261127_000002_tallies;
+mod m20261127_000003_console;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261127_000001_core::Migration), Box::new(m20261127_000002_tallies::Migration)]
+        vec![
+            Box::new(m20261127_000001_core::Migration),
+            Box::new(m20261127_000002_tallies::Migration),
+            Box::new(m20261127_000003_console::Migration),
+        ]
     }
 }

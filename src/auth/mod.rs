@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
+pub mod reset;
+
 use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::store;
@@ -83,6 +85,69 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// Starts a session for `user`: returns the bearer token (shown once) and the session's
+/// CSRF token.
+pub async fn start_session(
+    db: &sea_orm::DatabaseConnection,
+    user_id: i32,
+    absolute_hours: i64,
+) -> Result<(String, String, chrono::DateTime<Utc>), sea_orm::DbErr> {
+    let now = Utc::now();
+    let expires_at = now + TimeDelta::hours(absolute_hours);
+    store::sessions::delete_expired(db, now).await?;
+    let (token, hash) = new_token();
+    let csrf = new_token().0;
+    store::sessions::insert(db, hash, user_id, now, expires_at, csrf.clone()).await?;
+    Ok((token, csrf, expires_at))
+}
+
+/// A successful sign-in.
+pub struct SignedIn {
+    pub token: String,
+    pub expires_at: chrono::DateTime<Utc>,
+    pub principal: Principal,
+}
+
+/// Checks email and password, records the attempt in the audit log, and starts a session.
+/// Unknown emails and wrong passwords get the same answer, in the same time.
+pub async fn sign_in(state: &AppState, email: &str, password: &str, via: &str) -> Result<SignedIn, ApiError> {
+    let user = store::users::by_email(&state.db, email).await?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let password = password.to_string();
+    // Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
+    let ok = web::block(move || verify_password(&password, stored.as_deref())).await.map_err(ApiError::internal)?;
+    let user = match user {
+        Some(u) if ok && !u.disabled => u,
+        _ => {
+            let tried: String = email.chars().take(254).collect();
+            crate::audit::record(&state.db, None, "login_failed", Some(&tried), serde_json::json!({"via": via}))
+                .await?;
+            return Err(ApiError::Unauthorized("wrong email or password".into()));
+        }
+    };
+    let role = Role::parse(&user.role).ok_or_else(|| ApiError::internal("unknown role stored"))?;
+    let (token, csrf_token, expires_at) =
+        start_session(&state.db, user.id, state.settings.session_absolute_hours).await?;
+    crate::audit::record(&state.db, Some((user.id, &user.email)), "login", None, serde_json::json!({"via": via}))
+        .await?;
+    tracing::info!(user_id = user.id, "signed in");
+    let principal = Principal {
+        user_id: user.id,
+        email: user.email,
+        role,
+        unit_id: user.unit_id,
+        token_hash: token_hash(&token),
+        csrf_token,
+    };
+    Ok(SignedIn { token, expires_at, principal })
+}
+
+/// Checks a form's CSRF token against the session's, in constant time.
+pub fn csrf_ok(who: &Principal, sent: &str) -> bool {
+    let (a, b) = (who.csrf_token.as_bytes(), sent.as_bytes());
+    !a.is_empty() && a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// The signed-in user of a request.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Principal {
@@ -94,6 +159,9 @@ pub struct Principal {
     pub unit_id: Option<i32>,
     #[serde(skip)]
     pub token_hash: String,
+    /// What the console's forms must send back.
+    #[serde(skip)]
+    pub csrf_token: String,
 }
 
 impl Principal {
@@ -157,7 +225,14 @@ impl FromRequest for Principal {
                 store::sessions::touch(&state.db, &hash, now).await?;
             }
             let role = Role::parse(&user.role).ok_or_else(|| ApiError::internal("unknown role stored"))?;
-            Ok(Principal { user_id: user.id, email: user.email, role, unit_id: user.unit_id, token_hash: hash })
+            Ok(Principal {
+                user_id: user.id,
+                email: user.email,
+                role,
+                unit_id: user.unit_id,
+                token_hash: hash,
+                csrf_token: session.csrf_token,
+            })
         })
     }
 }

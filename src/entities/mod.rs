@@ -2,7 +2,10 @@
 //! layout; keep them in step with the migrations, which are the source of truth).
 
 pub mod answer;
+pub mod audit;
 pub mod form;
+pub mod outbox;
+pub mod password_reset;
 pub mod response;
 pub mod session;
 pub mod tally;

@@ -492,3 +492,84 @@ pub async fn trend(
         points,
     })
 }
+
+/// One unit's pooled figures in a table of units.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct UnitFigures {
+    pub unit: String,
+    pub name: String,
+    pub level: String,
+    pub parent: Option<String>,
+    /// Rank by SIPAS among the units of the same level in the table (1 = best).
+    pub rank: Option<u32>,
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+/// Pooled figures of every unit of `within`'s subtree (parents before children), ranked
+/// within each level. Complementary suppression runs over each family: a parent's children
+/// plus its own responses, which no row shows and so count as hidden.
+pub async fn unit_table(
+    ctx: &Context<'_>,
+    form: &Versioned,
+    within: &unit::Model,
+    period: Period,
+    filters: &Filters,
+    k: u64,
+) -> Result<Vec<UnitFigures>, sea_orm::DbErr> {
+    let scope = ctx.tree.subtree(within.id);
+    let gathered = gather(ctx, form, Some(scope.clone()), period, filters, None).await?;
+    let pooled = |id: i32| -> Tally {
+        let mut t = Tally::empty(&form.layout);
+        for part in gathered.pooled(ctx.tree, id).values() {
+            t.add(part);
+        }
+        t
+    };
+    let mut rows: Vec<UnitFigures> = scope
+        .iter()
+        .filter_map(|id| ctx.tree.get(*id))
+        .map(|u| UnitFigures {
+            unit: u.code.clone(),
+            name: u.name_vi.clone(),
+            level: u.level.clone(),
+            parent: u.parent_id.and_then(|p| ctx.tree.get(p)).map(|p| p.code.clone()),
+            rank: None,
+            figures: figures(form, Some(&pooled(u.id)), k),
+        })
+        .collect();
+    let index_of: HashMap<String, usize> = rows.iter().enumerate().map(|(i, r)| (r.unit.clone(), i)).collect();
+    for id in &scope {
+        let children: Vec<usize> = ctx
+            .tree
+            .children(*id)
+            .iter()
+            .filter_map(|c| ctx.tree.get(*c))
+            .filter_map(|c| index_of.get(&c.code).copied())
+            .collect();
+        if children.is_empty() {
+            continue;
+        }
+        let own: u64 = gathered.own(*id).values().map(Tally::responses).sum();
+        let mut cells: Vec<(u64, bool)> =
+            children.iter().map(|i| (rows[*i].figures.n, rows[*i].figures.suppressed)).collect();
+        cells.push((own, true));
+        for extra in engine::complementary(&cells, k) {
+            if let Some(i) = children.get(extra) {
+                rows[*i].figures.strip();
+            }
+        }
+    }
+    let mut by_level: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        by_level.entry(r.level.clone()).or_default().push(i);
+    }
+    for members in by_level.values() {
+        let values: Vec<Option<f64>> =
+            members.iter().map(|i| rows[*i].figures.index.as_ref().map(|e| e.value)).collect();
+        for (i, rank) in members.iter().zip(ranks(&values)) {
+            rows[*i].rank = rank;
+        }
+    }
+    Ok(rows)
+}

@@ -8,6 +8,7 @@ use utoipa::OpenApi;
 
 use crate::error::ApiError;
 use crate::web as pages;
+use crate::web::console;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use web::{get, patch, post};
@@ -26,6 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/api/v1/auth/login").route(post().to(admin::auth::login)))
         .service(resource("/api/v1/auth/logout").route(post().to(admin::auth::logout)))
         .service(resource("/api/v1/auth/me").route(get().to(admin::auth::me)))
+        .service(resource("/api/v1/auth/password-reset").route(post().to(admin::auth::request_reset)))
+        .service(resource("/api/v1/auth/password-reset/confirm").route(post().to(admin::auth::confirm_reset)))
         .service(
             resource("/api/v1/admin/units").route(get().to(admin::units::list)).route(post().to(admin::units::create)),
         )
@@ -37,11 +40,61 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/api/v1/indices").route(get().to(admin::indices::indices)))
         .service(resource("/api/v1/rankings").route(get().to(admin::indices::rankings)))
         .service(resource("/api/v1/trends").route(get().to(admin::indices::trends)))
+        .service(resource("/api/v1/exports/indices.{format}").route(get().to(admin::exports::indices)))
+        .service(resource("/api/v1/exports/microdata.{format}").route(get().to(admin::exports::microdata)))
+        .service(
+            resource("/api/v1/admin/users").route(get().to(admin::users::list)).route(post().to(admin::users::create)),
+        )
+        .service(resource("/api/v1/admin/users/{id}").route(patch().to(admin::users::update)))
+        .service(resource("/api/v1/admin/audit").route(get().to(admin::audit::list)))
+        .service(resource("/api/v1/admin/audit.csv").route(get().to(admin::audit::csv)))
         .service(
             resource("/api/v1/admin/volumes")
                 .route(get().to(admin::volumes::list))
                 .route(web::put().to(admin::volumes::set)),
         )
+        // The console: HTML pages behind a session cookie.
+        .service(resource("/console").route(get().to(console::pages::overview)))
+        .service(
+            resource("/console/login")
+                .route(get().to(console::login::login_page))
+                .route(post().to(console::login::login)),
+        )
+        .service(resource("/console/logout").route(post().to(console::login::logout)))
+        .service(
+            resource("/console/forgot")
+                .route(get().to(console::login::forgot_page))
+                .route(post().to(console::login::forgot)),
+        )
+        .service(
+            resource("/console/reset/{token}")
+                .route(get().to(console::login::reset_page))
+                .route(post().to(console::login::reset)),
+        )
+        .service(resource("/console/lang/{lang}").route(get().to(console::login::lang)))
+        .service(resource("/console/rankings").route(get().to(console::pages::rankings)))
+        .service(resource("/console/units/{unit_code}").route(get().to(console::pages::unit_page)))
+        .service(resource("/console/units/{unit_code}/report").route(get().to(console::pages::unit_report)))
+        .service(resource("/console/exports").route(get().to(console::pages::exports)))
+        .service(
+            resource("/console/admin/units")
+                .route(get().to(console::admin::units))
+                .route(post().to(console::admin::create)),
+        )
+        .service(resource("/console/admin/units/{unit_code}/edit").route(get().to(console::admin::edit)))
+        .service(resource("/console/admin/units/{unit_code}").route(post().to(console::admin::update)))
+        .service(
+            resource("/console/admin/volumes")
+                .route(get().to(console::admin::volumes))
+                .route(post().to(console::admin::set_volume)),
+        )
+        .service(
+            resource("/console/admin/users")
+                .route(get().to(console::admin::users))
+                .route(post().to(console::admin::create_account)),
+        )
+        .service(resource("/console/admin/users/{id}").route(post().to(console::admin::change_account)))
+        .service(resource("/console/admin/audit").route(get().to(console::admin::audit_log)))
         .default_service(web::to(not_found));
 }
 
@@ -78,6 +131,8 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
         admin::auth::login,
         admin::auth::logout,
         admin::auth::me,
+        admin::auth::request_reset,
+        admin::auth::confirm_reset,
         admin::units::list,
         admin::units::create,
         admin::units::get,
@@ -85,6 +140,13 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
         admin::indices::indices,
         admin::indices::rankings,
         admin::indices::trends,
+        admin::exports::indices,
+        admin::exports::microdata,
+        admin::users::list,
+        admin::users::create,
+        admin::users::update,
+        admin::audit::list,
+        admin::audit::csv,
         admin::volumes::list,
         admin::volumes::set,
     ),

@@ -214,3 +214,36 @@ pub async fn count_in(db: &impl ConnectionTrait, unit_ids: &[i32]) -> Result<u64
     use sea_orm::PaginatorTrait;
     response::Entity::find().filter(response::Column::UnitId.is_in(unit_ids.to_vec())).count(db).await
 }
+
+/// Comments of a selection of responses, newest months first, as (month, text).
+pub async fn comments(
+    db: &impl ConnectionTrait,
+    unit_ids: &[i32],
+    form_id: &str,
+    period: &crate::index::period::Period,
+    filters: &crate::index::report::Filters,
+    limit: u64,
+) -> Result<Vec<(String, String)>, DbErr> {
+    use sea_orm::QueryOrder;
+    let mut q = response::Entity::find()
+        .select_only()
+        .column(response::Column::SurveyDate)
+        .column(response::Column::Comment)
+        .filter(response::Column::UnitId.is_in(unit_ids.to_vec()))
+        .filter(response::Column::FormId.eq(form_id))
+        .filter(response::Column::SurveyDate.between(period.from, period.to))
+        .filter(response::Column::Comment.is_not_null());
+    if let Some(v) = &filters.respondent_type {
+        q = q.filter(response::Column::RespondentType.eq(v.clone()));
+    }
+    if let Some(v) = &filters.channel {
+        q = q.filter(response::Column::Channel.eq(v.clone()));
+    }
+    if let Some(v) = &filters.service {
+        q = q.filter(response::Column::Service.eq(v.clone()));
+    }
+    let rows: Vec<(chrono::NaiveDate, Option<String>)> =
+        q.order_by_desc(response::Column::SurveyDate).limit(limit).into_tuple().all(db).await?;
+    // Only the month: the day would help put a name to a comment.
+    Ok(rows.into_iter().filter_map(|(d, c)| c.map(|c| (d.format("%Y-%m").to_string(), c))).collect())
+}

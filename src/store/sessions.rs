@@ -11,6 +11,7 @@ pub async fn insert(
     user_id: i32,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
+    csrf_token: String,
 ) -> Result<(), DbErr> {
     session::ActiveModel {
         token_hash: Set(token_hash),
@@ -18,6 +19,7 @@ pub async fn insert(
         created_at: Set(now),
         last_seen_at: Set(now),
         expires_at: Set(expires_at),
+        csrf_token: Set(csrf_token),
     }
     .insert(db)
     .await

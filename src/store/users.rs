@@ -33,3 +33,33 @@ pub async fn count(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
     use sea_orm::PaginatorTrait;
     user::Entity::find().count(db).await
 }
+
+pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<user::Model>, DbErr> {
+    use sea_orm::QueryOrder;
+    user::Entity::find().order_by_asc(user::Column::Email).all(db).await
+}
+
+pub async fn by_id(db: &impl ConnectionTrait, id: i32) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find_by_id(id).one(db).await
+}
+
+/// Changes role, unit or the disabled flag; disabling also ends every session.
+pub async fn update(
+    db: &impl ConnectionTrait,
+    current: user::Model,
+    role: Role,
+    unit_id: Option<i32>,
+    disabled: bool,
+) -> Result<user::Model, DbErr> {
+    let id = current.id;
+    let mut active: user::ActiveModel = current.into();
+    active.role = Set(role.as_str().to_string());
+    active.unit_id = Set(unit_id);
+    active.disabled = Set(disabled);
+    let updated = active.update(db).await?;
+    if disabled {
+        use crate::entities::session;
+        session::Entity::delete_many().filter(session::Column::UserId.eq(id)).exec(db).await?;
+    }
+    Ok(updated)
+}

@@ -1,6 +1,8 @@
 //! Server-rendered pages. Every page is self-contained: inline CSS allowed by its hash in the
 //! Content-Security-Policy, no script, no external request, usable with JavaScript off.
 
+pub mod charts;
+pub mod console;
 pub mod survey;
 
 use std::sync::OnceLock;

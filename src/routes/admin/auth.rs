@@ -3,12 +3,13 @@
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::{HttpResponse, web};
-use chrono::{TimeDelta, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::auth::{self, Principal, Role, SESSION_COOKIE};
+use crate::audit;
+use crate::auth::{self, Principal, SESSION_COOKIE};
 use crate::error::{ApiError, FieldErrors};
 use crate::startup::AppState;
 use crate::store;
@@ -40,7 +41,7 @@ pub fn validation_errors(errors: validator::ValidationErrors) -> ApiError {
     ApiError::validation(fields)
 }
 
-fn session_cookie(state: &AppState, value: String, max_age: CookieDuration) -> Cookie<'static> {
+pub fn session_cookie(state: &AppState, value: String, max_age: CookieDuration) -> Cookie<'static> {
     Cookie::build(SESSION_COOKIE, value)
         .path("/")
         .http_only(true)
@@ -57,28 +58,13 @@ fn session_cookie(state: &AppState, value: String, max_age: CookieDuration) -> C
               (status = 422, body = crate::error::ErrorBody)))]
 pub async fn login(state: web::Data<AppState>, body: web::Json<LoginBody>) -> Result<HttpResponse, ApiError> {
     body.validate().map_err(validation_errors)?;
-    let user = store::users::by_email(&state.db, &body.email).await?;
-    let password = body.password.clone();
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    // Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
-    let ok =
-        web::block(move || auth::verify_password(&password, stored.as_deref())).await.map_err(ApiError::internal)?;
-    let user = match user {
-        Some(u) if ok && !u.disabled => u,
-        _ => return Err(ApiError::Unauthorized("wrong email or password".into())),
-    };
-    let role = Role::parse(&user.role).ok_or_else(|| ApiError::internal("unknown role stored"))?;
-    let now = Utc::now();
-    let expires_at = now + TimeDelta::hours(state.settings.session_absolute_hours);
-    store::sessions::delete_expired(&state.db, now).await?;
-    let (token, hash) = auth::new_token();
-    store::sessions::insert(&state.db, hash.clone(), user.id, now, expires_at).await?;
-    tracing::info!(user_id = user.id, "signed in");
-    let cookie = session_cookie(&state, token.clone(), CookieDuration::hours(state.settings.session_absolute_hours));
+    let signed = auth::sign_in(&state, &body.email, &body.password, "api").await?;
+    let cookie =
+        session_cookie(&state, signed.token.clone(), CookieDuration::hours(state.settings.session_absolute_hours));
     Ok(HttpResponse::Ok().cookie(cookie).json(LoginResult {
-        token,
-        expires_at,
-        user: Principal { user_id: user.id, email: user.email, role, unit_id: user.unit_id, token_hash: hash },
+        token: signed.token,
+        expires_at: signed.expires_at,
+        user: signed.principal,
     }))
 }
 
@@ -87,6 +73,7 @@ pub async fn login(state: web::Data<AppState>, body: web::Json<LoginBody>) -> Re
     responses((status = 204, description = "Signed out"), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn logout(state: web::Data<AppState>, who: Principal) -> Result<HttpResponse, ApiError> {
     store::sessions::delete(&state.db, &who.token_hash).await?;
+    audit::record(&state.db, Some((who.user_id, &who.email)), "logout", None, serde_json::json!({})).await?;
     let cookie = session_cookie(&state, String::new(), CookieDuration::ZERO);
     Ok(HttpResponse::NoContent().cookie(cookie).finish())
 }
@@ -108,4 +95,45 @@ pub async fn me(state: web::Data<AppState>, who: Principal) -> Result<HttpRespon
         None => None,
     };
     Ok(HttpResponse::Ok().json(Me { user: who, unit }))
+}
+
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    #[validate(email(message = "must be an email address"), length(max = 254, message = "too long"))]
+    pub email: String,
+}
+
+/// Ask for a password-reset link by email. Always 202: the answer does not tell whether
+/// the address has an account.
+#[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "admin", request_body = ResetRequest,
+    responses((status = 202, description = "A link was sent if the address has an account"),
+              (status = 422, body = crate::error::ErrorBody)))]
+pub async fn request_reset(
+    state: web::Data<AppState>,
+    body: web::Json<ResetRequest>,
+) -> Result<HttpResponse, ApiError> {
+    body.validate().map_err(validation_errors)?;
+    auth::reset::request(&state, &body.email).await?;
+    Ok(HttpResponse::Accepted()
+        .json(serde_json::json!({"message": "if this address has an account, a link is on its way"})))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetConfirm {
+    pub token: String,
+    pub password: String,
+}
+
+/// Set a new password with the emailed token (once, within the hour); every session of the
+/// account ends.
+#[utoipa::path(post, path = "/api/v1/auth/password-reset/confirm", tag = "admin", request_body = ResetConfirm,
+    responses((status = 204, description = "Password changed"), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn confirm_reset(
+    state: web::Data<AppState>,
+    body: web::Json<ResetConfirm>,
+) -> Result<HttpResponse, ApiError> {
+    auth::reset::confirm(&state, &body.token, &body.password).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -38,15 +38,15 @@ pub struct Common {
     pub k: Option<String>,
 }
 
-struct Parsed {
-    form: std::sync::Arc<Versioned>,
-    unit: unit::Model,
-    period: Period,
-    filters: Filters,
-    k: u64,
+pub(crate) struct Parsed {
+    pub form: std::sync::Arc<Versioned>,
+    pub unit: unit::Model,
+    pub period: Period,
+    pub filters: Filters,
+    pub k: u64,
 }
 
-fn add(fields: &mut FieldErrors, field: &str, message: impl Into<String>) {
+pub(crate) fn add(fields: &mut FieldErrors, field: &str, message: impl Into<String>) {
     fields.entry(field.to_string()).or_default().push(message.into());
 }
 
@@ -77,7 +77,7 @@ fn parse_date(fields: &mut FieldErrors, name: &str, value: &str) -> Option<Naive
     parsed
 }
 
-fn parse_common(
+pub(crate) fn parse_common(
     state: &AppState,
     tree: &UnitTree,
     who: &Principal,

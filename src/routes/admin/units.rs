@@ -10,8 +10,9 @@ use crate::auth::Principal;
 use crate::entities::unit;
 use crate::error::{ApiError, FieldErrors};
 use crate::startup::AppState;
-use crate::store;
 use crate::units::{Level, UnitTree, check_unit, parse_form_list};
+use crate::{audit, store};
+use serde_json::json;
 
 #[derive(Serialize, ToSchema)]
 pub struct UnitView {
@@ -87,7 +88,7 @@ fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUnit {
     pub parent: Option<String>,
@@ -129,6 +130,13 @@ pub async fn create(
     who: Principal,
     body: web::Json<CreateUnit>,
 ) -> Result<HttpResponse, ApiError> {
+    let created = create_unit(&state, &who, &body).await?;
+    let tree = store::units::tree(&state.db).await?;
+    Ok(HttpResponse::Created().json(view(&tree, &created, &state.forms.ids())))
+}
+
+/// Creates a unit after checking every rule; what the API and the console share.
+pub async fn create_unit(state: &AppState, who: &Principal, body: &CreateUnit) -> Result<unit::Model, ApiError> {
     who.require_admin()?;
     let tree = store::units::tree(&state.db).await?;
     let mut fields = FieldErrors::new();
@@ -146,7 +154,7 @@ pub async fn create(
     for (field, message) in check_unit(&body.code, &body.level, parent_level, &body.name_vi, body.name_en.as_deref()) {
         add(&mut fields, field, message);
     }
-    let forms = check_forms(&state, body.forms.as_ref(), &mut fields);
+    let forms = check_forms(state, body.forms.as_ref(), &mut fields);
     if tree.by_code(&body.code).is_some() {
         return Err(ApiError::Conflict(format!("unit {} already exists", body.code)));
     }
@@ -166,9 +174,15 @@ pub async fn create(
         },
     )
     .await?;
-    tracing::info!(user_id = who.user_id, unit = %created.code, "unit created");
-    let tree = store::units::tree(&state.db).await?;
-    Ok(HttpResponse::Created().json(view(&tree, &created, &state.forms.ids())))
+    audit::record(
+        &state.db,
+        Some((who.user_id, &who.email)),
+        "unit_created",
+        Some(&created.code),
+        json!({"parent": body.parent, "level": body.level, "name_vi": body.name_vi, "forms": body.forms}),
+    )
+    .await?;
+    Ok(created)
 }
 
 /// Change a unit (admin): names, level, parent (no cycles), forms.
@@ -182,9 +196,21 @@ pub async fn update(
     path: web::Path<String>,
     body: web::Json<UpdateUnit>,
 ) -> Result<HttpResponse, ApiError> {
+    let updated = update_unit(&state, &who, &path, &body).await?;
+    let tree = store::units::tree(&state.db).await?;
+    Ok(HttpResponse::Ok().json(view(&tree, &updated, &state.forms.ids())))
+}
+
+/// Changes a unit after checking every rule (no cycles, levels in order).
+pub async fn update_unit(
+    state: &AppState,
+    who: &Principal,
+    code: &str,
+    body: &UpdateUnit,
+) -> Result<unit::Model, ApiError> {
     who.require_admin()?;
     let tree = store::units::tree(&state.db).await?;
-    let current = tree.by_code(&path).ok_or_else(|| ApiError::NotFound("no such unit".into()))?.clone();
+    let current = tree.by_code(code).ok_or_else(|| ApiError::NotFound("no such unit".into()))?.clone();
     let mut fields = FieldErrors::new();
     let parent = match &body.parent {
         None => current.parent_id.and_then(|p| tree.get(p)),
@@ -220,7 +246,7 @@ pub async fn update(
     }
     let forms = match &body.forms {
         None => current.forms.clone(),
-        Some(list) => check_forms(&state, list.as_ref(), &mut fields),
+        Some(list) => check_forms(state, list.as_ref(), &mut fields),
     };
     if !fields.is_empty() {
         return Err(ApiError::validation(fields));
@@ -232,7 +258,7 @@ pub async fn update(
     active.name_en = Set(name_en.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()));
     active.forms = Set(forms);
     let updated = active.update(&state.db).await?;
-    tracing::info!(user_id = who.user_id, unit = %updated.code, "unit updated");
-    let tree = store::units::tree(&state.db).await?;
-    Ok(HttpResponse::Ok().json(view(&tree, &updated, &state.forms.ids())))
+    audit::record(&state.db, Some((who.user_id, &who.email)), "unit_updated", Some(&updated.code),
+        json!({"parent": body.parent, "level": body.level, "name_vi": body.name_vi, "name_en": body.name_en, "forms": body.forms})).await?;
+    Ok(updated)
 }

@@ -103,6 +103,14 @@ pub async fn set(
         return Err(ApiError::validation(fields));
     }
     store::volumes::set(&state.db, &rows).await?;
-    tracing::info!(user_id = who.user_id, entries = rows.len(), "volumes recorded");
+    let units: Vec<&str> = body.volumes.iter().map(|v| v.unit.as_str()).collect();
+    crate::audit::record(
+        &state.db,
+        Some((who.user_id, &who.email)),
+        "volumes_set",
+        None,
+        serde_json::json!({"entries": rows.len(), "units": units}),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(body.into_inner()))
 }

@@ -1,0 +1,227 @@
+//! Anonymised microdata: one row per response, streamed page by page so memory stays flat.
+//!
+//! What keeps a row from singling anyone out:
+//! - the survey date is given as its month;
+//! - a unit with fewer than k responses in the export is reported as its nearest ancestor
+//!   that has k (rows of a scope under k are withheld altogether);
+//! - demographics are published only for combinations shared by at least k rows of the
+//!   same (reported) unit: otherwise education and occupation become `*`, and if gender and
+//!   age band are still rarer than k, they become `*` too;
+//! - comments only when asked for, and rows never carry the response id.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use super::Cell;
+use crate::entities::{answer, response};
+use crate::forms::{AnswerKind, DemographicKey};
+use crate::index::catalog::Versioned;
+use crate::index::period::Period;
+use crate::index::report::Filters;
+use crate::units::UnitTree;
+
+const PAGE: u64 = 1000;
+
+pub struct Request {
+    pub form_id: String,
+    pub units: Vec<i32>,
+    pub period: Period,
+    pub filters: Filters,
+    pub k: u64,
+    pub comments: bool,
+}
+
+type Demo = [Option<String>; 4];
+
+/// What each unit and demographic combination is published as.
+pub struct Plan {
+    /// Reported (code, name) per unit; `None` when withheld.
+    unit_label: HashMap<i32, Option<(String, String)>>,
+    demo: HashMap<(String, Demo), Demo>,
+    pub rows: u64,
+}
+
+fn scope_filter(r: &Request) -> Condition {
+    let mut c = Condition::all()
+        .add(response::Column::FormId.eq(r.form_id.clone()))
+        .add(response::Column::UnitId.is_in(r.units.clone()))
+        .add(response::Column::SurveyDate.between(r.period.from, r.period.to));
+    if let Some(v) = &r.filters.respondent_type {
+        c = c.add(response::Column::RespondentType.eq(v.clone()));
+    }
+    if let Some(v) = &r.filters.channel {
+        c = c.add(response::Column::Channel.eq(v.clone()));
+    }
+    if let Some(v) = &r.filters.service {
+        c = c.add(response::Column::Service.eq(v.clone()));
+    }
+    c
+}
+
+pub async fn plan(db: &impl ConnectionTrait, tree: &UnitTree, r: &Request) -> Result<Plan, DbErr> {
+    type Key = (i32, Option<String>, Option<String>, Option<String>, Option<String>);
+    type Counted = (i32, Option<String>, Option<String>, Option<String>, Option<String>, i64);
+    let counts: Vec<Counted> =
+        response::Entity::find()
+            .select_only()
+            .column(response::Column::UnitId)
+            .column(response::Column::Gender)
+            .column(response::Column::AgeBand)
+            .column(response::Column::Education)
+            .column(response::Column::Occupation)
+            .column_as(response::Column::Id.count(), "n")
+            .filter(scope_filter(r))
+            .group_by(response::Column::UnitId)
+            .group_by(response::Column::Gender)
+            .group_by(response::Column::AgeBand)
+            .group_by(response::Column::Education)
+            .group_by(response::Column::Occupation)
+            .into_tuple()
+            .all(db)
+            .await?;
+    let counts: Vec<(Key, u64)> =
+        counts.into_iter().map(|(u, g, a, e, o, n)| ((u, g, a, e, o), n.max(0) as u64)).collect();
+
+    // Units: responses per unit, pooled over its subtree within the export.
+    let mut own: HashMap<i32, u64> = HashMap::new();
+    for ((u, ..), n) in &counts {
+        *own.entry(*u).or_default() += n;
+    }
+    let in_scope: std::collections::HashSet<i32> = r.units.iter().copied().collect();
+    let pooled = |id: i32| -> u64 {
+        tree.subtree(id).iter().filter(|u| in_scope.contains(u)).map(|u| own.get(u).copied().unwrap_or(0)).sum()
+    };
+    let mut unit_label = HashMap::new();
+    for id in own.keys() {
+        let mut current = Some(*id);
+        let mut label = None;
+        while let Some(c) = current.filter(|c| in_scope.contains(c)) {
+            if pooled(c) >= r.k {
+                label = tree.get(c).map(|u| (u.code.clone(), u.name_vi.clone()));
+                break;
+            }
+            current = tree.get(c).and_then(|u| u.parent_id);
+        }
+        unit_label.insert(*id, label);
+    }
+
+    // Demographics, counted per reported unit.
+    let mut full: HashMap<(String, Demo), u64> = HashMap::new();
+    let mut partial: HashMap<(String, Option<String>, Option<String>), u64> = HashMap::new();
+    let mut rows = 0;
+    for ((u, g, a, e, o), n) in &counts {
+        let Some(Some((code, _))) = unit_label.get(u) else { continue };
+        rows += n;
+        *full.entry((code.clone(), [g.clone(), a.clone(), e.clone(), o.clone()])).or_default() += n;
+        *partial.entry((code.clone(), g.clone(), a.clone())).or_default() += n;
+    }
+    let star = || Some("*".to_string());
+    let demo = full
+        .iter()
+        .map(|((code, d), n)| {
+            let shown = if *n >= r.k {
+                d.clone()
+            } else if partial.get(&(code.clone(), d[0].clone(), d[1].clone())).copied().unwrap_or(0) >= r.k {
+                [d[0].clone(), d[1].clone(), star(), star()]
+            } else {
+                [star(), star(), star(), star()]
+            };
+            ((code.clone(), d.clone()), shown)
+        })
+        .collect();
+    Ok(Plan { unit_label, demo, rows })
+}
+
+/// The column names for a form.
+pub fn header(form: &Versioned, comments: bool) -> Vec<String> {
+    let mut h: Vec<String> =
+        ["unit", "unit_name", "month", "respondent_type", "channel", "service"].iter().map(|s| s.to_string()).collect();
+    h.extend(DemographicKey::ALL.iter().map(|k| k.as_str().to_string()));
+    h.extend(form.form.answerables().iter().map(|(c, _, _)| c.to_string()));
+    if comments {
+        h.push("comment".into());
+    }
+    h
+}
+
+/// Pages of rows in response-id order (random, so the order says nothing about time).
+pub struct Pages<'a> {
+    request: &'a Request,
+    plan: &'a Plan,
+    form: &'a Versioned,
+    after: Option<Uuid>,
+    done: bool,
+}
+
+impl<'a> Pages<'a> {
+    pub fn new(request: &'a Request, plan: &'a Plan, form: &'a Versioned) -> Pages<'a> {
+        Pages { request, plan, form, after: None, done: false }
+    }
+
+    pub async fn next(&mut self, db: &impl ConnectionTrait) -> Result<Option<Vec<Vec<Cell>>>, DbErr> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut query =
+            response::Entity::find().filter(scope_filter(self.request)).order_by_asc(response::Column::Id).limit(PAGE);
+        if let Some(after) = self.after {
+            query = query.filter(response::Column::Id.gt(after));
+        }
+        let page = query.all(db).await?;
+        if (page.len() as u64) < PAGE {
+            self.done = true;
+        }
+        let Some(last) = page.last() else { return Ok(None) };
+        self.after = Some(last.id);
+        let ids: Vec<Uuid> = page.iter().map(|r| r.id).collect();
+        let answers = answer::Entity::find().filter(answer::Column::ResponseId.is_in(ids)).all(db).await?;
+        let mut by_response: HashMap<Uuid, Vec<(String, i16)>> = HashMap::new();
+        for a in answers {
+            by_response.entry(a.response_id).or_default().push((a.item_code, a.value));
+        }
+        let codes = self.form.form.answerables();
+        let rows = page
+            .iter()
+            .filter_map(|r| {
+                let (code, name) = self.plan.unit_label.get(&r.unit_id)?.as_ref()?;
+                let demo: Demo = [r.gender.clone(), r.age_band.clone(), r.education.clone(), r.occupation.clone()];
+                let shown = self.plan.demo.get(&(code.clone(), demo)).cloned().unwrap_or_default();
+                let month = month(r.survey_date);
+                let mut row = vec![
+                    Cell::Text(code.clone()),
+                    Cell::Text(name.clone()),
+                    Cell::Text(month),
+                    Cell::Text(r.respondent_type.clone()),
+                    Cell::Text(r.channel.clone()),
+                    Cell::Text(r.service.clone().unwrap_or_default()),
+                ];
+                row.extend(shown.into_iter().map(|d| Cell::Text(d.unwrap_or_default())));
+                let given = by_response.get(&r.id);
+                for (code, kind, _) in &codes {
+                    let values: Vec<i16> =
+                        given.into_iter().flatten().filter(|(c, _)| c == code).map(|(_, v)| *v).collect();
+                    row.push(match (values.as_slice(), kind) {
+                        ([], _) => Cell::Empty,
+                        (
+                            [v],
+                            AnswerKind::IndexItem | AnswerKind::Expectation | AnswerKind::Question { multiple: false },
+                        ) => Cell::Integer(i64::from(*v)),
+                        (vs, _) => Cell::Text(vs.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(";")),
+                    });
+                }
+                if self.request.comments {
+                    row.push(Cell::Text(r.comment.clone().unwrap_or_default()));
+                }
+                Some(row)
+            })
+            .collect();
+        Ok(Some(rows))
+    }
+}
+
+fn month(d: NaiveDate) -> String {
+    d.format("%Y-%m").to_string()
+}

@@ -1,0 +1,265 @@
+//! Exports over the API: the indices table (CSV, XLSX, JSON) and microdata (CSV, XLSX).
+//! Same parameters, roles and suppression as `/api/v1/indices`; every export is audited
+//! with its filters and row count. Microdata streams, so any size finishes.
+
+use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use actix_web::{HttpResponse, web};
+use bytes::Bytes;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::IntoParams;
+
+use super::indices::{Common, Parsed, add, parse_common};
+use crate::auth::Principal;
+use crate::error::{ApiError, FieldErrors};
+use crate::export::indices::{ExportMeta, IndicesTable};
+use crate::export::microdata::{self, Pages, Plan};
+use crate::export::{BOM, csv_lines};
+use crate::index::report::{self, Context};
+use crate::startup::AppState;
+use crate::{audit, store};
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct ExportQuery {
+    /// The unit whose subtree is exported; default: your unit, or the province.
+    pub within: Option<String>,
+    /// Microdata only: `true` adds respondents' comments.
+    pub comments: Option<String>,
+}
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+fn attachment(name: &str) -> (actix_web::http::header::HeaderName, String) {
+    (CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\""))
+}
+
+async fn parsed(
+    state: &AppState,
+    who: &Principal,
+    q: &ExportQuery,
+    common: &Common,
+) -> Result<(Parsed, crate::units::UnitTree), ApiError> {
+    let tree = store::units::tree(&state.db).await?;
+    let mut fields = FieldErrors::new();
+    let p = parse_common(state, &tree, who, q.within.as_deref(), common, &mut fields)?;
+    if !matches!(q.comments.as_deref(), None | Some("true" | "false")) {
+        add(&mut fields, "comments", "must be true or false");
+    }
+    match (p, fields.is_empty()) {
+        (Some(p), true) => Ok((p, tree)),
+        _ => Err(ApiError::validation(fields)),
+    }
+}
+
+fn file_stem(kind: &str, p: &Parsed) -> String {
+    format!("sipas-{kind}-{}-{}", p.unit.code, p.period.label().replace("..", "_"))
+}
+
+/// The indices table of every unit in a subtree.
+#[utoipa::path(get, path = "/api/v1/exports/indices.{format}", tag = "admin", security(("bearer" = [])),
+    params(("format" = String, Path, description = "csv, xlsx or json"), ExportQuery, Common),
+    responses((status = 200, description = "The table", content_type = "text/csv"),
+              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ErrorBody)))]
+pub async fn indices(
+    state: web::Data<AppState>,
+    who: Principal,
+    format: web::Path<String>,
+    q: web::Query<ExportQuery>,
+    common: web::Query<Common>,
+) -> Result<HttpResponse, ApiError> {
+    let format = format.into_inner();
+    if !["csv", "xlsx", "json"].contains(&format.as_str()) {
+        return Err(ApiError::NotFound("exports come as csv, xlsx or json".into()));
+    }
+    let (p, tree) = parsed(&state, &who, &q, &common).await?;
+    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree };
+    let units = report::unit_table(&ctx, &p.form, &p.unit, p.period, &p.filters, p.k).await?;
+    let table = IndicesTable {
+        meta: ExportMeta {
+            form: p.form.form.id.clone(),
+            form_version: p.form.form.version,
+            within: p.unit.code.clone(),
+            from: p.period.from,
+            to: p.period.to,
+            period: p.period.label(),
+            k: p.k,
+            filters: p.filters.clone(),
+            generated_at: Utc::now(),
+        },
+        units,
+    };
+    let details = json!({"export": "indices", "format": format, "within": p.unit.code, "period": p.period.label(),
+        "filters": p.filters, "k": p.k, "rows": table.units.len()});
+    audit::record(&state.db, Some((who.user_id, &who.email)), "export", Some(&p.unit.code), details).await?;
+    let stem = file_stem("indices", &p);
+    Ok(match format.as_str() {
+        "csv" => HttpResponse::Ok()
+            .insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))
+            .insert_header(attachment(&format!("{stem}.csv")))
+            .body(crate::export::indices::csv(&p.form.form, &table.units)),
+        "xlsx" => HttpResponse::Ok()
+            .insert_header((CONTENT_TYPE, XLSX))
+            .insert_header(attachment(&format!("{stem}.xlsx")))
+            .body(crate::export::indices::xlsx(&p.form.form, &table).map_err(ApiError::internal)?),
+        _ => HttpResponse::Ok().json(table),
+    })
+}
+
+type Sender = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+fn body(
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+}
+
+/// Anonymised microdata: one row per response (see `export::microdata`).
+#[utoipa::path(get, path = "/api/v1/exports/microdata.{format}", tag = "admin", security(("bearer" = [])),
+    params(("format" = String, Path, description = "csv or xlsx"), ExportQuery, Common),
+    responses((status = 200, description = "Streamed rows", content_type = "text/csv"),
+              (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn microdata(
+    state: web::Data<AppState>,
+    who: Principal,
+    format: web::Path<String>,
+    q: web::Query<ExportQuery>,
+    common: web::Query<Common>,
+) -> Result<HttpResponse, ApiError> {
+    let format = format.into_inner();
+    if !["csv", "xlsx"].contains(&format.as_str()) {
+        return Err(ApiError::NotFound("microdata comes as csv or xlsx".into()));
+    }
+    let (p, tree) = parsed(&state, &who, &q, &common).await?;
+    let request = microdata::Request {
+        form_id: p.form.form.id.clone(),
+        units: tree.subtree(p.unit.id),
+        period: p.period,
+        filters: p.filters.clone(),
+        k: p.k,
+        comments: q.comments.as_deref() == Some("true"),
+    };
+    let plan = microdata::plan(&state.db, &tree, &request).await?;
+    let details = json!({"export": "microdata", "format": format, "within": p.unit.code, "period": p.period.label(),
+        "filters": p.filters, "k": p.k, "comments": request.comments, "rows": plan.rows});
+    audit::record(&state.db, Some((who.user_id, &who.email)), "export", Some(&p.unit.code), details).await?;
+    let stem = file_stem("microdata", &p);
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let state = state.into_inner();
+    let form = p.form.clone();
+    if format == "csv" {
+        actix_web::rt::spawn(async move {
+            if let Err(e) = stream_csv(&state, &request, &plan, &form, &tx).await {
+                tracing::error!("microdata export stopped: {e}");
+                let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
+            }
+        });
+        return Ok(HttpResponse::Ok()
+            .insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))
+            .insert_header(attachment(&format!("{stem}.csv")))
+            .streaming(body(rx)));
+    }
+    actix_web::rt::spawn(async move {
+        if let Err(e) = stream_xlsx(&state, &request, &plan, &form, &tx).await {
+            tracing::error!("microdata export stopped: {e}");
+            let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, XLSX))
+        .insert_header(attachment(&format!("{stem}.xlsx")))
+        .streaming(body(rx)))
+}
+
+/// Writes the CSV page by page; the channel's bound keeps memory flat when the client is slow.
+pub async fn stream_csv(
+    state: &AppState,
+    request: &microdata::Request,
+    plan: &Plan,
+    form: &crate::index::catalog::Versioned,
+    tx: &Sender,
+) -> anyhow::Result<u64> {
+    let mut head = BOM.as_bytes().to_vec();
+    head.extend(csv_lines(&[microdata::header(form, request.comments)
+        .into_iter()
+        .map(crate::export::Cell::Text)
+        .collect()]));
+    tx.send(Ok(Bytes::from(head))).await?;
+    let mut pages = Pages::new(request, plan, form);
+    let mut rows = 0;
+    while let Some(page) = pages.next(&state.db).await? {
+        rows += page.len() as u64;
+        tx.send(Ok(Bytes::from(csv_lines(&page)))).await?;
+    }
+    Ok(rows)
+}
+
+/// Writes the workbook in constant-memory mode on a blocking thread (a sheet per million
+/// rows), then streams the finished file.
+pub async fn stream_xlsx(
+    state: &AppState,
+    request: &microdata::Request,
+    plan: &Plan,
+    form: &crate::index::catalog::Versioned,
+    tx: &Sender,
+) -> anyhow::Result<u64> {
+    use std::io::Read;
+    let header = microdata::header(form, request.comments);
+    let (rows_tx, rows_rx) = std::sync::mpsc::sync_channel::<Vec<Vec<crate::export::Cell>>>(4);
+    let writer = tokio::task::spawn_blocking(move || -> anyhow::Result<std::fs::File> {
+        const ROWS_PER_SHEET: u32 = 1_000_000;
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let bold = rust_xlsxwriter::Format::new().set_bold();
+        let number = rust_xlsxwriter::Format::new();
+        let mut row_in_sheet = ROWS_PER_SHEET;
+        let mut sheets = 0;
+        for page in rows_rx {
+            for row in page {
+                if row_in_sheet >= ROWS_PER_SHEET {
+                    sheets += 1;
+                    let sheet = book.add_worksheet_with_constant_memory()?;
+                    sheet.set_name(format!("Phiếu {sheets}"))?;
+                    for (c, h) in header.iter().enumerate() {
+                        sheet.write_string_with_format(0, u16::try_from(c)?, h, &bold)?;
+                    }
+                    sheet.set_freeze_panes(1, 0)?;
+                    row_in_sheet = 1;
+                }
+                let sheet = book.worksheet_from_index(sheets - 1)?;
+                crate::export::xlsx_row(sheet, row_in_sheet, &row, &number)?;
+                row_in_sheet += 1;
+            }
+        }
+        if sheets == 0 {
+            let sheet = book.add_worksheet();
+            for (c, h) in header.iter().enumerate() {
+                sheet.write_string_with_format(0, u16::try_from(c)?, h, &bold)?;
+            }
+        }
+        let mut file = tempfile::tempfile()?;
+        book.save_to_writer(&mut file)?;
+        Ok(file)
+    });
+    let mut pages = Pages::new(request, plan, form);
+    let mut rows = 0;
+    while let Some(page) = pages.next(&state.db).await? {
+        rows += page.len() as u64;
+        if rows_tx.send(page).is_err() {
+            break;
+        }
+    }
+    drop(rows_tx);
+    let mut file = writer.await??;
+    use std::io::Seek;
+    file.seek(std::io::SeekFrom::Start(0))?;
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        tx.send(Ok(Bytes::copy_from_slice(&buffer[..n]))).await?;
+    }
+    Ok(rows)
+}

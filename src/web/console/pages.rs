@@ -1,0 +1,540 @@
+//! The console's reading pages: overview, rankings, a unit's page and its printable report,
+//! and the exports page.
+
+use actix_web::{HttpResponse, web};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::{Console, error_page, num, page, suppressed_note, t};
+use crate::Lang;
+use crate::auth::Role;
+use crate::entities::unit;
+use crate::error::{ApiError, FieldErrors};
+use crate::forms::{Channel, RespondentType, Text};
+use crate::index::engine::{Figures, ItemFigure};
+use crate::index::report::{self, Breakdown, Context, IndexReport, IndexRequest, Rollup};
+use crate::routes::admin::indices::{Common, Parsed, parse_common};
+use crate::startup::AppState;
+use crate::store;
+use crate::units::{Level, UnitTree};
+use crate::web::charts::{self, Bar};
+
+#[derive(Deserialize, Default)]
+pub struct PageQuery {
+    #[serde(flatten)]
+    common: Common,
+    level: Option<String>,
+}
+
+/// The filter bar: form, period, respondent type, channel and field.
+fn filters(c: &Console, state: &AppState, action: &str, p: &Parsed, extra: Markup) -> Markup {
+    let lang = c.lang;
+    let f = &p.filters;
+    html! {
+        form.filters method="get" action=(action) {
+            label { (t(lang, "Phiếu", "Form"))
+                select name="form" { @for lf in state.forms.all() {
+                    option value=(lf.form.id) selected[lf.form.id == p.form.form.id] { (lf.form.id) }
+                } }
+            }
+            label { (t(lang, "Kỳ (2024, 2024-Q1, 2024-03)", "Period (2024, 2024-Q1, 2024-03)"))
+                @let label = p.period.label();
+                input type="text" name="period" value=(if label.contains("..") { "" } else { &label }) size="10" pattern="[0-9]{4}(-Q[1-4]|-[0-9]{2})?";
+            }
+            label { (t(lang, "Đối tượng", "Respondents"))
+                select name="respondent_type" {
+                    option value="" { (t(lang, "Tất cả", "All")) }
+                    @for r in RespondentType::ALL { option value=(r.as_str()) selected[f.respondent_type.as_deref() == Some(r.as_str())] { (r.label(lang)) } }
+                }
+            }
+            label { (t(lang, "Kênh", "Channel"))
+                select name="channel" {
+                    option value="" { (t(lang, "Tất cả", "All")) }
+                    @for ch in Channel::ALL { option value=(ch.as_str()) selected[f.channel.as_deref() == Some(ch.as_str())] { (ch.as_str()) } }
+                }
+            }
+            label { (t(lang, "Lĩnh vực", "Field"))
+                select name="service" {
+                    option value="" { (t(lang, "Tất cả", "All")) }
+                    @for s in &p.form.form.fields { option value=(s.code) selected[f.service.as_deref() == Some(s.code.as_str())] { (s.text.get(lang)) } }
+                }
+            }
+            (extra)
+            button type="submit" { (t(lang, "Xem", "Show")) }
+        }
+    }
+}
+
+/// Empty select values mean "all": drop them before the shared parser sees them.
+fn clean(mut q: Common) -> Common {
+    for v in [
+        &mut q.form,
+        &mut q.period,
+        &mut q.from,
+        &mut q.to,
+        &mut q.respondent_type,
+        &mut q.channel,
+        &mut q.service,
+        &mut q.k,
+    ] {
+        if v.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            *v = None;
+        }
+    }
+    q
+}
+
+async fn parse(
+    state: &AppState,
+    c: &Console,
+    tree: &UnitTree,
+    unit: Option<&str>,
+    q: Common,
+) -> Result<Parsed, ApiError> {
+    let mut fields = FieldErrors::new();
+    let parsed = parse_common(state, tree, &c.who, unit, &clean(q), &mut fields)?;
+    match (parsed, fields.is_empty()) {
+        (Some(p), true) => Ok(p),
+        _ => Err(ApiError::validation(fields)),
+    }
+}
+
+async fn index(
+    state: &AppState,
+    tree: &UnitTree,
+    p: &Parsed,
+    unit: &unit::Model,
+    breakdown: Option<Breakdown>,
+) -> Result<IndexReport, ApiError> {
+    let ctx = Context { db: &state.db, catalog: &state.catalog, tree };
+    let request = IndexRequest {
+        form: &p.form,
+        unit,
+        period: p.period,
+        filters: p.filters.clone(),
+        rollup: Rollup::Pooled,
+        breakdown,
+        k: p.k,
+    };
+    Ok(report::index(&ctx, &request).await?)
+}
+
+fn group_title(p: &Parsed, code: &str, lang: Lang) -> String {
+    fn find<'a>(gs: &'a [crate::forms::Group], code: &str) -> Option<&'a Text> {
+        gs.iter().find_map(|g| if g.code == code { Some(&g.title) } else { find(&g.groups, code) })
+    }
+    find(&p.form.form.groups, code).map_or(code.to_string(), |t| t.get(lang).to_string())
+}
+
+fn item_text(p: &Parsed, code: &str, lang: Lang) -> String {
+    p.form.form.index_items().iter().find(|i| i.code == code).map_or(String::new(), |i| i.text.get(lang).to_string())
+}
+
+fn headline(c: &Console, p: &Parsed, f: &Figures) -> Markup {
+    let lang = c.lang;
+    html! {
+        div.cards {
+            div.card {
+                div.muted { "SIPAS" }
+                @if let Some(e) = &f.index {
+                    div.v { (num(Some(e.value))) }
+                    div.muted { (t(lang, "KTC 95%: ", "95% CI: ")) (e.ci95.map_or("–".into(), |[a, b]| format!("{a:.1}–{b:.1}"))) }
+                } @else {
+                    div.v.supp { "–" }
+                    div.muted.supp { (suppressed_note(lang, p.k)) }
+                }
+                div.muted { (f.n) " " (t(lang, "phiếu", "responses")) }
+            }
+            @for g in &f.groups {
+                div.card {
+                    div.muted { (g.code) ". " (group_title(p, &g.code, lang)) }
+                    div.v { (num(g.value)) }
+                    div.muted { (g.n) " " (t(lang, "phiếu", "responses")) }
+                }
+            }
+        }
+    }
+}
+
+fn trend_chart(c: &Console, trend: &report::Trend) -> Markup {
+    let points: Vec<(String, Option<f64>)> =
+        trend.points.iter().map(|p| (p.period.clone(), p.index.as_ref().map(|e| e.value))).collect();
+    charts::line(t(c.lang, "Diễn biến SIPAS theo tháng", "SIPAS month by month"), &points)
+}
+
+/// `/console`: the overview of one's scope (the province, or one's unit).
+pub async fn overview(state: web::Data<AppState>, c: Console, q: web::Query<PageQuery>) -> HttpResponse {
+    match overview_inner(&state, &c, q.into_inner()).await {
+        Ok(r) => r,
+        Err(e) => error_page(&c, &e),
+    }
+}
+
+async fn overview_inner(state: &AppState, c: &Console, q: PageQuery) -> Result<HttpResponse, ApiError> {
+    let lang = c.lang;
+    let tree = store::units::tree(&state.db).await?;
+    if tree.all().is_empty() {
+        return Ok(page(
+            c,
+            t(lang, "Tổng quan", "Overview"),
+            "/console",
+            html! { p { (t(lang, "Chưa có đơn vị nào.", "There are no units yet.")) } },
+        ));
+    }
+    let p = parse(state, c, &tree, None, q.common).await?;
+    let unit = p.unit.clone();
+    let r = index(state, &tree, &p, &unit, Some(Breakdown::Unit)).await?;
+    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree };
+    let trend = report::trend(&ctx, &p.form, &unit, p.period, false, &p.filters, p.k).await?;
+    let rows = r.breakdown.clone().unwrap_or_default();
+    let mut bars: Vec<Bar> = rows
+        .iter()
+        .map(|row| Bar {
+            label: row.name.clone().unwrap_or_else(|| t(lang, "(tại đơn vị)", "(own office)").to_string()),
+            value: row.figures.index.as_ref().map(|e| e.value),
+            ci: row.figures.index.as_ref().and_then(|e| e.ci95),
+            note: suppressed_note(lang, p.k),
+        })
+        .collect();
+    bars.sort_by(|a, b| b.value.unwrap_or(-1.0).total_cmp(&a.value.unwrap_or(-1.0)));
+    let body = html! {
+        (filters(c, state, "/console", &p, html! {}))
+        p.muted { (unit.name_vi) " · " (p.period.from) " – " (p.period.to) " · "
+            (t(lang, "Số liệu đo lường tại địa phương, không phải SIPAS chính thức của Bộ Nội vụ.", "Local measurement, not the Ministry's official SIPAS.")) }
+        (headline(c, &p, &r.figures))
+        h2 { (t(lang, "Diễn biến", "Trend")) }
+        (trend_chart(c, &trend))
+        h2 { (t(lang, "Các đơn vị trực thuộc", "Units below")) }
+        (charts::bars(t(lang, "SIPAS theo đơn vị", "SIPAS by unit"), &bars, r.figures.index.as_ref().map(|e| (t(lang, "Chung", "All"), e.value))))
+        (unit_rows(c, &p, &rows))
+        h2 { (t(lang, "Tiêu chí thấp nhất", "Weakest criteria")) }
+        (weak_table(c, &p, &r.figures, None))
+    };
+    Ok(page(c, t(lang, "Tổng quan", "Overview"), "/console", body))
+}
+
+fn unit_rows(c: &Console, p: &Parsed, rows: &[report::BreakdownRow]) -> Markup {
+    let lang = c.lang;
+    html! {
+        div.scroll { table {
+            thead { tr { th { (t(lang, "Đơn vị", "Unit")) } th.num { (t(lang, "Phiếu", "Responses")) } th.num { "SIPAS" } th.num { (t(lang, "KTC 95%", "95% CI")) } } }
+            tbody { @for row in rows {
+                tr {
+                    td { @if row.key == "(own)" { (t(lang, "(phiếu tại chính đơn vị)", "(the unit's own office)")) } @else {
+                        a href={ "/console/units/" (row.key) } { (row.name.clone().unwrap_or_default()) } " " span.muted { (row.key) } } }
+                    td.num { (row.figures.n) }
+                    @if let Some(e) = &row.figures.index {
+                        td.num { (num(Some(e.value))) }
+                        td.num { (e.ci95.map_or("–".into(), |[a, b]| format!("{a:.1}–{b:.1}"))) }
+                    } @else {
+                        td.num.supp colspan="2" { (suppressed_note(lang, p.k)) }
+                    }
+                }
+            } }
+        } }
+    }
+}
+
+fn weak_table(c: &Console, p: &Parsed, f: &Figures, reference: Option<&Figures>) -> Markup {
+    let lang = c.lang;
+    let mut items: Vec<(&ItemFigure, Option<f64>)> = f
+        .items
+        .iter()
+        .filter(|i| i.value.is_some())
+        .map(|i| (i, reference.and_then(|r| r.items.iter().find(|x| x.code == i.code)).and_then(|x| x.value)))
+        .collect();
+    match reference {
+        Some(_) => items.sort_by(|a, b| {
+            (a.0.value.unwrap_or(0.0) - a.1.unwrap_or(0.0)).total_cmp(&(b.0.value.unwrap_or(0.0) - b.1.unwrap_or(0.0)))
+        }),
+        None => items.sort_by(|a, b| a.0.value.unwrap_or(0.0).total_cmp(&b.0.value.unwrap_or(0.0))),
+    }
+    items.truncate(5);
+    if items.is_empty() {
+        return html! { p.supp { (suppressed_note(lang, p.k)) } };
+    }
+    html! {
+        div.scroll { table {
+            thead { tr { th { (t(lang, "Tiêu chí", "Criterion")) } th.num { (t(lang, "Trả lời", "Answers")) } th.num { (t(lang, "Chỉ số", "Index")) }
+                @if reference.is_some() { th.num { (t(lang, "Toàn tỉnh", "Province")) } th.num { (t(lang, "Chênh lệch", "Gap")) } } } }
+            tbody { @for (i, r) in &items {
+                tr { td { (i.code) ". " (item_text(p, &i.code, lang)) } td.num { (i.n) } td.num { (num(i.value)) }
+                    @if reference.is_some() { td.num { (num(*r)) } td.num { (num(i.value.zip(*r).map(|(a, b)| a - b))) } } }
+            } }
+        } }
+    }
+}
+
+/// `/console/rankings`: units of one level ranked.
+pub async fn rankings(state: web::Data<AppState>, c: Console, q: web::Query<PageQuery>) -> HttpResponse {
+    match rankings_inner(&state, &c, q.into_inner()).await {
+        Ok(r) => r,
+        Err(e) => error_page(&c, &e),
+    }
+}
+
+async fn rankings_inner(state: &AppState, c: &Console, q: PageQuery) -> Result<HttpResponse, ApiError> {
+    let lang = c.lang;
+    let tree = store::units::tree(&state.db).await?;
+    let p = parse(state, c, &tree, None, q.common).await?;
+    let level = match q.level.as_deref().filter(|l| !l.is_empty()) {
+        Some(l) => Level::parse(l).ok_or_else(|| ApiError::field("level", "unknown level"))?,
+        None => tree
+            .children(p.unit.id)
+            .first()
+            .and_then(|c| tree.get(*c))
+            .and_then(|u| Level::parse(&u.level))
+            .unwrap_or(Level::Commune),
+    };
+    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree };
+    let request = report::RankingRequest {
+        form: &p.form,
+        level,
+        within: &p.unit,
+        period: p.period,
+        filters: p.filters.clone(),
+        k: p.k,
+        weakest: 3,
+    };
+    let r = report::rankings(&ctx, &request).await?;
+    let level_select = html! {
+        label { (t(lang, "Cấp", "Level"))
+            select name="level" { @for l in Level::ALL { option value=(l.as_str()) selected[l == level] { (l.as_str()) } } }
+        }
+    };
+    let bars: Vec<Bar> = r
+        .units
+        .iter()
+        .map(|u| Bar { label: u.name.clone(), value: u.value, ci: u.ci95, note: suppressed_note(lang, p.k) })
+        .collect();
+    let body = html! {
+        (filters(c, state, "/console/rankings", &p, level_select))
+        p.muted { (p.period.from) " – " (p.period.to) " · " (t(lang, "so với", "against")) " " (r.previous_from) " – " (r.previous_to) }
+        (charts::bars(t(lang, "Xếp hạng SIPAS", "SIPAS ranking"), &bars, r.reference.as_ref().map(|e| (t(lang, "Toàn tỉnh", "Province"), e.value))))
+        div.scroll { table {
+            thead { tr {
+                th.num { "#" } th { (t(lang, "Đơn vị", "Unit")) } th.num { (t(lang, "Phiếu", "Responses")) } th.num { "SIPAS" }
+                th.num { (t(lang, "KTC 95%", "95% CI")) } th.num { (t(lang, "Thay đổi", "Change")) } th.num { (t(lang, "Bậc", "Places")) }
+                th { (t(lang, "Tiêu chí yếu nhất", "Weakest criteria")) }
+            } }
+            tbody { @for u in &r.units {
+                tr {
+                    td.num { (u.rank.map_or("–".into(), |r| r.to_string())) }
+                    td { a href={ "/console/units/" (u.unit) } { (u.name) } }
+                    td.num { (u.n) }
+                    @if u.value.is_some() {
+                        td.num { (num(u.value)) }
+                        td.num { (u.ci95.map_or("–".into(), |[a, b]| format!("{a:.1}–{b:.1}"))) }
+                        td.num { (u.change.map_or("–".into(), |c| format!("{c:+.1}"))) }
+                        td.num { (u.rank_change.map_or("–".into(), |c| format!("{c:+}"))) }
+                        td { @for w in &u.weakest { (w.code) " (" (format!("{:+.1}", -w.gap)) ") " } }
+                    } @else {
+                        td.supp colspan="5" { (suppressed_note(lang, p.k)) }
+                    }
+                }
+            } }
+        } }
+    };
+    Ok(page(c, t(lang, "Xếp hạng", "Rankings"), "/console/rankings", body))
+}
+
+/// What a unit page and its printable report show.
+async fn unit_view(
+    state: &AppState,
+    c: &Console,
+    code: &str,
+    q: PageQuery,
+    printable: bool,
+) -> Result<(String, Markup), ApiError> {
+    let lang = c.lang;
+    let tree = store::units::tree(&state.db).await?;
+    let p = parse(state, c, &tree, Some(code), q.common).await?;
+    let unit = p.unit.clone();
+    let r = index(state, &tree, &p, &unit, Some(Breakdown::Unit)).await?;
+    // The province, as the reference every unit is measured against.
+    let root = tree
+        .all()
+        .iter()
+        .find(|u| u.parent_id.is_none() && tree.is_within(unit.id, u.id))
+        .cloned()
+        .unwrap_or(unit.clone());
+    let reference = index(state, &tree, &p, &root, None).await?;
+    let by_channel = index(state, &tree, &p, &unit, Some(Breakdown::Channel)).await?;
+    let by_type = index(state, &tree, &p, &unit, Some(Breakdown::RespondentType)).await?;
+    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree };
+    let trend = report::trend(&ctx, &p.form, &unit, p.period, false, &p.filters, p.k).await?;
+    let comments = if r.figures.suppressed {
+        vec![]
+    } else {
+        store::responses::comments(&state.db, &tree.subtree(unit.id), &p.form.form.id, &p.period, &p.filters, 30)
+            .await?
+    };
+    let levels: Vec<String> = p
+        .form
+        .form
+        .scales
+        .get(&p.form.form.index.scale)
+        .map(|s| s.levels.iter().map(|l| l.label.get(lang).to_string()).collect())
+        .unwrap_or_default();
+    let dist: Vec<(String, Vec<u64>)> = r
+        .figures
+        .items
+        .iter()
+        .map(|i| (i.code.clone(), i.distribution.as_ref().map(|d| d.values().copied().collect()).unwrap_or_default()))
+        .collect();
+    let group_bars: Vec<Bar> = r
+        .figures
+        .groups
+        .iter()
+        .map(|g| Bar {
+            label: format!("{} {}", g.code, group_title(&p, &g.code, lang)),
+            value: g.value,
+            ci: g.ci95,
+            note: suppressed_note(lang, p.k),
+        })
+        .collect();
+    let query = c.path.split_once('?').map_or(String::new(), |(_, q)| format!("?{q}"));
+    let body = html! {
+        @if !printable { (filters(c, state, &format!("/console/units/{}", unit.code), &p, html! {})) }
+        p.muted {
+            @if let Some(parent) = unit.parent_id.and_then(|id| tree.get(id)) {
+                (t(lang, "Trực thuộc: ", "Part of: ")) a href={ "/console/units/" (parent.code) } { (parent.name_vi) } " · "
+            }
+            (unit.code) " · " (p.period.from) " – " (p.period.to)
+            @if let Some(rate) = r.response_rate { " · " (t(lang, "tỷ lệ phản hồi ", "response rate ")) (format!("{:.1}%", rate * 100.0)) }
+        }
+        p.print-note { (t(lang, "Số liệu đo lường tại địa phương, không phải SIPAS chính thức của Bộ Nội vụ.", "Local measurement, not the Ministry's official SIPAS.")) }
+        @if !printable {
+            p.noprint {
+                a.button href={ "/console/units/" (unit.code) "/report" (query) } { (t(lang, "Bản in", "Printable report")) } " "
+                a href={ "/console/exports?within=" (unit.code) } { (t(lang, "Xuất dữ liệu", "Exports")) }
+            }
+        }
+        (headline(c, &p, &r.figures))
+        h2 { (t(lang, "Các yếu tố so với toàn tỉnh", "Elements against the province")) }
+        (charts::bars(t(lang, "Chỉ số các yếu tố", "Element indices"), &group_bars, reference.figures.index.as_ref().map(|e| (t(lang, "Toàn tỉnh", "Province"), e.value))))
+        h2 { (t(lang, "Tiêu chí mất điểm nhiều nhất so với toàn tỉnh", "Criteria furthest below the province")) }
+        (weak_table(c, &p, &r.figures, Some(&reference.figures)))
+        h2 { (t(lang, "Diễn biến", "Trend")) }
+        (trend_chart(c, &trend))
+        h2 { (t(lang, "Tất cả tiêu chí", "All criteria")) }
+        div.scroll { table {
+            thead { tr { th { (t(lang, "Tiêu chí", "Criterion")) } th.num { (t(lang, "Trả lời", "Answers")) } th.num { (t(lang, "Chỉ số", "Index")) }
+                th.num { (t(lang, "KTC 95%", "95% CI")) } th.num { (t(lang, "Điểm TB", "Mean")) } th.num { (t(lang, "Toàn tỉnh", "Province")) } } }
+            tbody { @for i in &r.figures.items {
+                tr {
+                    td { (i.code) ". " (item_text(&p, &i.code, lang)) }
+                    td.num { (i.n) }
+                    @if i.suppressed { td.num.supp colspan="3" { (suppressed_note(lang, p.k)) } } @else {
+                        td.num { (num(i.value)) } td.num { (i.ci95.map_or("–".into(), |[a, b]| format!("{a:.1}–{b:.1}"))) } td.num { (i.mean_score.map_or("–".into(), |m| format!("{m:.2}"))) }
+                    }
+                    td.num { (num(reference.figures.items.iter().find(|x| x.code == i.code).and_then(|x| x.value))) }
+                }
+            } }
+        } }
+        h2 { (t(lang, "Phân bố câu trả lời", "How people answered")) }
+        (charts::distribution(t(lang, "Phân bố theo mức", "Answers by level"), &dist, &levels))
+        h2 { (t(lang, "Số phiếu theo kênh và đối tượng", "Responses by channel and respondent type")) }
+        div.cards {
+            @for (title, rep) in [(t(lang, "Kênh", "Channel"), &by_channel), (t(lang, "Đối tượng", "Respondents"), &by_type)] {
+                div.card { div.muted { (title) } table { tbody { @for row in rep.breakdown.iter().flatten() {
+                    tr { td { (if row.key.is_empty() { "–" } else { &row.key }) } td.num { (row.figures.n) } td.num { @if row.figures.suppressed { span.supp { (suppressed_note(lang, p.k)) } } @else { (num(row.figures.index.as_ref().map(|e| e.value))) } } }
+                } } } }
+            }
+        }
+        @if !tree.children(unit.id).is_empty() {
+            h2 { (t(lang, "Đơn vị trực thuộc", "Units below")) }
+            (unit_rows(c, &p, r.breakdown.as_deref().unwrap_or(&[])))
+        }
+        h2 { (t(lang, "Ý kiến của người dân", "What people wrote")) }
+        @if r.figures.suppressed {
+            p.supp { (t(lang, "Ý kiến không hiển thị khi có ", "Comments are withheld with ")) (suppressed_note(lang, p.k)) "." }
+        } @else if comments.is_empty() {
+            p.muted { (t(lang, "Không có ý kiến trong kỳ.", "No comments in this period.")) }
+        } @else {
+            @for (month, text) in &comments { blockquote { span.muted { (month) } " " (text) } }
+        }
+    };
+    Ok((unit.name_vi.clone(), body))
+}
+
+/// `/console/units/{code}`.
+pub async fn unit_page(
+    state: web::Data<AppState>,
+    c: Console,
+    path: web::Path<String>,
+    q: web::Query<PageQuery>,
+) -> HttpResponse {
+    match unit_view(&state, &c, &path, q.into_inner(), false).await {
+        Ok((title, body)) => page(&c, &title, "", body),
+        Err(e) => error_page(&c, &e),
+    }
+}
+
+/// `/console/units/{code}/report`: the same, laid out for printing (or saving as PDF).
+pub async fn unit_report(
+    state: web::Data<AppState>,
+    c: Console,
+    path: web::Path<String>,
+    q: web::Query<PageQuery>,
+) -> HttpResponse {
+    match unit_view(&state, &c, &path, q.into_inner(), true).await {
+        Ok((title, body)) => {
+            let lang = c.lang;
+            let heading = format!("{} – {}", t(lang, "Báo cáo SIPAS", "SIPAS report"), title);
+            let doc = super::document(lang, &heading, html! { main { h1 { (heading) } (body) } });
+            super::respond(actix_web::http::StatusCode::OK, doc)
+        }
+        Err(e) => error_page(&c, &e),
+    }
+}
+
+/// `/console/exports`: the export forms (they call the API with the session cookie).
+pub async fn exports(state: web::Data<AppState>, c: Console, q: web::Query<ExportsQuery>) -> HttpResponse {
+    let lang = c.lang;
+    let tree = match store::units::tree(&state.db).await {
+        Ok(t) => t,
+        Err(e) => return error_page(&c, &e.into()),
+    };
+    let visible: Vec<&unit::Model> = tree.all().iter().filter(|u| c.who.can_see(&tree, u.id)).collect();
+    let chosen = q.within.clone().unwrap_or_default();
+    let picker = |name: &str| {
+        html! {
+            label { (t(lang, "Đơn vị", "Unit"))
+                select name=(name) { @for u in &visible { option value=(u.code) selected[u.code == chosen] { (u.code) " – " (u.name_vi) } } }
+            }
+            label { (t(lang, "Kỳ", "Period")) input type="text" name="period" placeholder="2024, 2024-Q1, 2024-03" size="10"; }
+            label { (t(lang, "Phiếu", "Form")) select name="form" { @for f in state.forms.all() { option value=(f.form.id) { (f.form.id) } } } }
+        }
+    };
+    let body = html! {
+        h2 { (t(lang, "Bảng chỉ số theo đơn vị", "Indices table by unit")) }
+        p.muted { (t(lang, "Chỉ số, các yếu tố, tiêu chí, số phiếu, khoảng tin cậy và thứ hạng; ô dưới ngưỡng bị ẩn.",
+            "Index, elements, criteria, counts, intervals and rank; cells under the threshold are withheld.")) }
+        @for (format, label) in [("csv", "CSV"), ("xlsx", "Excel (XLSX)"), ("json", "JSON")] {
+            form.filters method="get" action={ "/api/v1/exports/indices." (format) } { (picker("within")) button type="submit" { (label) } }
+        }
+        h2 { (t(lang, "Dữ liệu phiếu đã ẩn danh", "Anonymised microdata")) }
+        p.muted { (t(lang, "Mỗi dòng một phiếu; ngày khảo sát theo tháng; nhóm nhân khẩu học nhỏ được gộp; đơn vị dưới ngưỡng được gộp lên cấp trên.",
+            "One row per response; survey month only; small demographic groups are coarsened; units under the threshold are merged into their parent.")) }
+        @for (format, label) in [("csv", "CSV"), ("xlsx", "Excel (XLSX)")] {
+            form.filters method="get" action={ "/api/v1/exports/microdata." (format) } {
+                (picker("within"))
+                label { (t(lang, "Kèm ý kiến", "With comments")) select name="comments" { option value="false" { (t(lang, "Không", "No")) } option value="true" { (t(lang, "Có", "Yes")) } } }
+                button type="submit" { (label) }
+            }
+        }
+        h2 { (t(lang, "Báo cáo in", "Printable reports")) }
+        p { (t(lang, "Mở trang của một đơn vị và chọn \"Bản in\"; trình duyệt lưu được thành PDF.", "Open a unit's page and choose \"Printable report\"; the browser can save it as PDF.")) }
+        @if c.who.role == Role::Admin {
+            h2 { (t(lang, "Nhật ký", "Audit log")) }
+            p { a.button href="/api/v1/admin/audit.csv" { "CSV" } }
+        }
+    };
+    page(&c, t(lang, "Xuất dữ liệu", "Exports"), "/console/exports", body)
+}
+
+#[derive(Deserialize)]
+pub struct ExportsQuery {
+    within: Option<String>,
+}
