@@ -64,24 +64,23 @@ fn scope_filter(r: &Request) -> Condition {
 pub async fn plan(db: &impl ConnectionTrait, tree: &UnitTree, r: &Request) -> Result<Plan, DbErr> {
     type Key = (i32, Option<String>, Option<String>, Option<String>, Option<String>);
     type Counted = (i32, Option<String>, Option<String>, Option<String>, Option<String>, i64);
-    let counts: Vec<Counted> =
-        response::Entity::find()
-            .select_only()
-            .column(response::Column::UnitId)
-            .column(response::Column::Gender)
-            .column(response::Column::AgeBand)
-            .column(response::Column::Education)
-            .column(response::Column::Occupation)
-            .column_as(response::Column::Id.count(), "n")
-            .filter(scope_filter(r))
-            .group_by(response::Column::UnitId)
-            .group_by(response::Column::Gender)
-            .group_by(response::Column::AgeBand)
-            .group_by(response::Column::Education)
-            .group_by(response::Column::Occupation)
-            .into_tuple()
-            .all(db)
-            .await?;
+    let counts: Vec<Counted> = response::Entity::find()
+        .select_only()
+        .column(response::Column::UnitId)
+        .column(response::Column::Gender)
+        .column(response::Column::AgeBand)
+        .column(response::Column::Education)
+        .column(response::Column::Occupation)
+        .column_as(response::Column::Id.count(), "n")
+        .filter(scope_filter(r))
+        .group_by(response::Column::UnitId)
+        .group_by(response::Column::Gender)
+        .group_by(response::Column::AgeBand)
+        .group_by(response::Column::Education)
+        .group_by(response::Column::Occupation)
+        .into_tuple()
+        .all(db)
+        .await?;
     let counts: Vec<(Key, u64)> =
         counts.into_iter().map(|(u, g, a, e, o, n)| ((u, g, a, e, o), n.max(0) as u64)).collect();
 

@@ -507,8 +507,10 @@ pub struct UnitFigures {
 }
 
 /// Pooled figures of every unit of `within`'s subtree (parents before children), ranked
-/// within each level. Complementary suppression runs over each family: a parent's children
-/// plus its own responses, which no row shows and so count as hidden.
+/// within each level. When a family (a parent's children) has suppressed members, further
+/// children are suppressed until the hidden part, with the parent's own responses (which no
+/// row shows), holds at least k responses: no suppressed child is left recoverable as
+/// parent minus siblings.
 pub async fn unit_table(
     ctx: &Context<'_>,
     form: &Versioned,
@@ -550,9 +552,13 @@ pub async fn unit_table(
         if children.is_empty() {
             continue;
         }
-        let own: u64 = gathered.own(*id).values().map(Tally::responses).sum();
         let mut cells: Vec<(u64, bool)> =
             children.iter().map(|i| (rows[*i].figures.n, rows[*i].figures.suppressed)).collect();
+        if !cells.iter().any(|(n, hidden)| *hidden && *n > 0) {
+            continue;
+        }
+        // The parent's own responses are in no row: they mask the hidden children as well.
+        let own: u64 = gathered.own(*id).values().map(Tally::responses).sum();
         cells.push((own, true));
         for extra in engine::complementary(&cells, k) {
             if let Some(i) = children.get(extra) {

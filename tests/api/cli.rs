@@ -88,6 +88,7 @@ async fn demo_then_serve_shows_a_survey_that_stores_submissions_and_logs_nothing
     for secret in ["QUERY-SECRET", "COMMENT-SECRET", "ANSWER-SECRET"] {
         assert!(!all.contains(secret), "{secret} leaked into the logs:\n{all}");
     }
+    assert!(all.contains("email is off: smtp_host is not configured"), "a clear line when mail is off:\n{all}");
 
     // The submission is in the database.
     let conn = sipas::store::connect(&db.url, 1).await.unwrap();

@@ -205,3 +205,146 @@ pub async fn error_body(res: reqwest::Response, status: u16, code: &str) -> Valu
     assert!(body["fields"].is_object(), "{body}");
     body
 }
+
+/// A client that keeps cookies, signed in to the console through its login form.
+pub async fn console_client(app: &TestApp, role: Role, unit: Option<&str>) -> (reqwest::Client, String) {
+    let unit_id = match unit {
+        Some(code) => Some(store::units::by_code(&app.db, code).await.expect("db").expect("unit").id),
+        None => None,
+    };
+    let email = format!("{}-{}@example.gov.vn", role.as_str(), Uuid::new_v4().simple());
+    store::users::insert(&app.db, &email, auth::hash_password(PASSWORD).expect("hash"), role, unit_id)
+        .await
+        .expect("user");
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let page = client.get(app.url("/console/login")).send().await.expect("login page").text().await.expect("text");
+    let token = between(&page, "name=\"form\" value=\"", "\"").expect("form token");
+    let res = client
+        .post(app.url("/console/login"))
+        .form(&[("form", token.as_str()), ("email", email.as_str()), ("password", PASSWORD), ("next", "/console")])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(res.status(), 303, "signed in");
+    (client, email)
+}
+
+/// The text between two markers.
+pub fn between(text: &str, start: &str, end: &str) -> Option<String> {
+    let from = text.find(start)? + start.len();
+    let len = text[from..].find(end)?;
+    Some(text[from..from + len].to_string())
+}
+
+/// The CSRF token of a console page.
+pub fn csrf_of(page: &str) -> String {
+    between(page, "name=\"csrf\" value=\"", "\"").expect("csrf field")
+}
+
+/// A real SMTP server (Python's aiosmtpd) on 127.0.0.1 that files every message in a Maildir.
+pub struct SmtpServer {
+    child: Option<std::process::Child>,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+impl SmtpServer {
+    pub fn start() -> SmtpServer {
+        let mut server = SmtpServer { child: None, port: free_port(), dir: tempfile::tempdir().expect("dir") };
+        server.run();
+        server
+    }
+
+    /// A server for a port nothing listens on yet (see `run`).
+    pub fn stopped() -> SmtpServer {
+        SmtpServer { child: None, port: free_port(), dir: tempfile::tempdir().expect("dir") }
+    }
+
+    pub fn run(&mut self) {
+        let child = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{}", self.port),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(self.dir.path().join("mail"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 -m aiosmtpd (pip install aiosmtpd)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("aiosmtpd did not start on port {}", self.port);
+    }
+
+    pub fn maildir(&self) -> std::path::PathBuf {
+        self.dir.path().join("mail").join("new")
+    }
+
+    /// Messages received so far: (to, subject, decoded text body).
+    pub fn messages(&self) -> Vec<(String, String, String)> {
+        let dir = self.dir.path().join("mail").join("new");
+        let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
+        entries
+            .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+            .filter_map(|raw| {
+                let mail = mailparse::parse_mail(&raw).ok()?;
+                let header = |name: &str| {
+                    mail.headers.iter().find(|h| h.get_key().eq_ignore_ascii_case(name)).map(|h| h.get_value())
+                };
+                let body =
+                    if mail.subparts.is_empty() { mail.get_body().ok()? } else { mail.subparts[0].get_body().ok()? };
+                Some((header("To")?, header("Subject")?, body))
+            })
+            .collect()
+    }
+
+    /// Waits up to `seconds` for at least `n` messages.
+    pub async fn wait_for(&self, n: usize, seconds: u64) -> Vec<(String, String, String)> {
+        for _ in 0..seconds * 10 {
+            let m = self.messages();
+            if m.len() >= n {
+                return m;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        self.messages()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Settings that send mail to `smtp` quickly.
+pub fn with_smtp(s: &mut Settings, smtp: &SmtpServer) {
+    s.smtp_host = Some("127.0.0.1".into());
+    s.smtp_port = smtp.port;
+    s.smtp_tls = "none".into();
+    s.mail_poll_ms = 100;
+    s.mail_retry_base_seconds = 1;
+    s.mail_from = "SIPAS Quảng Nam <sipas@quangnam.gov.vn>".into();
+    s.public_base_url = "https://khaosat.example.gov.vn".into();
+}

@@ -6,9 +6,13 @@
 mod helpers;
 mod indices;
 
+mod access;
 mod auth;
 mod cli;
+mod console;
+mod email;
 mod engine;
+mod exports;
 mod forms;
 mod ops;
 mod schema;
