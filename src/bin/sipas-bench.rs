@@ -1,7 +1,9 @@
-//! Index benchmark: loads N synthetic responses (22 answers each) across a three-level tree
-//! of 300 units, then times the rankings of every commune for one year read from tallies,
-//! against the same figures recomputed by scanning the raw answers. Prints figures; asserts
-//! nothing. Run through `scripts/bench-indices.sh`.
+//! Benchmarks: loads N synthetic responses (22 answers each) across a three-level tree of
+//! 300 units, then either times the rankings of every commune for one year read from
+//! tallies against the same figures recomputed by scanning the raw answers (`--mode index`),
+//! or streams the microdata export as CSV and XLSX (`--mode exports`, in a fresh process
+//! with `--reuse` so that peak memory is the export's). Prints figures; asserts nothing.
+//! Run through `scripts/bench-indices.sh` and `scripts/bench-exports.sh`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -32,6 +34,12 @@ struct Args {
     responses: usize,
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// `index`, `exports` or `load` (only load the data).
+    #[arg(long, default_value = "index")]
+    mode: String,
+    /// Keep the responses already in the database instead of loading new ones.
+    #[arg(long)]
+    reuse: bool,
 }
 
 const CODES: [&str; 22] = [
@@ -217,7 +225,15 @@ async fn main() -> anyhow::Result<()> {
     let start = NaiveDate::from_ymd_opt(2024, 1, 1).ok_or_else(|| anyhow::anyhow!("date"))?;
     let mut generator = Generator { rng, quality, targets, start };
 
-    println!("sipas index benchmark on {backend}: {} responses, {} units", args.responses, tree.all().len());
+    let existing =
+        store::responses::count_in(&state.db, &tree.subtree(tree.by_code("BTR").map_or(0, |u| u.id))).await?;
+    if args.reuse && existing > 0 {
+        if args.mode == "exports" {
+            return exports(&state, &tree, existing, backend).await;
+        }
+        anyhow::bail!("--reuse is for --mode exports");
+    }
+    println!("sipas {} benchmark on {backend}: {} responses, {} units", args.mode, args.responses, tree.all().len());
     let started = Instant::now();
     let mut loaded = 0;
     while loaded < args.responses {
@@ -238,6 +254,13 @@ async fn main() -> anyhow::Result<()> {
         args.responses as f64 / load.as_secs_f64(),
         rebuild.as_secs_f64()
     );
+
+    if args.mode == "load" {
+        return Ok(());
+    }
+    if args.mode == "exports" {
+        return exports(&state, &tree, args.responses as u64, backend).await;
+    }
 
     // The live path: one submission = response + answers + its 17 tally cells, committed.
     let mut writes = Vec::new();
@@ -302,5 +325,57 @@ async fn main() -> anyhow::Result<()> {
         database_size(&state, &args.database_url).await?,
         peak_memory_mib()
     );
+    Ok(())
+}
+
+/// Streams the microdata of every response (CSV, then XLSX) into a sink, as the HTTP
+/// handler does, and reports rows per second and the process's peak memory.
+async fn exports(state: &AppState, tree: &sipas::units::UnitTree, responses: u64, backend: &str) -> anyhow::Result<()> {
+    use sipas::export::microdata;
+    use sipas::routes::admin::exports::{stream_csv, stream_xlsx};
+    let root = tree.by_code("BTR").ok_or_else(|| anyhow::anyhow!("no data: run with --mode load first"))?;
+    let request = microdata::Request {
+        form_id: "sipas-2017".into(),
+        units: tree.subtree(root.id),
+        period: Period::new(
+            NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or_default(),
+            NaiveDate::from_ymd_opt(2025, 12, 31).unwrap_or_default(),
+        )
+        .ok_or_else(|| anyhow::anyhow!("period"))?,
+        filters: Filters::default(),
+        k: 10,
+        comments: true,
+    };
+    let form = state.catalog.get("sipas-2017", 1).ok_or_else(|| anyhow::anyhow!("no form"))?.clone();
+    println!(
+        "sipas export benchmark on {backend}: microdata of {responses} responses, peak memory at start {:.0} MiB",
+        peak_memory_mib()
+    );
+    for format in ["csv", "xlsx"] {
+        let started = Instant::now();
+        let plan = microdata::plan(&state.db, tree, &request).await?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(8);
+        let sink = tokio::spawn(async move {
+            let mut bytes = 0usize;
+            while let Some(chunk) = rx.recv().await {
+                bytes += chunk.map(|c| c.len()).unwrap_or(0);
+            }
+            bytes
+        });
+        let rows = if format == "csv" {
+            stream_csv(state, &request, &plan, &form, &tx).await?
+        } else {
+            stream_xlsx(state, &request, &plan, &form, &tx).await?
+        };
+        drop(tx);
+        let bytes = sink.await?;
+        let took = started.elapsed().as_secs_f64();
+        println!(
+            "  {format}: {rows} rows, {:.0} MiB, {took:.1} s, {:.0} rows/s; peak memory so far {:.0} MiB",
+            bytes as f64 / 1024.0 / 1024.0,
+            rows as f64 / took,
+            peak_memory_mib()
+        );
+    }
     Ok(())
 }

@@ -13,6 +13,8 @@ use crate::web::console;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use web::{get, patch, post};
     cfg.service(resource("/healthz").route(get().to(public::health::healthz)))
+        // Browsers ask for it on every page; an empty answer keeps their consoles clean.
+        .service(resource("/favicon.ico").route(get().to(favicon)))
         .service(resource("/readyz").route(get().to(public::health::readyz)))
         .service(resource("/api/openapi.json").route(get().to(openapi_json)))
         // Public: no login.
@@ -105,6 +107,10 @@ fn resource(path: &str) -> Resource {
 
 async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed(format!("{} is not allowed here", req.method())))
+}
+
+async fn favicon() -> HttpResponse {
+    HttpResponse::NoContent().insert_header(("Cache-Control", "public, max-age=86400")).finish()
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {

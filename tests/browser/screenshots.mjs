@@ -16,6 +16,7 @@ for (const [name, viewport] of [['phone', { width: 390, height: 844 }], ['laptop
   const page = await context.newPage();
   const errors = [];
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('response', (r) => { if (r.status() >= 400) errors.push(`${r.status()} ${r.url()}`); });
   await page.goto(`${base}/console/login`);
   await page.fill('input[name=email]', email);
   await page.fill('input[name=password]', password);
