@@ -12,7 +12,10 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect,
+};
 use uuid::Uuid;
 
 use super::Cell;
@@ -146,78 +149,124 @@ pub fn header(form: &Versioned, comments: bool) -> Vec<String> {
     h
 }
 
-/// Pages of rows in response-id order (random, so the order says nothing about time).
+/// One answer of one response, as the export reads them: one pass over responses joined to
+/// their answers, in response-id order (random: the order says nothing about time).
+#[derive(Debug, FromQueryResult)]
+struct Line {
+    id: Uuid,
+    unit_id: i32,
+    survey_date: NaiveDate,
+    respondent_type: String,
+    channel: String,
+    service: Option<String>,
+    gender: Option<String>,
+    age_band: Option<String>,
+    education: Option<String>,
+    occupation: Option<String>,
+    comment: Option<String>,
+    item_code: String,
+    value: i16,
+}
+
+type LineStream<'a> = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Line, DbErr>> + Send + 'a>>;
+
+/// Rows in pages of about a thousand responses, read by a single streaming query so the
+/// whole export is one pass whatever its size.
 pub struct Pages<'a> {
     request: &'a Request,
     plan: &'a Plan,
     form: &'a Versioned,
-    after: Option<Uuid>,
+    lines: LineStream<'a>,
+    /// The first line of the next response, read ahead.
+    pending: Option<Line>,
     done: bool,
 }
 
 impl<'a> Pages<'a> {
-    pub fn new(request: &'a Request, plan: &'a Plan, form: &'a Versioned) -> Pages<'a> {
-        Pages { request, plan, form, after: None, done: false }
+    pub async fn new(
+        db: &'a DatabaseConnection,
+        request: &'a Request,
+        plan: &'a Plan,
+        form: &'a Versioned,
+    ) -> Result<Pages<'a>, DbErr> {
+        let lines = answer::Entity::find()
+            .inner_join(response::Entity)
+            .select_only()
+            .column(response::Column::Id)
+            .column(response::Column::UnitId)
+            .column(response::Column::SurveyDate)
+            .column(response::Column::RespondentType)
+            .column(response::Column::Channel)
+            .column(response::Column::Service)
+            .column(response::Column::Gender)
+            .column(response::Column::AgeBand)
+            .column(response::Column::Education)
+            .column(response::Column::Occupation)
+            .column(response::Column::Comment)
+            .column(answer::Column::ItemCode)
+            .column(answer::Column::Value)
+            .filter(scope_filter(request))
+            .order_by_asc(response::Column::Id)
+            .into_model::<Line>()
+            .stream(db)
+            .await?;
+        Ok(Pages { request, plan, form, lines: Box::pin(lines), pending: None, done: false })
     }
 
-    pub async fn next(&mut self, db: &impl ConnectionTrait) -> Result<Option<Vec<Vec<Cell>>>, DbErr> {
+    pub async fn next(&mut self) -> Result<Option<Vec<Vec<Cell>>>, DbErr> {
+        use futures_util::StreamExt;
         if self.done {
             return Ok(None);
         }
-        let mut query =
-            response::Entity::find().filter(scope_filter(self.request)).order_by_asc(response::Column::Id).limit(PAGE);
-        if let Some(after) = self.after {
-            query = query.filter(response::Column::Id.gt(after));
-        }
-        let page = query.all(db).await?;
-        if (page.len() as u64) < PAGE {
-            self.done = true;
-        }
-        let Some(last) = page.last() else { return Ok(None) };
-        self.after = Some(last.id);
-        let ids: Vec<Uuid> = page.iter().map(|r| r.id).collect();
-        let answers = answer::Entity::find().filter(answer::Column::ResponseId.is_in(ids)).all(db).await?;
-        let mut by_response: HashMap<Uuid, Vec<(String, i16)>> = HashMap::new();
-        for a in answers {
-            by_response.entry(a.response_id).or_default().push((a.item_code, a.value));
-        }
-        let codes = self.form.form.answerables();
-        let rows = page
-            .iter()
-            .filter_map(|r| {
-                let (code, name) = self.plan.unit_label.get(&r.unit_id)?.as_ref()?;
-                let demo: Demo = [r.gender.clone(), r.age_band.clone(), r.education.clone(), r.occupation.clone()];
-                let shown = self.plan.demo.get(&(code.clone(), demo)).cloned().unwrap_or_default();
-                let month = month(r.survey_date);
-                let mut row = vec![
-                    Cell::Text(code.clone()),
-                    Cell::Text(name.clone()),
-                    Cell::Text(month),
-                    Cell::Text(r.respondent_type.clone()),
-                    Cell::Text(r.channel.clone()),
-                    Cell::Text(r.service.clone().unwrap_or_default()),
-                ];
-                row.extend(shown.into_iter().map(|d| Cell::Text(d.unwrap_or_default())));
-                let given = by_response.get(&r.id);
-                for (code, kind, _) in &codes {
-                    let values: Vec<i16> =
-                        given.into_iter().flatten().filter(|(c, _)| c == code).map(|(_, v)| *v).collect();
-                    row.push(match (values.as_slice(), kind) {
-                        ([], _) => Cell::Empty,
-                        (
-                            [v],
-                            AnswerKind::IndexItem | AnswerKind::Expectation | AnswerKind::Question { multiple: false },
-                        ) => Cell::Integer(i64::from(*v)),
-                        (vs, _) => Cell::Text(vs.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(";")),
-                    });
+        let mut rows = Vec::with_capacity(PAGE as usize);
+        let mut current: Vec<Line> = self.pending.take().into_iter().collect();
+        while rows.len() < PAGE as usize {
+            match self.lines.next().await.transpose()? {
+                Some(line) if current.first().is_none_or(|c| c.id == line.id) => current.push(line),
+                Some(line) => {
+                    rows.extend(self.row(&current));
+                    current = vec![line];
                 }
-                if self.request.comments {
-                    row.push(Cell::Text(r.comment.clone().unwrap_or_default()));
+                None => {
+                    rows.extend(self.row(&current));
+                    self.done = true;
+                    return Ok(Some(rows));
                 }
-                Some(row)
-            })
-            .collect();
+            }
+        }
+        self.pending = current.into_iter().next();
         Ok(Some(rows))
+    }
+
+    /// The published row of one response (None when its unit is withheld).
+    fn row(&self, lines: &[Line]) -> Option<Vec<Cell>> {
+        let r = lines.first()?;
+        let (code, name) = self.plan.unit_label.get(&r.unit_id)?.as_ref()?;
+        let demo: Demo = [r.gender.clone(), r.age_band.clone(), r.education.clone(), r.occupation.clone()];
+        let shown = self.plan.demo.get(&(code.clone(), demo)).cloned().unwrap_or_default();
+        let mut row = vec![
+            Cell::Text(code.clone()),
+            Cell::Text(name.clone()),
+            Cell::Text(month(r.survey_date)),
+            Cell::Text(r.respondent_type.clone()),
+            Cell::Text(r.channel.clone()),
+            Cell::Text(r.service.clone().unwrap_or_default()),
+        ];
+        row.extend(shown.into_iter().map(|d| Cell::Text(d.unwrap_or_default())));
+        for (code, kind, _) in self.form.form.answerables() {
+            let values: Vec<i16> = lines.iter().filter(|l| l.item_code == code).map(|l| l.value).collect();
+            row.push(match (values.as_slice(), kind) {
+                ([], _) => Cell::Empty,
+                ([v], AnswerKind::IndexItem | AnswerKind::Expectation | AnswerKind::Question { multiple: false }) => {
+                    Cell::Integer(i64::from(*v))
+                }
+                (vs, _) => Cell::Text(vs.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(";")),
+            });
+        }
+        if self.request.comments {
+            row.push(Cell::Text(r.comment.clone().unwrap_or_default()));
+        }
+        Some(row)
     }
 }
 

@@ -186,9 +186,9 @@ pub async fn stream_csv(
         .map(crate::export::Cell::Text)
         .collect()]));
     tx.send(Ok(Bytes::from(head))).await?;
-    let mut pages = Pages::new(request, plan, form);
+    let mut pages = Pages::new(&state.db, request, plan, form).await?;
     let mut rows = 0;
-    while let Some(page) = pages.next(&state.db).await? {
+    while let Some(page) = pages.next().await? {
         rows += page.len() as u64;
         tx.send(Ok(Bytes::from(csv_lines(&page)))).await?;
     }
@@ -241,9 +241,9 @@ pub async fn stream_xlsx(
         book.save_to_writer(&mut file)?;
         Ok(file)
     });
-    let mut pages = Pages::new(request, plan, form);
+    let mut pages = Pages::new(&state.db, request, plan, form).await?;
     let mut rows = 0;
-    while let Some(page) = pages.next(&state.db).await? {
+    while let Some(page) = pages.next().await? {
         rows += page.len() as u64;
         if rows_tx.send(page).is_err() {
             break;
