@@ -40,6 +40,18 @@ pub struct Settings {
     pub mail_poll_ms: u64,
     /// First retry delay in seconds; it doubles with each failed attempt (at most an hour).
     pub mail_retry_base_seconds: i64,
+    /// Submissions per minute from one client address (offices share addresses: be generous).
+    pub submit_per_minute: u32,
+    /// Submissions per minute from one kiosk device.
+    pub kiosk_per_minute: u32,
+    /// Submissions carrying a receipt code per hour from one client (guessing is hopeless).
+    pub code_attempts_per_hour: u32,
+    /// Addresses of reverse proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: Vec<String>,
+    /// A survey page sent back sooner than this after it was served is flagged.
+    pub min_fill_seconds: i64,
+    /// Days a receipt code stays valid.
+    pub code_validity_days: i64,
     /// A unit's SIPAS over the last 30 days below this (with at least k responses) alerts
     /// its managers, at most once a week.
     pub alert_threshold: f64,
@@ -69,6 +81,12 @@ impl Default for Settings {
             mail_poll_ms: 5000,
             mail_retry_base_seconds: 30,
             alert_threshold: 70.0,
+            submit_per_minute: 30,
+            kiosk_per_minute: 6,
+            code_attempts_per_hour: 60,
+            trusted_proxies: Vec::new(),
+            min_fill_seconds: 8,
+            code_validity_days: 30,
             log: "info".into(),
         }
     }

@@ -191,5 +191,8 @@ fn fake_response(rng: &mut StdRng, forms: &FormRegistry, unit: &str, quality: f6
         demographics,
         service: Some(fields[rng.random_range(0..fields.len())].to_string()),
         comment: rng.random_bool(0.1).then(|| COMMENTS[rng.random_range(0..COMMENTS.len())].to_string()),
+        code: None,
+        form_token: None,
+        website: None,
     }
 }

@@ -23,6 +23,9 @@ pub enum ApiError {
     Validation { message: String, fields: FieldErrors },
     #[error("this submission_id was already used with a different body")]
     IdempotencyMismatch,
+    /// The receipt code is unknown, used or expired (reported as a field error).
+    #[error("1 field failed validation")]
+    CodeRejected,
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -82,6 +85,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Validation { .. } => "validation_failed",
             ApiError::IdempotencyMismatch => "idempotency_mismatch",
+            ApiError::CodeRejected => "validation_failed",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
@@ -98,6 +102,9 @@ impl ApiError {
     pub fn body(&self) -> ErrorBody {
         let fields = match self {
             ApiError::Validation { fields, .. } => fields.clone(),
+            ApiError::CodeRejected => {
+                FieldErrors::from([("code".to_string(), vec!["this code is unknown, already used or expired".to_string()])])
+            }
             _ => FieldErrors::new(),
         };
         ErrorBody { error: self.code().into(), message: self.to_string(), fields }
@@ -108,7 +115,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Validation { .. } | ApiError::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Validation { .. } | ApiError::IdempotencyMismatch | ApiError::CodeRejected => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,

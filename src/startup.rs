@@ -14,6 +14,7 @@ use crate::config::Settings;
 use crate::error::{form_error, json_error, path_error, query_error};
 use crate::forms::{FormRegistry, loader};
 use crate::index::catalog::Catalog;
+use crate::reach::limits::Limits;
 use crate::{routes, store, telemetry};
 
 /// Largest request body accepted anywhere (413 above it).
@@ -27,6 +28,9 @@ pub struct AppState {
     /// Every stored form version with its tally layout.
     pub catalog: Catalog,
     pub settings: Arc<Settings>,
+    pub limits: Limits,
+    /// Signs the time a survey page was served (minimum fill time).
+    pub form_secret: Arc<Vec<u8>>,
 }
 
 /// Connects, runs the migrations, loads and checks the forms and records them.
@@ -37,7 +41,15 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
     Migrator::up(&db, None).await?;
     store::forms::sync(&db, &forms).await?;
     let catalog = Catalog::load(&db).await?;
-    Ok(AppState { db, forms, catalog, settings: Arc::new(settings.clone()) })
+    let form_secret = Arc::new(store::secrets::get_or_create(&db, "form_token").await?);
+    Ok(AppState {
+        db,
+        forms,
+        catalog,
+        limits: Limits::new(settings),
+        settings: Arc::new(settings.clone()),
+        form_secret,
+    })
 }
 
 pub struct Application {

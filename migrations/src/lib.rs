@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_core;
 mod m20261127_000002_tallies;
 mod m20261127_000003_console;
+mod m20261127_000004_reach;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_core::Migration),
             Box::new(m20261127_000002_tallies::Migration),
             Box::new(m20261127_000003_console::Migration),
+            Box::new(m20261127_000004_reach::Migration),
         ]
     }
 }

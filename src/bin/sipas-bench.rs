@@ -134,6 +134,8 @@ impl Generator {
             comment: None,
             answers,
             body_hash: String::new(),
+            code_hash: None,
+            flagged: false,
         }
     }
 }

@@ -2,11 +2,14 @@
 //! layout; keep them in step with the migrations, which are the source of truth).
 
 pub mod answer;
+pub mod api_key;
 pub mod audit;
+pub mod code;
 pub mod form;
 pub mod outbox;
 pub mod password_reset;
 pub mod response;
+pub mod secret;
 pub mod session;
 pub mod tally;
 pub mod unit;

@@ -23,6 +23,8 @@ pub struct Model {
     pub occupation: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]
     pub comment: Option<String>,
+    /// Looked automated (honeypot filled, or sent too fast): kept, but out of the indices.
+    pub flagged: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,8 @@ pub struct Model {
     pub name_vi: String,
     pub name_en: Option<String>,
     pub forms: Option<String>,
+    /// Submissions need a one-time receipt code.
+    pub requires_code: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

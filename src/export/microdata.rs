@@ -48,7 +48,9 @@ pub struct Plan {
 }
 
 fn scope_filter(r: &Request) -> Condition {
+    // Flagged responses are out of the indices, and out of the microdata too.
     let mut c = Condition::all()
+        .add(response::Column::Flagged.eq(false))
         .add(response::Column::FormId.eq(r.form_id.clone()))
         .add(response::Column::UnitId.is_in(r.units.clone()))
         .add(response::Column::SurveyDate.between(r.period.from, r.period.to));
@@ -149,10 +151,9 @@ pub fn header(form: &Versioned, comments: bool) -> Vec<String> {
     h
 }
 
-/// One answer of one response, as the export reads them: one pass over responses joined to
-/// their answers, in response-id order (random: the order says nothing about time).
+/// A response as the export reads it.
 #[derive(Debug, FromQueryResult)]
-struct Line {
+struct Head {
     id: Uuid,
     unit_id: i32,
     survey_date: NaiveDate,
@@ -164,53 +165,85 @@ struct Line {
     education: Option<String>,
     occupation: Option<String>,
     comment: Option<String>,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct Answer {
+    response_id: Uuid,
     item_code: String,
     value: i16,
 }
 
-type LineStream<'a> = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Line, DbErr>> + Send + 'a>>;
+type Stream<'a, T> = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<T, DbErr>> + Send + 'a>>;
 
-/// Rows in pages of about a thousand responses, read by a single streaming query so the
-/// whole export is one pass whatever its size.
+/// Rows in pages of a thousand responses. Responses and their answers are read by two
+/// streaming queries in the same (response id) order and merged: one pass over each
+/// table, in index order, whatever the size; the order says nothing about time.
 pub struct Pages<'a> {
     request: &'a Request,
     plan: &'a Plan,
     form: &'a Versioned,
-    lines: LineStream<'a>,
-    /// The first line of the next response, read ahead.
-    pending: Option<Line>,
+    heads: Stream<'a, Head>,
+    answers: Stream<'a, Answer>,
+    /// An answer read ahead, belonging to a later response.
+    pending: Option<Answer>,
     done: bool,
 }
 
 impl<'a> Pages<'a> {
-    pub async fn new(
-        db: &'a DatabaseConnection,
-        request: &'a Request,
-        plan: &'a Plan,
-        form: &'a Versioned,
-    ) -> Result<Pages<'a>, DbErr> {
-        let lines = answer::Entity::find()
-            .inner_join(response::Entity)
+    pub async fn new(db: &'a DatabaseConnection, request: &'a Request, plan: &'a Plan, form: &'a Versioned) -> Result<Pages<'a>, DbErr> {
+        let heads = response::Entity::find()
             .select_only()
-            .column(response::Column::Id)
-            .column(response::Column::UnitId)
-            .column(response::Column::SurveyDate)
-            .column(response::Column::RespondentType)
-            .column(response::Column::Channel)
-            .column(response::Column::Service)
-            .column(response::Column::Gender)
-            .column(response::Column::AgeBand)
-            .column(response::Column::Education)
-            .column(response::Column::Occupation)
-            .column(response::Column::Comment)
-            .column(answer::Column::ItemCode)
-            .column(answer::Column::Value)
+            .columns([
+                response::Column::Id,
+                response::Column::UnitId,
+                response::Column::SurveyDate,
+                response::Column::RespondentType,
+                response::Column::Channel,
+                response::Column::Service,
+                response::Column::Gender,
+                response::Column::AgeBand,
+                response::Column::Education,
+                response::Column::Occupation,
+                response::Column::Comment,
+            ])
             .filter(scope_filter(request))
             .order_by_asc(response::Column::Id)
-            .into_model::<Line>()
+            .into_model::<Head>()
             .stream(db)
             .await?;
-        Ok(Pages { request, plan, form, lines: Box::pin(lines), pending: None, done: false })
+        let in_scope = sea_orm::sea_query::Query::select()
+            .column(response::Column::Id)
+            .from(response::Entity)
+            .cond_where(scope_filter(request))
+            .to_owned();
+        let answers = answer::Entity::find()
+            .filter(answer::Column::ResponseId.in_subquery(in_scope))
+            .order_by_asc(answer::Column::ResponseId)
+            .into_model::<Answer>()
+            .stream(db)
+            .await?;
+        Ok(Pages { request, plan, form, heads: Box::pin(heads), answers: Box::pin(answers), pending: None, done: false })
+    }
+
+    /// The answers of response `id` (the streams are in the same order).
+    async fn answers_of(&mut self, id: Uuid) -> Result<Vec<(String, i16)>, DbErr> {
+        use futures_util::StreamExt;
+        let mut out = Vec::with_capacity(24);
+        loop {
+            let next = match self.pending.take() {
+                Some(a) => Some(a),
+                None => self.answers.next().await.transpose()?,
+            };
+            match next {
+                Some(a) if a.response_id == id => out.push((a.item_code, a.value)),
+                Some(a) => {
+                    self.pending = Some(a);
+                    return Ok(out);
+                }
+                None => return Ok(out),
+            }
+        }
     }
 
     pub async fn next(&mut self) -> Result<Option<Vec<Vec<Cell>>>, DbErr> {
@@ -219,28 +252,19 @@ impl<'a> Pages<'a> {
             return Ok(None);
         }
         let mut rows = Vec::with_capacity(PAGE as usize);
-        let mut current: Vec<Line> = self.pending.take().into_iter().collect();
         while rows.len() < PAGE as usize {
-            match self.lines.next().await.transpose()? {
-                Some(line) if current.first().is_none_or(|c| c.id == line.id) => current.push(line),
-                Some(line) => {
-                    rows.extend(self.row(&current));
-                    current = vec![line];
-                }
-                None => {
-                    rows.extend(self.row(&current));
-                    self.done = true;
-                    return Ok(Some(rows));
-                }
-            }
+            let Some(head) = self.heads.next().await.transpose()? else {
+                self.done = true;
+                break;
+            };
+            let answers = self.answers_of(head.id).await?;
+            rows.extend(self.row(&head, &answers));
         }
-        self.pending = current.into_iter().next();
-        Ok(Some(rows))
+        Ok(if rows.is_empty() && self.done { None } else { Some(rows) })
     }
 
     /// The published row of one response (None when its unit is withheld).
-    fn row(&self, lines: &[Line]) -> Option<Vec<Cell>> {
-        let r = lines.first()?;
+    fn row(&self, r: &Head, answers: &[(String, i16)]) -> Option<Vec<Cell>> {
         let (code, name) = self.plan.unit_label.get(&r.unit_id)?.as_ref()?;
         let demo: Demo = [r.gender.clone(), r.age_band.clone(), r.education.clone(), r.occupation.clone()];
         let shown = self.plan.demo.get(&(code.clone(), demo)).cloned().unwrap_or_default();
@@ -254,7 +278,7 @@ impl<'a> Pages<'a> {
         ];
         row.extend(shown.into_iter().map(|d| Cell::Text(d.unwrap_or_default())));
         for (code, kind, _) in self.form.form.answerables() {
-            let values: Vec<i16> = lines.iter().filter(|l| l.item_code == code).map(|l| l.value).collect();
+            let values: Vec<i16> = answers.iter().filter(|(c, _)| c == code).map(|(_, v)| *v).collect();
             row.push(match (values.as_slice(), kind) {
                 ([], _) => Cell::Empty,
                 ([v], AnswerKind::IndexItem | AnswerKind::Expectation | AnswerKind::Question { multiple: false }) => {

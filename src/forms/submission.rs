@@ -42,6 +42,15 @@ pub struct SubmissionBody {
     /// Free text, at most the form's `comment.max_chars` characters.
     #[serde(default)]
     pub comment: Option<String>,
+    /// A one-time receipt code (`ABCD-EFGH-K`); required by units that ask for one.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// The survey page's signed token (sent by its script): how long the page was open.
+    #[serde(default)]
+    pub form_token: Option<String>,
+    /// A field people never see: bots fill it in.
+    #[serde(default)]
+    pub website: Option<String>,
 }
 
 /// One level, or several for multiple-choice questions.
@@ -97,6 +106,9 @@ pub enum Problem {
     UnknownOption,
     UnknownService,
     DateOutOfRange,
+    CodeRequired,
+    CodeMistyped,
+    CodeUnknown,
 }
 
 impl Problem {
@@ -137,6 +149,12 @@ impl Problem {
             (UnknownService, Lang::En) => "not one of the form's fields".into(),
             (DateOutOfRange, Lang::Vi) => "Ngày khảo sát không hợp lệ.".into(),
             (DateOutOfRange, Lang::En) => "the survey date must be between 2000-01-01 and today".into(),
+            (CodeRequired, Lang::Vi) => "Vui lòng nhập mã in trên phiếu hẹn trả kết quả.".into(),
+            (CodeRequired, Lang::En) => "this unit asks for the code printed on your receipt".into(),
+            (CodeMistyped, Lang::Vi) => "Mã chưa đúng, vui lòng kiểm tra lại từng ký tự.".into(),
+            (CodeMistyped, Lang::En) => "this code has a typo: check each character".into(),
+            (CodeUnknown, Lang::Vi) => "Mã không hợp lệ, đã dùng hoặc đã hết hạn.".into(),
+            (CodeUnknown, Lang::En) => "this code is unknown, already used or expired".into(),
         }
     }
 }
@@ -174,6 +192,7 @@ pub struct UnitRef {
     pub code: String,
     /// Forms the unit takes (after inheritance).
     pub forms: Vec<String>,
+    pub requires_code: bool,
 }
 
 /// A submission that broke no rule. Answers hold only given answers (no `null`s).
@@ -192,6 +211,10 @@ pub struct ValidSubmission {
     pub answers: Vec<(String, i16)>,
     /// SHA-256 of the normalised body: a replay must carry the same content.
     pub body_hash: String,
+    /// Hash of the receipt code to use up with this response (never stored with it).
+    pub code_hash: Option<String>,
+    /// Suspicious: stored, but left out of the indices.
+    pub flagged: bool,
 }
 
 /// What the body hash covers: the client's content, normalised (a `null` answer and a
@@ -249,6 +272,22 @@ pub fn validate(
     if channel.is_none() {
         problems.add("channel", Problem::UnknownChannel);
     }
+    // Kiosks stand at the counter: they need no receipt code.
+    let code_hash = match body.code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) => match crate::reach::codes::normalise(c) {
+            Ok(canonical) => Some(crate::reach::codes::hash(&canonical)),
+            Err(_) => {
+                problems.add("code", Problem::CodeMistyped);
+                None
+            }
+        },
+        None => {
+            if unit.is_some_and(|u| u.requires_code) && channel != Some(Channel::Kiosk) {
+                problems.add("code", Problem::CodeRequired);
+            }
+            None
+        }
+    };
 
     let mut answers: Vec<(String, i16)> = Vec::new();
     let mut canonical_answers: BTreeMap<&str, Vec<i16>> = BTreeMap::new();
@@ -367,5 +406,7 @@ pub fn validate(
         comment,
         answers,
         body_hash,
+        code_hash,
+        flagged: false,
     })
 }

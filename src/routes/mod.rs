@@ -22,9 +22,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/api/v1/forms/{form_id}").route(get().to(public::forms::get)))
         .service(resource("/api/v1/units/{unit_code}").route(get().to(public::units::get)))
         .service(resource("/api/v1/responses").route(post().to(public::responses::submit)))
+        .service(resource("/s/app.js").route(get().to(pages::survey_js)))
+        .service(resource("/s/sw.js").route(get().to(pages::service_worker_js)))
         .service(
             resource("/s/{unit_code}").route(get().to(pages::survey::show)).route(post().to(pages::survey::submit)),
         )
+        .service(resource("/k/{unit_code}").route(get().to(pages::survey::kiosk)).route(post().to(pages::survey::kiosk_submit)))
+        .service(resource("/k/{unit_code}/thanks").route(get().to(pages::survey::kiosk_thanks)))
         // Admin: bearer token or session cookie.
         .service(resource("/api/v1/auth/login").route(post().to(admin::auth::login)))
         .service(resource("/api/v1/auth/logout").route(post().to(admin::auth::logout)))

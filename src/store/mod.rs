@@ -4,6 +4,7 @@
 
 pub mod forms;
 pub mod responses;
+pub mod secrets;
 pub mod sessions;
 pub mod tallies;
 pub mod units;

@@ -40,7 +40,8 @@ pub fn deltas<'a>(
     subs: impl IntoIterator<Item = &'a ValidSubmission>,
 ) -> Result<BTreeMap<CellKey, Tally>, DbErr> {
     let mut out = BTreeMap::new();
-    for s in subs {
+    // Flagged responses stay out of the indices.
+    for s in subs.into_iter().filter(|s| !s.flagged) {
         let filing = Filing {
             unit_id: s.unit_id,
             date: s.survey_date,
@@ -66,6 +67,14 @@ pub async fn insert(db: &DatabaseConnection, catalog: &Catalog, s: &ValidSubmiss
         if let Some(existing) = find_by_key(&txn, &key).await? {
             txn.rollback().await?;
             return replay(existing, s);
+        }
+        // The code is used up in the same transaction as the response is stored: either both
+        // happen or neither does.
+        if let Some(code_hash) = &s.code_hash
+            && !crate::reach::codes::consume(&txn, code_hash, s.unit_id, s.survey_date).await?
+        {
+            txn.rollback().await?;
+            return Err(ApiError::CodeRejected);
         }
         let id = Uuid::new_v4();
         let written = match insert_rows(&txn, &[(id, s)]).await {
@@ -189,6 +198,7 @@ async fn insert_rows(txn: &impl ConnectionTrait, subs: &[(Uuid, &ValidSubmission
             education: demo(DemographicKey::Education),
             occupation: demo(DemographicKey::Occupation),
             comment: Set(s.comment.clone()),
+            flagged: Set(s.flagged),
         }
     });
     response::Entity::insert_many(rows).exec_without_returning(txn).await?;
@@ -232,7 +242,8 @@ pub async fn comments(
         .filter(response::Column::UnitId.is_in(unit_ids.to_vec()))
         .filter(response::Column::FormId.eq(form_id))
         .filter(response::Column::SurveyDate.between(period.from, period.to))
-        .filter(response::Column::Comment.is_not_null());
+        .filter(response::Column::Comment.is_not_null())
+        .filter(response::Column::Flagged.eq(false));
     if let Some(v) = &filters.respondent_type {
         q = q.filter(response::Column::RespondentType.eq(v.clone()));
     }
@@ -246,4 +257,60 @@ pub async fn comments(
         q.order_by_desc(response::Column::SurveyDate).limit(limit).into_tuple().all(db).await?;
     // Only the month: the day would help put a name to a comment.
     Ok(rows.into_iter().filter_map(|(d, c)| c.map(|c| (d.format("%Y-%m").to_string(), c))).collect())
+}
+
+/// Flagged responses at some units in a period (they are out of the indices).
+pub async fn count_flagged(
+    db: &impl ConnectionTrait,
+    unit_ids: &[i32],
+    period: &crate::index::period::Period,
+) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    response::Entity::find()
+        .filter(response::Column::UnitId.is_in(unit_ids.to_vec()))
+        .filter(response::Column::SurveyDate.between(period.from, period.to))
+        .filter(response::Column::Flagged.eq(true))
+        .count(db)
+        .await
+}
+
+/// Accepts the flagged responses of some units after review: they join the indices.
+pub async fn accept_flagged(db: &DatabaseConnection, catalog: &Catalog, unit_ids: &[i32]) -> Result<usize, DbErr> {
+    use sea_orm::QueryOrder;
+    let txn = super::begin_write(db).await?;
+    let flagged = response::Entity::find()
+        .filter(response::Column::UnitId.is_in(unit_ids.to_vec()))
+        .filter(response::Column::Flagged.eq(true))
+        .order_by_asc(response::Column::Id)
+        .all(&txn)
+        .await?;
+    let mut changes = BTreeMap::new();
+    for r in &flagged {
+        let answers: Vec<(String, i16)> = answer::Entity::find()
+            .filter(answer::Column::ResponseId.eq(r.id))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|a| (a.item_code, a.value))
+            .collect();
+        let filing = Filing {
+            unit_id: r.unit_id,
+            date: r.survey_date,
+            form_id: &r.form_id,
+            form_version: r.form_version,
+            respondent_type: &r.respondent_type,
+            channel: &r.channel,
+            service: r.service.as_deref(),
+        };
+        tallies::file(&mut changes, catalog, &filing, &answers)?;
+    }
+    response::Entity::update_many()
+        .col_expr(response::Column::Flagged, sea_orm::sea_query::Expr::value(false))
+        .filter(response::Column::UnitId.is_in(unit_ids.to_vec()))
+        .filter(response::Column::Flagged.eq(true))
+        .exec(&txn)
+        .await?;
+    tallies::add(&txn, &changes).await?;
+    txn.commit().await?;
+    Ok(flagged.len())
 }

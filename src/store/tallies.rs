@@ -369,6 +369,7 @@ pub async fn rebuild(
             .column(answer::Column::ItemCode)
             .column(answer::Column::Value)
             .filter(response::Column::UnitId.eq(unit_id))
+            .filter(response::Column::Flagged.eq(false))
             .order_by_asc(response::Column::Id)
             .into_tuple()
             .all(&txn)

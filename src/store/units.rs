@@ -52,7 +52,7 @@ pub async fn unit_ref(
         Some(l) => crate::units::parse_form_list(&l),
         None => forms.ids(),
     };
-    Ok(Some(UnitRef { id: unit.id, code: unit.code, forms }))
+    Ok(Some(UnitRef { id: unit.id, code: unit.code, forms, requires_code: unit.requires_code }))
 }
 
 pub struct NewUnit {
@@ -72,6 +72,7 @@ pub async fn insert(db: &impl ConnectionTrait, u: NewUnit) -> Result<unit::Model
         name_vi: Set(u.name_vi),
         name_en: Set(u.name_en),
         forms: Set(u.forms),
+        requires_code: Set(false),
         ..Default::default()
     }
     .insert(db)

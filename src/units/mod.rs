@@ -201,6 +201,7 @@ mod tests {
             name_vi: code.into(),
             name_en: None,
             forms: forms.map(String::from),
+            requires_code: false,
         }
     }
 

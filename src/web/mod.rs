@@ -39,19 +39,66 @@ select,textarea{width:100%;font:inherit;padding:.5rem;box-sizing:border-box;bord
 .s{background:#fff;border:2px solid #a4001d;border-radius:8px;padding:.2rem .8rem}\
 button{width:100%;min-height:52px;margin:1rem 0;font:inherit;font-size:1.1rem;font-weight:600;background:#0a5fb4;color:#fff;border:0;border-radius:8px}\
 a{color:#0a55a0}\
-.n{font-size:.9rem;color:#444}";
+.n{font-size:.9rem;color:#444}\
+.hp{position:absolute;left:-9999px;width:1px;height:1px;overflow:hidden}\
+#st{font-weight:600;padding:.6rem .8rem;border-radius:8px;background:#fff;border:2px solid #0a5fb4}\
+#st.ok{border-color:#1b7f3b;color:#145c2b}#st.wait{border-color:#a4001d;color:#7a0016}";
 
 fn style_hash() -> &'static str {
     static HASH: OnceLock<String> = OnceLock::new();
     HASH.get_or_init(|| base64::engine::general_purpose::STANDARD.encode(Sha256::digest(CSS.as_bytes())))
 }
 
-/// The policy of every page: only the inline stylesheet above, forms posting to this site.
+/// The policy of every page: only the inline stylesheet above, this site's own script and
+/// service worker, forms and requests to this site.
 pub fn content_security_policy() -> String {
     format!(
-        "default-src 'none'; style-src 'sha256-{}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        "default-src 'none'; style-src 'sha256-{}'; script-src 'self'; connect-src 'self'; worker-src 'self'; \
+         form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
         style_hash()
     )
+}
+
+/// The survey page's script (progressive enhancement: the page works without it).
+pub const SURVEY_JS: &str = include_str!("assets/survey.js");
+/// The service worker that keeps the survey page for offline reopening.
+pub const SERVICE_WORKER_JS: &str = include_str!("assets/sw.js");
+
+pub async fn survey_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(SURVEY_JS)
+}
+
+pub async fn service_worker_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "no-cache"))
+        .body(SERVICE_WORKER_JS)
+}
+
+pub fn see_other(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header(("Location", to.to_string())).insert_header(("Cache-Control", "no-store")).finish()
+}
+
+/// A page with the survey script.
+pub fn page_with_script(lang: Lang, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width,initial-scale=1";
+                meta name="referrer" content="no-referrer";
+                meta name="description" content="Phiếu khảo sát sự hài lòng, không ghi tên";
+                title { (title) }
+                style { (PreEscaped(CSS)) }
+                script src="/s/app.js" defer {}
+            }
+            body { main { (body) } }
+        }
+    }
 }
 
 pub fn page(lang: Lang, title: &str, body: Markup) -> Markup {

@@ -1,12 +1,16 @@
 //! The public survey page `/s/{unit_code}`: the unit's form in Vietnamese (`?lang=en` for
 //! English), one question per row with large tap targets, and "no answer" always possible.
 //! The POST goes through the same validation as the API; on a problem the page comes back
-//! with inline messages and every answer kept.
+//! with inline messages and every answer kept. With JavaScript on, `survey.js` keeps the
+//! answers on the phone and queues the submission until the server acknowledges it.
+//!
+//! The kiosk page `/k/{unit_code}` is the same form on an enrolled counter tablet: it resets
+//! after each response, keeps nothing to go back to, and is limited per device.
 
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use std::fmt::Write as _;
 
 use maud::{Markup, PreEscaped, html};
@@ -18,7 +22,7 @@ use crate::Lang;
 use crate::error::ApiError;
 use crate::forms::submission::{AnswerValue, Problems, SubmissionBody};
 use crate::forms::{AnswerKind, DemographicKey, LoadedForm, Scale, Text};
-use crate::routes::public::responses::accept;
+use crate::routes::public::responses::{Origin, accept};
 use crate::startup::AppState;
 use crate::store;
 use crate::store::responses::Stored;
@@ -27,7 +31,29 @@ use crate::store::responses::Stored;
 pub struct PageQuery {
     lang: Option<String>,
     form: Option<String>,
+    /// A receipt code carried by an invitation link.
+    code: Option<String>,
+    /// A kiosk key, once, to enrol this tablet.
+    enroll: Option<String>,
 }
+
+/// Which page: a citizen's own phone, or a counter kiosk.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Survey,
+    Kiosk,
+}
+
+impl Mode {
+    fn base(self) -> &'static str {
+        match self {
+            Mode::Survey => "/s/",
+            Mode::Kiosk => "/k/",
+        }
+    }
+}
+
+pub const KIOSK_COOKIE: &str = "sipas_kiosk";
 
 /// What the citizen has entered so far, to render the form again.
 #[derive(Default)]
@@ -49,10 +75,14 @@ impl Entered {
 
 struct Context {
     lang: Lang,
+    mode: Mode,
     unit_code: String,
     unit_name: String,
     form: std::sync::Arc<LoadedForm>,
     other_forms: Vec<(String, Text)>,
+    requires_code: bool,
+    /// The signed time the page is served (minimum fill time).
+    token: String,
 }
 
 fn t(lang: Lang, vi: &'static str, en: &'static str) -> &'static str {
@@ -63,7 +93,7 @@ fn t(lang: Lang, vi: &'static str, en: &'static str) -> &'static str {
 }
 
 /// Loads the unit and picks the form (`?form=`, else the first the unit takes).
-async fn context(state: &AppState, code: &str, query: &PageQuery) -> Result<Option<Context>, ApiError> {
+async fn context(state: &AppState, mode: Mode, code: &str, query: &PageQuery) -> Result<Option<Context>, ApiError> {
     let lang = Lang::from_param(query.lang.as_deref());
     let Some(unit) = store::units::by_code(&state.db, code).await? else {
         return Ok(None);
@@ -86,13 +116,24 @@ async fn context(state: &AppState, code: &str, query: &PageQuery) -> Result<Opti
         Lang::En => unit.name_en.clone().unwrap_or(unit.name_vi.clone()),
         Lang::Vi => unit.name_vi.clone(),
     };
-    Ok(Some(Context { lang, unit_code: unit.code, unit_name, form: form.clone(), other_forms }))
+    let token = crate::reach::limits::form_token(&state.form_secret, chrono::Utc::now().timestamp_millis());
+    Ok(Some(Context {
+        lang,
+        mode,
+        unit_code: unit.code,
+        unit_name,
+        form: form.clone(),
+        other_forms,
+        requires_code: unit_ref.requires_code && mode == Mode::Survey,
+        token,
+    }))
 }
 
 /// The survey form.
 #[utoipa::path(get, path = "/s/{unit_code}", tag = "public",
     params(("unit_code" = String, Path), ("lang" = Option<String>, Query, description = "`en` for English"),
-           ("form" = Option<String>, Query, description = "form id when the unit takes several")),
+           ("form" = Option<String>, Query, description = "form id when the unit takes several"),
+           ("code" = Option<String>, Query, description = "a receipt code, as in an invitation link")),
     responses((status = 200, description = "The survey page", content_type = "text/html"),
               (status = 404, description = "Unknown unit", content_type = "text/html")))]
 pub async fn show(
@@ -100,10 +141,13 @@ pub async fn show(
     path: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(ctx) = context(&state, &path, &query).await? else {
+    let Some(ctx) = context(&state, Mode::Survey, &path, &query).await? else {
         return Ok(not_found(Lang::from_param(query.lang.as_deref())));
     };
-    let entered = Entered { submission_id: Uuid::new_v4(), ..Default::default() };
+    let mut entered = Entered { submission_id: Uuid::new_v4(), ..Default::default() };
+    if let Some(code) = query.code.as_deref().filter(|c| c.len() <= 32) {
+        entered.values.insert("code".into(), vec![code.to_string()]);
+    }
     Ok(respond(StatusCode::OK, render_form(&ctx, &entered)))
 }
 
@@ -116,8 +160,21 @@ pub async fn show(
               (status = 422, description = "The form again with inline messages", content_type = "text/html")))]
 pub async fn submit(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<PageQuery>,
+    body: Result<web::Bytes, actix_web::Error>,
+) -> Result<HttpResponse, ApiError> {
+    let origin = Origin { client: state.limits.client(&req), kiosk: None, page: true };
+    handle(&state, Mode::Survey, &origin, &path, &query, body).await
+}
+
+async fn handle(
+    state: &AppState,
+    mode: Mode,
+    origin: &Origin,
+    unit: &str,
+    query: &PageQuery,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.map_err(crate::error::body_error)?;
@@ -126,8 +183,8 @@ pub async fn submit(
         values.entry(k.into_owned()).or_default().push(v.into_owned());
     }
     let form_id = values.get("form").and_then(|v| v.first()).cloned();
-    let query = PageQuery { lang: query.lang.clone(), form: form_id.or(query.form.clone()) };
-    let Some(ctx) = context(&state, &path, &query).await? else {
+    let query = PageQuery { lang: query.lang.clone(), form: form_id.or(query.form.clone()), code: None, enroll: None };
+    let Some(ctx) = context(state, mode, unit, &query).await? else {
         return Ok(not_found(Lang::from_param(query.lang.as_deref())));
     };
     let mut entered = Entered {
@@ -172,30 +229,134 @@ pub async fn submit(
         unit: ctx.unit_code.clone(),
         form: form.form.id.clone(),
         respondent_type,
-        channel: "online".into(),
+        channel: if mode == Mode::Kiosk { "kiosk" } else { "online" }.into(),
         answers,
         demographics: Some(demographics),
         service: text("service"),
         comment: text("comment"),
+        code: text("code"),
+        form_token: text("t"),
+        website: text("website"),
     };
-    match accept(&state, &submission).await {
-        Ok(Ok(Stored::Created(_))) => Ok(respond(StatusCode::CREATED, render_thanks(&ctx, false))),
-        Ok(Ok(Stored::Replayed(_))) => Ok(respond(StatusCode::OK, render_thanks(&ctx, false))),
+    let thanks = |replayed: bool, changed: bool| match mode {
+        // The kiosk forgets at once: a redirect, so going back never shows these answers.
+        Mode::Kiosk => super::see_other(&format!("/k/{}/thanks{}", ctx.unit_code, if ctx.lang == Lang::En { "?lang=en" } else { "" })),
+        Mode::Survey => respond(if replayed { StatusCode::OK } else { StatusCode::CREATED }, render_thanks(&ctx, changed)),
+    };
+    match accept(state, &submission, origin).await {
+        Ok(Ok(Stored::Created(_))) => Ok(thanks(false, false)),
+        Ok(Ok(Stored::Replayed(_))) => Ok(thanks(true, false)),
         Ok(Err(problems)) => {
             entered.problems = problems;
             Ok(respond(StatusCode::UNPROCESSABLE_ENTITY, render_form(&ctx, &entered)))
         }
-        Err(ApiError::IdempotencyMismatch) => {
-            // The same page was sent again with other answers (back button): the first
-            // answers stand, and the citizen is told so.
-            Ok(respond(StatusCode::OK, render_thanks(&ctx, true)))
-        }
+        // The same page was sent again with other answers (back button): the first answers
+        // stand, and the citizen is told so.
+        Err(ApiError::IdempotencyMismatch) => Ok(thanks(true, true)),
+        Err(ApiError::TooManyRequests(seconds)) => Ok(too_many(&ctx, seconds)),
         Err(e) => Err(e),
     }
 }
 
+/// 429 as a page, with Retry-After.
+fn too_many(ctx: &Context, seconds: u64) -> HttpResponse {
+    let lang = ctx.lang;
+    let body = html! {
+        p.u { (ctx.unit_name) }
+        h1 { (t(lang, "Vui lòng thử lại sau ít phút", "Please try again in a few minutes")) }
+        p { (t(lang, "Có quá nhiều phiếu được gửi từ cùng một nơi trong thời gian ngắn. Hãy thử lại sau ", "Too many forms were sent from the same place in a short time. Try again in ")) (seconds) (t(lang, " giây.", " seconds.")) }
+    };
+    let mut res = respond(StatusCode::TOO_MANY_REQUESTS, page(lang, t(lang, "Thử lại sau", "Try again later"), body));
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&seconds.to_string()) {
+        res.headers_mut().insert(actix_web::http::header::RETRY_AFTER, v);
+    }
+    res
+}
+
+/// The kiosk: enrolled tablets only (`?enroll=KEY` once, then a cookie).
+pub async fn kiosk(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>, query: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+    let lang = Lang::from_param(query.lang.as_deref());
+    if let Some(key) = query.enroll.as_deref() {
+        let Some(device) = kiosk_device(&state, key, &path).await? else { return Ok(not_enrolled(lang)) };
+        let cookie = actix_web::cookie::Cookie::build(KIOSK_COOKIE, key.to_string())
+            .path(format!("/k/{}", path.as_str()))
+            .http_only(true)
+            .secure(state.settings.cookie_secure)
+            .same_site(actix_web::cookie::SameSite::Strict)
+            .max_age(actix_web::cookie::time::Duration::days(3650))
+            .finish();
+        let mut res = super::see_other(&format!("/k/{}{}", path.as_str(), if lang == Lang::En { "?lang=en" } else { "" }));
+        let _ = res.add_cookie(&cookie);
+        let _ = device;
+        return Ok(res);
+    }
+    let key = req.cookie(KIOSK_COOKIE).map(|c| c.value().to_string()).unwrap_or_default();
+    if kiosk_device(&state, &key, &path).await?.is_none() {
+        return Ok(not_enrolled(lang));
+    }
+    let Some(ctx) = context(&state, Mode::Kiosk, &path, &query).await? else { return Ok(not_found(lang)) };
+    Ok(respond(StatusCode::OK, render_form(&ctx, &Entered { submission_id: Uuid::new_v4(), ..Default::default() })))
+}
+
+pub async fn kiosk_submit(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+    body: Result<web::Bytes, actix_web::Error>,
+) -> Result<HttpResponse, ApiError> {
+    let key = req.cookie(KIOSK_COOKIE).map(|c| c.value().to_string()).unwrap_or_default();
+    let Some(device) = kiosk_device(&state, &key, &path).await? else {
+        return Ok(not_enrolled(Lang::from_param(query.lang.as_deref())));
+    };
+    let origin = Origin { client: state.limits.client(&req), kiosk: Some(device), page: true };
+    handle(&state, Mode::Kiosk, &origin, &path, &query, body).await
+}
+
+/// A short thank-you that returns to a blank form by itself (no script needed).
+pub async fn kiosk_thanks(state: web::Data<AppState>, path: web::Path<String>, query: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+    let lang = Lang::from_param(query.lang.as_deref());
+    let Some(unit) = store::units::by_code(&state.db, &path).await? else { return Ok(not_found(lang)) };
+    let back = format!("/k/{}{}", unit.code, if lang == Lang::En { "?lang=en" } else { "" });
+    let body = html! {
+        p.u { (unit.name_vi) }
+        h1 { (t(lang, "Cảm ơn anh/chị!", "Thank you!")) }
+        p { (t(lang, "Ý kiến đã được ghi nhận. Màn hình sẽ trở về phiếu mới sau vài giây.", "Your answers have been received. The screen returns to a new form in a few seconds.")) }
+        p { a href=(back) { (t(lang, "Phiếu mới", "New form")) } }
+    };
+    let markup = html! {
+        (maud::DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width,initial-scale=1";
+                meta http-equiv="refresh" content={ "6;url=" (back) };
+                title { (t(lang, "Cảm ơn", "Thank you")) }
+                style { (PreEscaped(super::CSS)) }
+            }
+            body { main { (body) } }
+        }
+    };
+    Ok(respond(StatusCode::OK, markup))
+}
+
+/// The enrolled kiosk (its key's id) when `key` is a kiosk key of this unit.
+async fn kiosk_device(state: &AppState, key: &str, unit_code: &str) -> Result<Option<i32>, ApiError> {
+    let Some(k) = crate::reach::keys::verify(&state.db, key, crate::reach::keys::KeyKind::Kiosk).await? else { return Ok(None) };
+    let unit = store::units::by_code(&state.db, unit_code).await?;
+    Ok(unit.filter(|u| u.id == k.unit_id).map(|_| k.id))
+}
+
+fn not_enrolled(lang: Lang) -> HttpResponse {
+    let body = html! {
+        h1 { (t(lang, "Máy chưa được đăng ký làm kiosk", "This tablet is not set up as a kiosk")) }
+        p { (t(lang, "Cán bộ quản trị mở liên kết đăng ký kiosk của đơn vị trên máy này.", "An administrator opens the unit's kiosk enrolment link on this tablet.")) }
+    };
+    respond(StatusCode::FORBIDDEN, page(lang, t(lang, "Kiosk", "Kiosk"), body))
+}
+
 fn href(ctx: &Context, lang: Lang) -> String {
-    let mut url = format!("/s/{}", ctx.unit_code);
+    let mut url = format!("{}{}", ctx.mode.base(), ctx.unit_code);
     let mut params = Vec::new();
     if lang == Lang::En {
         params.push("lang=en".to_string());
@@ -226,7 +387,7 @@ fn render_form(ctx: &Context, e: &Entered) -> Markup {
             "Phiếu không ghi tên: không hỏi họ tên, số điện thoại hay số hồ sơ. Câu nào không muốn trả lời, chọn \"Không trả lời\".",
             "This survey is anonymous: no name, phone or case number is asked. Choose \"No answer\" for any question you prefer to skip.")) }
         @for (id, title) in &ctx.other_forms {
-            p.n { (t(lang, "Phiếu khác: ", "Other form: ")) a href={ "/s/" (ctx.unit_code) "?form=" (id) @if lang == Lang::En { "&lang=en" } } { (title.get(lang)) } }
+            p.n { (t(lang, "Phiếu khác: ", "Other form: ")) a href={ (ctx.mode.base()) (ctx.unit_code) "?form=" (id) @if lang == Lang::En { "&lang=en" } } { (title.get(lang)) } }
         }
         @if !problems.is_empty() {
             div.s role="alert" id="errors" {
@@ -236,9 +397,25 @@ fn render_form(ctx: &Context, e: &Entered) -> Markup {
                 } }
             }
         }
-        form method="post" action=(href(ctx, lang)) {
+        p #st role="status" aria-live="polite" hidden {}
+        form method="post" action=(href(ctx, lang)) autocomplete=[(ctx.mode == Mode::Kiosk).then_some("off")]
+            data-unit=[(ctx.mode == Mode::Survey).then_some(&ctx.unit_code)] data-form=(f.id)
+            data-rt=[(f.respondent_types.len() == 1).then(|| f.respondent_types[0].as_str())]
+            data-multi=(f.questions.iter().filter(|q| q.multiple).map(|q| q.code.as_str()).collect::<Vec<_>>().join(" "))
+            data-ok=(t(lang, "Ý kiến của anh/chị đã được ghi nhận. Cảm ơn!", "Your answers have been received. Thank you!"))
+            data-wait=(t(lang, "Chưa gửi được vì mất kết nối. Phiếu được giữ trên máy và sẽ tự gửi lại khi có mạng.", "Not sent yet: no connection. The answers are kept on this phone and will be sent when it is back."))
+            data-sending=(t(lang, "Đang gửi…", "Sending…")) {
             input type="hidden" name="submission_id" value=(e.submission_id);
             input type="hidden" name="form" value=(f.id);
+            input type="hidden" name="t" value=(ctx.token);
+            div.hp aria-hidden="true" { label { "Website" input name="website" tabindex="-1" autocomplete="off"; } }
+            @if ctx.requires_code {
+                fieldset.f.x[e.problems.for_field("code").is_some()] {
+                    label for="code" { (t(lang, "Mã in trên phiếu hẹn trả kết quả", "The code printed on your receipt")) }
+                    (error_line(ctx, e, "code"))
+                    input id="code" name="code" value=(e.first("code")) required autocomplete="off" autocapitalize="characters" spellcheck="false" placeholder="ABCD-EFGH-K" maxlength="16";
+                }
+            }
             @if f.respondent_types.len() > 1 {
                 (choice_row(ctx, e, "respondent_type", t(lang, "Anh/chị trả lời với tư cách", "You are answering as"),
                     &f.respondent_types.iter().map(|r| (r.as_str().to_string(), r.label(lang).to_string())).collect::<Vec<_>>(), false, false))
@@ -278,7 +455,11 @@ fn render_form(ctx: &Context, e: &Entered) -> Markup {
             button type="submit" { (t(lang, "Gửi ý kiến", "Send")) }
         }
     };
-    page(lang, &format!("{} – {}", t(lang, "Khảo sát", "Survey"), ctx.unit_name), body)
+    let title = format!("{} – {}", t(lang, "Khảo sát", "Survey"), ctx.unit_name);
+    match ctx.mode {
+        Mode::Survey => super::page_with_script(lang, &title, body),
+        Mode::Kiosk => page(lang, &title, body),
+    }
 }
 
 fn anchor(field: &str) -> String {
@@ -294,6 +475,7 @@ fn field_label(ctx: &Context, field: &str) -> String {
             ("respondent_type", Lang::Vi) => "Đối tượng".into(),
             ("answers", Lang::Vi) => "Câu trả lời".into(),
             ("comment", Lang::Vi) => "Ý kiến".into(),
+            ("code", Lang::Vi) => "Mã phiếu hẹn".into(),
             ("service", Lang::Vi) => "Lĩnh vực".into(),
             _ => name.to_string(),
         },

@@ -6,12 +6,14 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 use crate::helpers::spawn_app;
 
-const RESPONSE_COLUMNS: [&str; 15] = [
+const RESPONSE_COLUMNS: [&str; 16] = [
     "age_band",
     "body_hash",
     "channel",
     "comment",
     "education",
+    // Looked automated: kept, but out of the indices (no identifying value).
+    "flagged",
     "form_id",
     "form_version",
     "gender",

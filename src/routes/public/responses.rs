@@ -20,12 +20,52 @@ pub struct Accepted {
     pub submission_id: Uuid,
 }
 
+/// Where a submission comes from: it decides which limit applies and what is checked.
+pub struct Origin {
+    /// The client address as a limiter key (never stored).
+    pub client: String,
+    /// The enrolled kiosk device it came from.
+    pub kiosk: Option<i32>,
+    /// Sent from a survey page, which always carries its signed token.
+    pub page: bool,
+}
+
+impl Origin {
+    pub fn of(state: &AppState, req: &actix_web::HttpRequest) -> Origin {
+        Origin { client: state.limits.client(req), kiosk: None, page: false }
+    }
+}
+
 /// Validates and stores a submission: the one path the API and the survey pages share.
 /// `Ok(Err(problems))` means the body broke rules; nothing was stored.
-pub async fn accept(state: &AppState, body: &SubmissionBody) -> Result<Result<Stored, Problems>, ApiError> {
+pub async fn accept(state: &AppState, body: &SubmissionBody, origin: &Origin) -> Result<Result<Stored, Problems>, ApiError> {
+    match origin.kiosk {
+        Some(device) => state.limits.kiosk(device),
+        None => state.limits.submission(&origin.client),
+    }
+    .map_err(ApiError::TooManyRequests)?;
+    if body.code.as_deref().is_some_and(|c| !c.trim().is_empty()) {
+        state.limits.code_attempt(&origin.client).map_err(ApiError::TooManyRequests)?;
+    }
     let unit = store::units::unit_ref(&state.db, &body.unit, &state.forms).await?;
     match submission::validate(body, unit.as_ref(), &state.forms, vietnam_today(), None) {
-        Ok(valid) => store::responses::insert(&state.db, &state.catalog, &valid).await.map(Ok),
+        Ok(mut valid) => {
+            valid.flagged = crate::reach::limits::suspicious(
+                &state.form_secret,
+                state.settings.min_fill_seconds,
+                body.website.as_deref(),
+                body.form_token.as_deref(),
+                origin.page,
+            );
+            match store::responses::insert(&state.db, &state.catalog, &valid).await {
+                Err(ApiError::CodeRejected) => {
+                    let mut problems = Problems::default();
+                    problems.0.push(("code".into(), submission::Problem::CodeUnknown));
+                    Ok(Err(problems))
+                }
+                other => other.map(Ok),
+            }
+        }
         Err(problems) => Ok(Err(problems)),
     }
 }
@@ -39,9 +79,15 @@ pub async fn accept(state: &AppState, body: &SubmissionBody) -> Result<Result<St
         (status = 400, description = "Malformed JSON or wrong types", body = crate::error::ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = crate::error::ErrorBody),
         (status = 422, description = "Breaks a rule (every failing field listed), or idempotency_mismatch", body = crate::error::ErrorBody),
+        (status = 429, description = "Too many submissions from this address: wait Retry-After seconds", body = crate::error::ErrorBody),
     ))]
-pub async fn submit(state: web::Data<AppState>, body: web::Json<SubmissionBody>) -> Result<HttpResponse, ApiError> {
-    match accept(&state, &body).await? {
+pub async fn submit(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    body: web::Json<SubmissionBody>,
+) -> Result<HttpResponse, ApiError> {
+    let origin = Origin::of(&state, &req);
+    match accept(&state, &body, &origin).await? {
         Ok(Stored::Created(id)) => Ok(HttpResponse::Created().json(Accepted { id, submission_id: body.submission_id })),
         Ok(Stored::Replayed(id)) => Ok(HttpResponse::Ok().json(Accepted { id, submission_id: body.submission_id })),
         Err(problems) => Err(ApiError::validation(problems.to_fields(Lang::En))),

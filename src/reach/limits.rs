@@ -1,0 +1,144 @@
+//! Abuse limits that suit public offices. Citizens of one office often share one address, so
+//! limits are generous per address and strict per kiosk device. The client address comes
+//! from `X-Forwarded-For` only when the direct peer is a configured trusted proxy, and it is
+//! used for counting only: never stored, never logged.
+//!
+//! Suspicious submissions are flagged, not dropped: a filled honeypot field, or a survey page
+//! sent back sooner than `min_fill_seconds` after it was served (the time travels in a signed
+//! token, so no clock is stored).
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use actix_web::HttpRequest;
+use base64::Engine;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::config::Settings;
+
+/// The limiters of one process.
+#[derive(Clone)]
+pub struct Limits {
+    submit: Arc<DefaultKeyedRateLimiter<String>>,
+    kiosk: Arc<DefaultKeyedRateLimiter<String>>,
+    code_attempts: Arc<DefaultKeyedRateLimiter<String>>,
+    trusted: Arc<Vec<IpAddr>>,
+}
+
+fn quota(per_minute: u32) -> Quota {
+    let n = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+    Quota::per_minute(n).allow_burst(n)
+}
+
+impl Limits {
+    pub fn new(settings: &Settings) -> Limits {
+        let code_attempts = NonZeroU32::new(settings.code_attempts_per_hour.max(1)).unwrap_or(NonZeroU32::MIN);
+        Limits {
+            submit: Arc::new(RateLimiter::keyed(quota(settings.submit_per_minute))),
+            kiosk: Arc::new(RateLimiter::keyed(quota(settings.kiosk_per_minute))),
+            code_attempts: Arc::new(RateLimiter::keyed(Quota::per_hour(code_attempts).allow_burst(code_attempts))),
+            trusted: Arc::new(settings.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect()),
+        }
+    }
+
+    /// The address a request comes from, as a limiter key.
+    pub fn client(&self, req: &HttpRequest) -> String {
+        let peer = req.peer_addr().map(|a| a.ip());
+        let forwarded = || {
+            let header = req.headers().get("x-forwarded-for")?.to_str().ok()?;
+            // The right-most address that is not one of our proxies is the client.
+            header.split(',').rev().filter_map(|a| a.trim().parse::<IpAddr>().ok()).find(|a| !self.trusted.contains(a))
+        };
+        let ip = match peer {
+            Some(p) if self.trusted.contains(&p) => forwarded().unwrap_or(p),
+            Some(p) => p,
+            None => return "unknown".into(),
+        };
+        format!("ip:{ip}")
+    }
+
+    fn check(limiter: &DefaultKeyedRateLimiter<String>, key: &str) -> Result<(), u64> {
+        limiter.check_key(&key.to_string()).map_err(|until| {
+            let wait = until.wait_time_from(DefaultClock::default().now());
+            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+        })
+    }
+
+    /// One submission from this address; Err(seconds to wait).
+    pub fn submission(&self, client: &str) -> Result<(), u64> {
+        Self::check(&self.submit, client)
+    }
+
+    /// One submission from this kiosk device.
+    pub fn kiosk(&self, device: i32) -> Result<(), u64> {
+        Self::check(&self.kiosk, &format!("kiosk:{device}"))
+    }
+
+    /// A submission carrying a receipt code, counted before the code is looked at, so that
+    /// guessing is slowed whether a guess is right or wrong.
+    pub fn code_attempt(&self, client: &str) -> Result<(), u64> {
+        Self::check(&self.code_attempts, client)
+    }
+
+    /// Forgets idle keys so memory stays bounded.
+    pub fn sweep(&self) {
+        self.submit.retain_recent();
+        self.kiosk.retain_recent();
+        self.code_attempts.retain_recent();
+    }
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// A token carrying the time a page was served, signed with the server's secret.
+pub fn form_token(secret: &[u8], now_ms: i64) -> String {
+    let mut mac = HmacSha256::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(&now_ms.to_be_bytes());
+    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..16]);
+    format!("{now_ms}.{sig}")
+}
+
+/// Seconds since the page of `token` was served; None when the token is not ours.
+pub fn seconds_since(secret: &[u8], token: &str, now_ms: i64) -> Option<i64> {
+    let (ms, _) = token.split_once('.')?;
+    let ms: i64 = ms.parse().ok()?;
+    (form_token(secret, ms) == token).then_some((now_ms - ms) / 1000)
+}
+
+/// Whether a submission looks automated: honeypot filled, or sent too fast. `token` is
+/// required from the survey pages (`needs_token`), optional from API clients.
+pub fn suspicious(secret: &[u8], min_fill_seconds: i64, honeypot: Option<&str>, token: Option<&str>, needs_token: bool) -> bool {
+    if honeypot.is_some_and(|h| !h.trim().is_empty()) {
+        return true;
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    match token.filter(|t| !t.is_empty()) {
+        Some(t) => seconds_since(secret, t, now).is_none_or(|s| s < min_fill_seconds),
+        None => needs_token,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_tell_the_fill_time_and_cannot_be_forged() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let token = form_token(secret, 1_000_000);
+        assert_eq!(seconds_since(secret, &token, 1_012_500), Some(12));
+        assert_eq!(seconds_since(b"another secret", &token, 1_012_500), None);
+        assert_eq!(seconds_since(secret, "999000.forged", 1_012_500), None);
+        let fresh = form_token(secret, chrono::Utc::now().timestamp_millis());
+        assert!(suspicious(secret, 8, None, Some(&fresh), true), "sent at once");
+        let old = form_token(secret, chrono::Utc::now().timestamp_millis() - 60_000);
+        assert!(!suspicious(secret, 8, None, Some(&old), true));
+        assert!(suspicious(secret, 8, Some("http://spam"), Some(&old), true), "honeypot");
+        assert!(suspicious(secret, 8, None, None, true), "page without its token");
+        assert!(!suspicious(secret, 8, None, None, false), "API client");
+    }
+}
