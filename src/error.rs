@@ -102,9 +102,10 @@ impl ApiError {
     pub fn body(&self) -> ErrorBody {
         let fields = match self {
             ApiError::Validation { fields, .. } => fields.clone(),
-            ApiError::CodeRejected => {
-                FieldErrors::from([("code".to_string(), vec!["this code is unknown, already used or expired".to_string()])])
-            }
+            ApiError::CodeRejected => FieldErrors::from([(
+                "code".to_string(),
+                vec!["this code is unknown, already used or expired".to_string()],
+            )]),
             _ => FieldErrors::new(),
         };
         ErrorBody { error: self.code().into(), message: self.to_string(), fields }

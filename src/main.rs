@@ -70,12 +70,55 @@ enum Command {
         #[command(subcommand)]
         command: VolumesCommand,
     },
+    /// A unit's survey address and its QR code.
+    Qr {
+        unit: String,
+        /// Write the QR code as SVG to this file.
+        #[arg(long)]
+        svg: Option<PathBuf>,
+        /// Write the QR code as PNG to this file.
+        #[arg(long)]
+        png: Option<PathBuf>,
+    },
+    /// One-time receipt codes.
+    Codes {
+        #[command(subcommand)]
+        command: CodesCommand,
+    },
+    /// API keys for an office's software or a kiosk tablet.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CodesCommand {
+    /// Print N new codes for a unit, one per line.
+    Generate { unit: String, count: usize },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key (shown once).
+    Create {
+        unit: String,
+        #[arg(long, value_parser = ["office", "kiosk"])]
+        kind: String,
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
 enum ResponsesCommand {
     /// One JSON submission per line, with its survey `date`; all or nothing.
     Import { file: PathBuf },
+    /// After review, let a unit's flagged responses (and its subtree's) into the indices.
+    AcceptFlagged {
+        #[arg(long)]
+        unit: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -196,6 +239,52 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
                     r.already_present
                 ),
                 Err(errors) => anyhow::bail!("{}: nothing imported:\n  {}", file.display(), errors.join("\n  ")),
+            }
+        }
+        Command::Responses { command: ResponsesCommand::AcceptFlagged { unit } } => {
+            let state = prepare(&settings).await?;
+            let tree = store::units::tree(&state.db).await?;
+            let u = tree.by_code(&unit).ok_or_else(|| anyhow::anyhow!("no unit {unit}"))?;
+            let n = store::responses::accept_flagged(&state.db, &state.catalog, &tree.subtree(u.id)).await?;
+            println!("{n} flagged responses of {unit} and its units now count in the indices");
+        }
+        Command::Qr { unit, svg, png } => {
+            let state = prepare(&settings).await?;
+            let u = store::units::by_code(&state.db, &unit).await?.ok_or_else(|| anyhow::anyhow!("no unit {unit}"))?;
+            let url = sipas::reach::qr::survey_url(&settings, &u.code);
+            println!("{url}");
+            if let Some(file) = svg {
+                std::fs::write(&file, sipas::reach::qr::svg(&url, 480)?)?;
+                println!("QR code written to {}", file.display());
+            }
+            if let Some(file) = png {
+                std::fs::write(&file, sipas::reach::qr::png(&url, 800)?)?;
+                println!("QR code written to {}", file.display());
+            }
+        }
+        Command::Codes { command: CodesCommand::Generate { unit, count } } => {
+            let state = prepare(&settings).await?;
+            anyhow::ensure!((1..=100_000).contains(&count), "count must be 1 to 100000");
+            let u = store::units::by_code(&state.db, &unit).await?.ok_or_else(|| anyhow::anyhow!("no unit {unit}"))?;
+            let expires = sipas::reach::codes::expiry(sipas::vietnam_today(), settings.code_validity_days);
+            for code in sipas::reach::codes::issue(&state.db, u.id, count, expires).await? {
+                println!("{code}");
+            }
+            eprintln!("{count} codes for {unit}, valid through {expires}");
+        }
+        Command::Keys { command: KeysCommand::Create { unit, kind, name } } => {
+            let state = prepare(&settings).await?;
+            let u = store::units::by_code(&state.db, &unit).await?.ok_or_else(|| anyhow::anyhow!("no unit {unit}"))?;
+            let kind =
+                sipas::reach::keys::KeyKind::parse(&kind).ok_or_else(|| anyhow::anyhow!("kind is office or kiosk"))?;
+            let (key, _) = sipas::reach::keys::create(&state.db, u.id, kind, &name).await?;
+            println!("{key}");
+            if kind == sipas::reach::keys::KeyKind::Kiosk {
+                println!(
+                    "enrol a tablet by opening {}/k/{}?enroll={key}",
+                    settings.public_base_url.trim_end_matches('/'),
+                    u.code
+                );
             }
         }
         Command::Tallies { command: TalliesCommand::Rebuild } => {

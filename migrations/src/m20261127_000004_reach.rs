@@ -45,7 +45,9 @@ impl MigrationTrait for Migration {
                     .col(string_len("name", 100))
                     .col(timestamp_with_time_zone("created_at"))
                     .col(boolean("disabled").default(false))
-                    .foreign_key(ForeignKey::create().name("fk_api_keys_unit").from("api_keys", "unit_id").to("units", "id"))
+                    .foreign_key(
+                        ForeignKey::create().name("fk_api_keys_unit").from("api_keys", "unit_id").to("units", "id"),
+                    )
                     .to_owned(),
             )
             .await?;

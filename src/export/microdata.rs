@@ -191,7 +191,12 @@ pub struct Pages<'a> {
 }
 
 impl<'a> Pages<'a> {
-    pub async fn new(db: &'a DatabaseConnection, request: &'a Request, plan: &'a Plan, form: &'a Versioned) -> Result<Pages<'a>, DbErr> {
+    pub async fn new(
+        db: &'a DatabaseConnection,
+        request: &'a Request,
+        plan: &'a Plan,
+        form: &'a Versioned,
+    ) -> Result<Pages<'a>, DbErr> {
         let heads = response::Entity::find()
             .select_only()
             .columns([
@@ -223,7 +228,15 @@ impl<'a> Pages<'a> {
             .into_model::<Answer>()
             .stream(db)
             .await?;
-        Ok(Pages { request, plan, form, heads: Box::pin(heads), answers: Box::pin(answers), pending: None, done: false })
+        Ok(Pages {
+            request,
+            plan,
+            form,
+            heads: Box::pin(heads),
+            answers: Box::pin(answers),
+            pending: None,
+            done: false,
+        })
     }
 
     /// The answers of response `id` (the streams are in the same order).

@@ -156,6 +156,8 @@ pub struct IndexReport {
     pub volume: Option<i64>,
     /// Responses per dossier.
     pub response_rate: Option<f64>,
+    /// Responses flagged as looking automated in the period: stored, but not counted.
+    pub flagged: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub children: Option<Vec<RollupPart>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -272,7 +274,9 @@ pub async fn index(ctx: &Context<'_>, q: &IndexRequest<'_>) -> Result<IndexRepor
     });
 
     let volume = subtree_volume(ctx.tree, &volumes, unit_id);
+    let flagged = crate::store::responses::count_flagged(ctx.db, &ctx.tree.subtree(unit_id), &q.period).await?;
     Ok(IndexReport {
+        flagged,
         unit: q.unit.code.clone(),
         unit_name: q.unit.name_vi.clone(),
         form: q.form.form.id.clone(),

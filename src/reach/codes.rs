@@ -66,7 +66,12 @@ pub fn hash(canonical: &str) -> String {
 }
 
 /// Creates `n` codes for a unit, valid through `expires_on`; returns them formatted.
-pub async fn issue(db: &impl ConnectionTrait, unit_id: i32, n: usize, expires_on: NaiveDate) -> Result<Vec<String>, DbErr> {
+pub async fn issue(
+    db: &impl ConnectionTrait,
+    unit_id: i32,
+    n: usize,
+    expires_on: NaiveDate,
+) -> Result<Vec<String>, DbErr> {
     let codes: Vec<String> = (0..n).map(|_| generate()).collect();
     for chunk in codes.chunks(500) {
         let rows = chunk.iter().filter_map(|c| normalise(c).ok()).map(|canonical| code::ActiveModel {
@@ -89,7 +94,12 @@ pub fn expiry(today: NaiveDate, validity_days: i64) -> NaiveDate {
 
 /// Uses a code inside the submission's transaction: true when it existed for this unit and
 /// had not expired. The row is deleted, so the same code can never be used twice.
-pub async fn consume(txn: &impl ConnectionTrait, code_hash: &str, unit_id: i32, today: NaiveDate) -> Result<bool, DbErr> {
+pub async fn consume(
+    txn: &impl ConnectionTrait,
+    code_hash: &str,
+    unit_id: i32,
+    today: NaiveDate,
+) -> Result<bool, DbErr> {
     let deleted = code::Entity::delete_many()
         .filter(code::Column::CodeHash.eq(code_hash))
         .filter(code::Column::UnitId.eq(unit_id))

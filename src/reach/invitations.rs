@@ -14,7 +14,12 @@ use crate::{audit, store};
 pub const MAX_PER_REQUEST: usize = 500;
 
 /// Queues one invitation per address; returns how many. Every bad address is reported.
-pub async fn send(state: &AppState, unit: &unit::Model, emails: &[String], actor: Option<(i32, &str)>) -> Result<usize, ApiError> {
+pub async fn send(
+    state: &AppState,
+    unit: &unit::Model,
+    emails: &[String],
+    actor: Option<(i32, &str)>,
+) -> Result<usize, ApiError> {
     let mut fields = FieldErrors::new();
     if emails.is_empty() || emails.len() > MAX_PER_REQUEST {
         fields.insert("emails".into(), vec![format!("list 1 to {MAX_PER_REQUEST} addresses")]);

@@ -28,7 +28,12 @@ impl KeyKind {
 }
 
 /// Creates a key; returns the key (shown once) and its record.
-pub async fn create(db: &impl ConnectionTrait, unit_id: i32, kind: KeyKind, name: &str) -> Result<(String, api_key::Model), DbErr> {
+pub async fn create(
+    db: &impl ConnectionTrait,
+    unit_id: i32,
+    kind: KeyKind,
+    name: &str,
+) -> Result<(String, api_key::Model), DbErr> {
     let (token, _) = new_token();
     let key = format!("{}_{token}", kind.as_str());
     let model = api_key::ActiveModel {

@@ -111,7 +111,13 @@ pub fn seconds_since(secret: &[u8], token: &str, now_ms: i64) -> Option<i64> {
 
 /// Whether a submission looks automated: honeypot filled, or sent too fast. `token` is
 /// required from the survey pages (`needs_token`), optional from API clients.
-pub fn suspicious(secret: &[u8], min_fill_seconds: i64, honeypot: Option<&str>, token: Option<&str>, needs_token: bool) -> bool {
+pub fn suspicious(
+    secret: &[u8],
+    min_fill_seconds: i64,
+    honeypot: Option<&str>,
+    token: Option<&str>,
+    needs_token: bool,
+) -> bool {
     if honeypot.is_some_and(|h| !h.trim().is_empty()) {
         return true;
     }

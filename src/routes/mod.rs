@@ -22,12 +22,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/api/v1/forms/{form_id}").route(get().to(public::forms::get)))
         .service(resource("/api/v1/units/{unit_code}").route(get().to(public::units::get)))
         .service(resource("/api/v1/responses").route(post().to(public::responses::submit)))
+        .service(resource("/api/v1/units/{unit_code}/qr.svg").route(get().to(public::units::qr_svg)))
+        .service(resource("/api/v1/units/{unit_code}/qr.png").route(get().to(public::units::qr_png)))
+        .service(resource("/api/v1/units/{unit_code}/codes").route(post().to(admin::reach::issue_codes)))
+        .service(resource("/api/v1/units/{unit_code}/invitations").route(post().to(admin::reach::invite)))
+        .service(resource("/api/v1/admin/units/{unit_code}/keys").route(post().to(admin::reach::create_key)))
         .service(resource("/s/app.js").route(get().to(pages::survey_js)))
         .service(resource("/s/sw.js").route(get().to(pages::service_worker_js)))
         .service(
             resource("/s/{unit_code}").route(get().to(pages::survey::show)).route(post().to(pages::survey::submit)),
         )
-        .service(resource("/k/{unit_code}").route(get().to(pages::survey::kiosk)).route(post().to(pages::survey::kiosk_submit)))
+        .service(
+            resource("/k/{unit_code}")
+                .route(get().to(pages::survey::kiosk))
+                .route(post().to(pages::survey::kiosk_submit)),
+        )
         .service(resource("/k/{unit_code}/thanks").route(get().to(pages::survey::kiosk_thanks)))
         // Admin: bearer token or session cookie.
         .service(resource("/api/v1/auth/login").route(post().to(admin::auth::login)))
@@ -81,6 +90,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/console/rankings").route(get().to(console::pages::rankings)))
         .service(resource("/console/units/{unit_code}").route(get().to(console::pages::unit_page)))
         .service(resource("/console/units/{unit_code}/report").route(get().to(console::pages::unit_report)))
+        .service(resource("/console/units/{unit_code}/poster").route(get().to(console::pages::poster)))
         .service(resource("/console/exports").route(get().to(console::pages::exports)))
         .service(
             resource("/console/admin/units")
@@ -136,6 +146,11 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
         public::forms::get,
         public::units::get,
         public::responses::submit,
+        public::units::qr_svg,
+        public::units::qr_png,
+        admin::reach::issue_codes,
+        admin::reach::invite,
+        admin::reach::create_key,
         pages::survey::show,
         pages::survey::submit,
         admin::auth::login,

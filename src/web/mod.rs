@@ -79,7 +79,10 @@ pub async fn service_worker_js() -> HttpResponse {
 }
 
 pub fn see_other(to: &str) -> HttpResponse {
-    HttpResponse::SeeOther().insert_header(("Location", to.to_string())).insert_header(("Cache-Control", "no-store")).finish()
+    HttpResponse::SeeOther()
+        .insert_header(("Location", to.to_string()))
+        .insert_header(("Cache-Control", "no-store"))
+        .finish()
 }
 
 /// A page with the survey script.

@@ -240,8 +240,14 @@ async fn handle(
     };
     let thanks = |replayed: bool, changed: bool| match mode {
         // The kiosk forgets at once: a redirect, so going back never shows these answers.
-        Mode::Kiosk => super::see_other(&format!("/k/{}/thanks{}", ctx.unit_code, if ctx.lang == Lang::En { "?lang=en" } else { "" })),
-        Mode::Survey => respond(if replayed { StatusCode::OK } else { StatusCode::CREATED }, render_thanks(&ctx, changed)),
+        Mode::Kiosk => super::see_other(&format!(
+            "/k/{}/thanks{}",
+            ctx.unit_code,
+            if ctx.lang == Lang::En { "?lang=en" } else { "" }
+        )),
+        Mode::Survey => {
+            respond(if replayed { StatusCode::OK } else { StatusCode::CREATED }, render_thanks(&ctx, changed))
+        }
     };
     match accept(state, &submission, origin).await {
         Ok(Ok(Stored::Created(_))) => Ok(thanks(false, false)),
@@ -274,7 +280,12 @@ fn too_many(ctx: &Context, seconds: u64) -> HttpResponse {
 }
 
 /// The kiosk: enrolled tablets only (`?enroll=KEY` once, then a cookie).
-pub async fn kiosk(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>, query: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn kiosk(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
     let lang = Lang::from_param(query.lang.as_deref());
     if let Some(key) = query.enroll.as_deref() {
         let Some(device) = kiosk_device(&state, key, &path).await? else { return Ok(not_enrolled(lang)) };
@@ -285,7 +296,8 @@ pub async fn kiosk(state: web::Data<AppState>, req: HttpRequest, path: web::Path
             .same_site(actix_web::cookie::SameSite::Strict)
             .max_age(actix_web::cookie::time::Duration::days(3650))
             .finish();
-        let mut res = super::see_other(&format!("/k/{}{}", path.as_str(), if lang == Lang::En { "?lang=en" } else { "" }));
+        let mut res =
+            super::see_other(&format!("/k/{}{}", path.as_str(), if lang == Lang::En { "?lang=en" } else { "" }));
         let _ = res.add_cookie(&cookie);
         let _ = device;
         return Ok(res);
@@ -314,7 +326,11 @@ pub async fn kiosk_submit(
 }
 
 /// A short thank-you that returns to a blank form by itself (no script needed).
-pub async fn kiosk_thanks(state: web::Data<AppState>, path: web::Path<String>, query: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn kiosk_thanks(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
     let lang = Lang::from_param(query.lang.as_deref());
     let Some(unit) = store::units::by_code(&state.db, &path).await? else { return Ok(not_found(lang)) };
     let back = format!("/k/{}{}", unit.code, if lang == Lang::En { "?lang=en" } else { "" });
@@ -342,7 +358,9 @@ pub async fn kiosk_thanks(state: web::Data<AppState>, path: web::Path<String>, q
 
 /// The enrolled kiosk (its key's id) when `key` is a kiosk key of this unit.
 async fn kiosk_device(state: &AppState, key: &str, unit_code: &str) -> Result<Option<i32>, ApiError> {
-    let Some(k) = crate::reach::keys::verify(&state.db, key, crate::reach::keys::KeyKind::Kiosk).await? else { return Ok(None) };
+    let Some(k) = crate::reach::keys::verify(&state.db, key, crate::reach::keys::KeyKind::Kiosk).await? else {
+        return Ok(None);
+    };
     let unit = store::units::by_code(&state.db, unit_code).await?;
     Ok(unit.filter(|u| u.id == k.unit_id).map(|_| k.id))
 }

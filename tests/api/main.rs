@@ -15,6 +15,7 @@ mod engine;
 mod exports;
 mod forms;
 mod ops;
+mod reach;
 mod schema;
 mod submissions;
 mod survey_page;

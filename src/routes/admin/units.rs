@@ -25,6 +25,7 @@ pub struct UnitView {
     pub forms: Option<Vec<String>>,
     /// Forms the unit takes after inheritance.
     pub effective_forms: Vec<String>,
+    pub requires_code: bool,
 }
 
 fn view(tree: &UnitTree, u: &unit::Model, all_forms: &[String]) -> UnitView {
@@ -36,6 +37,7 @@ fn view(tree: &UnitTree, u: &unit::Model, all_forms: &[String]) -> UnitView {
         name_en: u.name_en.clone(),
         forms: u.forms.as_deref().map(parse_form_list),
         effective_forms: tree.effective_forms(u.id, all_forms),
+        requires_code: u.requires_code,
     }
 }
 
@@ -101,6 +103,8 @@ pub struct UpdateUnit {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<Vec<String>>)]
     pub forms: Option<Option<Vec<String>>>,
+    /// Whether submissions need a one-time receipt code.
+    pub requires_code: Option<bool>,
 }
 
 fn add(fields: &mut FieldErrors, field: &str, message: impl Into<String>) {
@@ -257,8 +261,11 @@ pub async fn update_unit(
     active.name_vi = Set(name_vi.trim().to_string());
     active.name_en = Set(name_en.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()));
     active.forms = Set(forms);
+    if let Some(r) = body.requires_code {
+        active.requires_code = Set(r);
+    }
     let updated = active.update(&state.db).await?;
     audit::record(&state.db, Some((who.user_id, &who.email)), "unit_updated", Some(&updated.code),
-        json!({"parent": body.parent, "level": body.level, "name_vi": body.name_vi, "name_en": body.name_en, "forms": body.forms})).await?;
+        json!({"parent": body.parent, "level": body.level, "name_vi": body.name_vi, "name_en": body.name_en, "forms": body.forms, "requires_code": body.requires_code})).await?;
     Ok(updated)
 }

@@ -38,7 +38,11 @@ impl Origin {
 
 /// Validates and stores a submission: the one path the API and the survey pages share.
 /// `Ok(Err(problems))` means the body broke rules; nothing was stored.
-pub async fn accept(state: &AppState, body: &SubmissionBody, origin: &Origin) -> Result<Result<Stored, Problems>, ApiError> {
+pub async fn accept(
+    state: &AppState,
+    body: &SubmissionBody,
+    origin: &Origin,
+) -> Result<Result<Stored, Problems>, ApiError> {
     match origin.kiosk {
         Some(device) => state.limits.kiosk(device),
         None => state.limits.submission(&origin.client),

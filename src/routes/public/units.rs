@@ -57,3 +57,28 @@ pub async fn get(state: web::Data<AppState>, path: web::Path<String>) -> Result<
         forms,
     }))
 }
+
+/// The QR code of a unit's survey address, as SVG.
+#[utoipa::path(get, path = "/api/v1/units/{unit_code}/qr.svg", tag = "public", params(("unit_code" = String, Path)),
+    responses((status = 200, description = "SVG", content_type = "image/svg+xml"), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn qr_svg(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let unit =
+        store::units::by_code(&state.db, &path).await?.ok_or_else(|| ApiError::NotFound("no such unit".into()))?;
+    let svg = crate::reach::qr::svg(&crate::reach::qr::survey_url(&state.settings, &unit.code), 320)
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(svg))
+}
+
+/// The same as PNG.
+#[utoipa::path(get, path = "/api/v1/units/{unit_code}/qr.png", tag = "public", params(("unit_code" = String, Path)),
+    responses((status = 200, description = "PNG", content_type = "image/png"), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn qr_png(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let unit =
+        store::units::by_code(&state.db, &path).await?.ok_or_else(|| ApiError::NotFound("no such unit".into()))?;
+    let png = crate::reach::qr::png(&crate::reach::qr::survey_url(&state.settings, &unit.code), 600)
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().content_type("image/png").insert_header(("Cache-Control", "public, max-age=3600")).body(png))
+}

@@ -42,6 +42,7 @@ pub struct UnitForm {
     name_vi: Option<String>,
     name_en: Option<String>,
     forms: Option<String>,
+    requires_code: Option<String>,
 }
 
 fn blank(v: &Option<String>) -> Option<String> {
@@ -75,7 +76,8 @@ async fn units_view(
                     td { (format!("{}{}", "— ".repeat(depth(u.id)), u.name_vi)) @if let Some(en) = &u.name_en { br; span.muted { (en) } } }
                     td { (u.level) }
                     td { (tree.effective_forms(u.id, &state.forms.ids()).join(", ")) }
-                    td { a href={ "/console/units/" (u.code) } { (t(lang, "Chỉ số", "Figures")) }
+                    td { a href={ "/console/units/" (u.code) } { (t(lang, "Chỉ số", "Figures")) } " · "
+                        a href={ "/console/units/" (u.code) "/poster" } { (t(lang, "Áp phích QR", "QR poster")) }
                         @if c.who.role == Role::Admin { " · " a href={ "/console/admin/units/" (u.code) "/edit" } { (t(lang, "Sửa", "Edit")) } } }
                 }
             } }
@@ -145,6 +147,8 @@ async fn edit_view(
             label { (t(lang, "Tên tiếng Việt", "Vietnamese name")) input name="name_vi" value=(u.name_vi) required; }
             label { (t(lang, "Tên tiếng Anh", "English name")) input name="name_en" value=(u.name_en.clone().unwrap_or_default()); }
             label { (t(lang, "Phiếu (để trống: theo cấp trên)", "Forms (empty: as the parent)")) input name="forms" value=(u.forms.clone().unwrap_or_default()) placeholder="sipas-2017,sipas-2023"; }
+            label { (t(lang, "Yêu cầu mã phiếu hẹn", "Require a receipt code"))
+                select name="requires_code" { option value="false" selected[!u.requires_code] { (t(lang, "Không", "No")) } option value="true" selected[u.requires_code] { (t(lang, "Có", "Yes")) } } }
             button type="submit" { (t(lang, "Lưu", "Save")) }
         }
     };
@@ -170,6 +174,7 @@ pub async fn update(
             name_vi: blank(&f.name_vi),
             name_en: Some(blank(&f.name_en)),
             forms: Some(forms),
+            requires_code: Some(f.requires_code.as_deref() == Some("true")),
         };
         update_unit(&state, &c.who, &path, &body).await
     }

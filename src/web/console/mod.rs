@@ -58,6 +58,9 @@ svg.chart{width:100%;min-width:34rem;height:auto;background:#fff;border:1px soli
 .narrow form{display:flex;flex-direction:column;gap:.7rem}\
 blockquote{margin:.4rem 0;padding:.4rem .8rem;background:#fff;border-left:4px solid #8a96a3}\
 .print-note{display:none}\
+.poster{text-align:center;max-width:46rem}.poster h1{font-size:2rem}.poster .big{font-size:1.4rem;font-weight:600}\
+.poster .qr svg{width:min(12cm,80vw);height:auto}.poster .url{font-size:1.6rem;font-family:monospace}\
+@page{size:A4;margin:15mm}\
 @media (max-width:40rem){.who{margin-left:0}th,td{padding:.3rem}}\
 @media print{header.top,form.filters,.noprint{display:none}body{background:#fff}main{max-width:none;padding:0}\
 .print-note{display:block}svg.chart{border:0;break-inside:avoid;min-width:0}table{break-inside:auto}tr{break-inside:avoid}}";

@@ -538,3 +538,33 @@ pub async fn exports(state: web::Data<AppState>, c: Console, q: web::Query<Expor
 pub struct ExportsQuery {
     within: Option<String>,
 }
+
+/// `/console/units/{code}/poster`: an A4 poster with the unit's QR code, for printing.
+pub async fn poster(state: web::Data<AppState>, c: Console, path: web::Path<String>) -> HttpResponse {
+    let lang = c.lang;
+    let outcome = async {
+        let tree = store::units::tree(&state.db).await?;
+        let unit = tree.by_code(&path).ok_or_else(|| ApiError::NotFound("no such unit".into()))?.clone();
+        c.who.require_unit(&tree, unit.id)?;
+        let url = crate::reach::qr::survey_url(&state.settings, &unit.code);
+        let svg = crate::reach::qr::svg(&url, 480).map_err(ApiError::internal)?;
+        Ok::<_, ApiError>((unit, url, svg))
+    }
+    .await;
+    let (unit, url, svg) = match outcome {
+        Ok(v) => v,
+        Err(e) => return error_page(&c, &e),
+    };
+    let shown = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest).to_string();
+    let body = html! {
+        main.poster {
+            p.noprint { a href={ "/console/units/" (unit.code) } { (t(lang, "← Quay lại", "← Back")) } " · " (t(lang, "In trang này trên khổ A4.", "Print this page on A4.")) }
+            h1 { (unit.name_vi) }
+            p.big { "Anh/chị hài lòng với việc giải quyết thủ tục hành chính hôm nay?" }
+            div.qr { (maud::PreEscaped(svg)) }
+            p.big { "Quét mã QR bằng điện thoại để đánh giá – không ghi tên, khoảng 3 phút." }
+            p.url { (shown) }
+        }
+    };
+    super::respond(actix_web::http::StatusCode::OK, super::document(lang, &format!("QR – {}", unit.name_vi), body))
+}
