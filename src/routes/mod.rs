@@ -37,7 +37,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(get().to(pages::survey::kiosk))
                 .route(post().to(pages::survey::kiosk_submit)),
         )
-        .service(resource("/k/{unit_code}/thanks").route(get().to(pages::survey::kiosk_thanks)))
         // Admin: bearer token or session cookie.
         .service(resource("/api/v1/auth/login").route(post().to(admin::auth::login)))
         .service(resource("/api/v1/auth/logout").route(post().to(admin::auth::logout)))

@@ -35,6 +35,8 @@ pub struct PageQuery {
     code: Option<String>,
     /// A kiosk key, once, to enrol this tablet.
     enroll: Option<String>,
+    /// Set after a kiosk response: the blank form opens with a thank-you.
+    thanks: Option<String>,
 }
 
 /// Which page: a citizen's own phone, or a counter kiosk.
@@ -58,6 +60,8 @@ pub const KIOSK_COOKIE: &str = "sipas_kiosk";
 /// What the citizen has entered so far, to render the form again.
 #[derive(Default)]
 struct Entered {
+    /// The kiosk's previous person has just been thanked.
+    thanked: bool,
     submission_id: Uuid,
     respondent_type: Option<String>,
     values: HashMap<String, Vec<String>>,
@@ -183,11 +187,18 @@ async fn handle(
         values.entry(k.into_owned()).or_default().push(v.into_owned());
     }
     let form_id = values.get("form").and_then(|v| v.first()).cloned();
-    let query = PageQuery { lang: query.lang.clone(), form: form_id.or(query.form.clone()), code: None, enroll: None };
+    let query = PageQuery {
+        lang: query.lang.clone(),
+        form: form_id.or(query.form.clone()),
+        code: None,
+        enroll: None,
+        thanks: None,
+    };
     let Some(ctx) = context(state, mode, unit, &query).await? else {
         return Ok(not_found(Lang::from_param(query.lang.as_deref())));
     };
     let mut entered = Entered {
+        thanked: false,
         // A tampered or missing id only loses retry protection.
         submission_id: values
             .get("submission_id")
@@ -241,9 +252,9 @@ async fn handle(
     let thanks = |replayed: bool, changed: bool| match mode {
         // The kiosk forgets at once: a redirect, so going back never shows these answers.
         Mode::Kiosk => super::see_other(&format!(
-            "/k/{}/thanks{}",
+            "/k/{}?thanks=1{}",
             ctx.unit_code,
-            if ctx.lang == Lang::En { "?lang=en" } else { "" }
+            if ctx.lang == Lang::En { "&lang=en" } else { "" }
         )),
         Mode::Survey => {
             respond(if replayed { StatusCode::OK } else { StatusCode::CREATED }, render_thanks(&ctx, changed))
@@ -307,7 +318,8 @@ pub async fn kiosk(
         return Ok(not_enrolled(lang));
     }
     let Some(ctx) = context(&state, Mode::Kiosk, &path, &query).await? else { return Ok(not_found(lang)) };
-    Ok(respond(StatusCode::OK, render_form(&ctx, &Entered { submission_id: Uuid::new_v4(), ..Default::default() })))
+    let entered = Entered { submission_id: Uuid::new_v4(), thanked: query.thanks.is_some(), ..Default::default() };
+    Ok(respond(StatusCode::OK, render_form(&ctx, &entered)))
 }
 
 pub async fn kiosk_submit(
@@ -323,37 +335,6 @@ pub async fn kiosk_submit(
     };
     let origin = Origin { client: state.limits.client(&req), kiosk: Some(device), page: true };
     handle(&state, Mode::Kiosk, &origin, &path, &query, body).await
-}
-
-/// A short thank-you that returns to a blank form by itself (no script needed).
-pub async fn kiosk_thanks(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    query: web::Query<PageQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let lang = Lang::from_param(query.lang.as_deref());
-    let Some(unit) = store::units::by_code(&state.db, &path).await? else { return Ok(not_found(lang)) };
-    let back = format!("/k/{}{}", unit.code, if lang == Lang::En { "?lang=en" } else { "" });
-    let body = html! {
-        p.u { (unit.name_vi) }
-        h1 { (t(lang, "Cảm ơn anh/chị!", "Thank you!")) }
-        p { (t(lang, "Ý kiến đã được ghi nhận. Màn hình sẽ trở về phiếu mới sau vài giây.", "Your answers have been received. The screen returns to a new form in a few seconds.")) }
-        p { a href=(back) { (t(lang, "Phiếu mới", "New form")) } }
-    };
-    let markup = html! {
-        (maud::DOCTYPE)
-        html lang=(lang.code()) {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width,initial-scale=1";
-                meta http-equiv="refresh" content={ "6;url=" (back) };
-                title { (t(lang, "Cảm ơn", "Thank you")) }
-                style { (PreEscaped(super::CSS)) }
-            }
-            body { main { (body) } }
-        }
-    };
-    Ok(respond(StatusCode::OK, markup))
 }
 
 /// The enrolled kiosk (its key's id) when `key` is a kiosk key of this unit.
@@ -415,7 +396,9 @@ fn render_form(ctx: &Context, e: &Entered) -> Markup {
                 } }
             }
         }
-        p #st role="status" aria-live="polite" hidden {}
+        @if e.thanked {
+            p #st.ok role="status" { (t(lang, "Cảm ơn anh/chị! Ý kiến đã được ghi nhận. Mời người tiếp theo.", "Thank you! Your answers have been received. Next person, please.")) }
+        }
         form method="post" action=(href(ctx, lang)) autocomplete=[(ctx.mode == Mode::Kiosk).then_some("off")]
             data-unit=[(ctx.mode == Mode::Survey).then_some(&ctx.unit_code)] data-form=(f.id)
             data-rt=[(f.respondent_types.len() == 1).then(|| f.respondent_types[0].as_str())]
@@ -472,6 +455,8 @@ fn render_form(ctx: &Context, e: &Entered) -> Markup {
             }
             button type="submit" { (t(lang, "Gửi ý kiến", "Send")) }
         }
+        // Next to the button while sending; alone at the top once the form is hidden.
+        @if !e.thanked { p #st role="status" aria-live="polite" hidden {} }
     };
     let title = format!("{} – {}", t(lang, "Khảo sát", "Survey"), ctx.unit_name);
     match ctx.mode {

@@ -8,6 +8,7 @@ mod indices;
 
 mod access;
 mod auth;
+mod browser;
 mod cli;
 mod console;
 mod email;

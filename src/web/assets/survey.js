@@ -9,7 +9,7 @@
   var DRAFT = 'sipas:draft:' + d.unit + ':' + d.form, QUEUE = 'sipas:queue', USED = 'sipas:used';
   function get(k, none) { try { return JSON.parse(localStorage.getItem(k)) || none; } catch (e) { return none; } }
   function put(k, v) { try { localStorage.setItem(k, JSON.stringify(v)); } catch (e) {} }
-  function say(msg, cls) { st.textContent = msg; st.className = cls; st.hidden = false; }
+  function say(msg, cls) { st.textContent = msg; st.className = cls; st.hidden = false; st.scrollIntoView({ block: 'nearest' }); }
   var sid = f.elements.submission_id;
   // A page reopened from the cache may carry an id already sent: take a fresh one.
   if (get(USED, []).indexOf(sid.value) >= 0 && window.crypto && crypto.randomUUID) sid.value = crypto.randomUUID();

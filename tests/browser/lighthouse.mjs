@@ -1,0 +1,24 @@
+// Lighthouse 12 (mobile profile) on a survey page, in Debian's Chromium started by
+// playwright-core. Prints {"performance": .., "accessibility": ..} and writes the report.
+// Usage: node lighthouse.mjs URL OUT_DIR
+import { chromium } from 'playwright-core';
+import lighthouse from 'lighthouse';
+import { mkdirSync, writeFileSync } from 'node:fs';
+
+const [url, out] = process.argv.slice(2);
+mkdirSync(out, { recursive: true });
+const port = 9300 + Math.floor(Math.random() * 500);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: [`--remote-debugging-port=${port}`, '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const result = await lighthouse(url, { port, output: 'json', logLevel: 'error', onlyCategories: ['performance', 'accessibility'] });
+await browser.close();
+writeFileSync(`${out}/lighthouse.json`, result.report);
+const scores = {
+  performance: Math.round(result.lhr.categories.performance.score * 100),
+  accessibility: Math.round(result.lhr.categories.accessibility.score * 100),
+  formFactor: result.lhr.configSettings.formFactor,
+};
+console.log(JSON.stringify(scores));
