@@ -85,8 +85,9 @@ pub fn see_other(to: &str) -> HttpResponse {
         .finish()
 }
 
-/// A page with the survey script.
-pub fn page_with_script(lang: Lang, title: &str, body: Markup) -> Markup {
+/// A whole HTML document: the head (with `css` inline, allowed by its hash, and optionally
+/// the survey script), then `body`.
+pub fn document(lang: Lang, title: &str, css: &str, script: bool, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang=(lang.code()) {
@@ -94,30 +95,23 @@ pub fn page_with_script(lang: Lang, title: &str, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width,initial-scale=1";
                 meta name="referrer" content="no-referrer";
-                meta name="description" content="Phiếu khảo sát sự hài lòng, không ghi tên";
                 title { (title) }
-                style { (PreEscaped(CSS)) }
-                script src="/s/app.js" defer {}
+                style { (PreEscaped(css)) }
+                @if script { script src="/s/app.js" defer {} }
             }
-            body { main { (body) } }
+            body { (body) }
         }
     }
 }
 
+/// A public page.
 pub fn page(lang: Lang, title: &str, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang=(lang.code()) {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width,initial-scale=1";
-                meta name="referrer" content="no-referrer";
-                title { (title) }
-                style { (PreEscaped(CSS)) }
-            }
-            body { main { (body) } }
-        }
-    }
+    document(lang, title, CSS, false, html! { main { (body) } })
+}
+
+/// The survey page, with its script.
+pub fn page_with_script(lang: Lang, title: &str, body: Markup) -> Markup {
+    document(lang, title, CSS, true, html! { main { (body) } })
 }
 
 pub fn respond(status: StatusCode, markup: Markup) -> HttpResponse {

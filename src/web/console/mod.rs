@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload};
 use base64::Engine;
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{Markup, html};
 use sha2::{Digest, Sha256};
 
 use crate::Lang;
@@ -111,12 +111,7 @@ impl FromRequest for Console {
     }
 }
 
-pub fn redirect(to: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header(("Location", to.to_string()))
-        .insert_header(("Cache-Control", "no-store"))
-        .finish()
-}
+pub use crate::web::see_other as redirect;
 
 pub fn respond(status: StatusCode, markup: Markup) -> HttpResponse {
     let csp = format!(
@@ -131,19 +126,7 @@ pub fn respond(status: StatusCode, markup: Markup) -> HttpResponse {
 }
 
 pub fn document(lang: Lang, title: &str, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang=(lang.code()) {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width,initial-scale=1";
-                meta name="referrer" content="no-referrer";
-                title { (title) " – SIPAS" }
-                style { (PreEscaped(CSS)) }
-            }
-            body { (body) }
-        }
-    }
+    crate::web::document(lang, &format!("{title} – SIPAS"), CSS, false, body)
 }
 
 /// A console page with its navigation.
