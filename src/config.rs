@@ -46,6 +46,8 @@ pub struct Settings {
     pub kiosk_per_minute: u32,
     /// Submissions carrying a receipt code per hour from one client (guessing is hopeless).
     pub code_attempts_per_hour: u32,
+    /// Sign-in attempts per minute from one client address.
+    pub sign_ins_per_minute: u32,
     /// Addresses of reverse proxies whose X-Forwarded-For is believed.
     pub trusted_proxies: Vec<String>,
     /// A survey page sent back sooner than this after it was served is flagged.
@@ -84,6 +86,7 @@ impl Default for Settings {
             submit_per_minute: 30,
             kiosk_per_minute: 6,
             code_attempts_per_hour: 60,
+            sign_ins_per_minute: 10,
             trusted_proxies: Vec::new(),
             min_fill_seconds: 8,
             code_validity_days: 30,

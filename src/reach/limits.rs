@@ -26,6 +26,7 @@ pub struct Limits {
     submit: Arc<DefaultKeyedRateLimiter<String>>,
     kiosk: Arc<DefaultKeyedRateLimiter<String>>,
     code_attempts: Arc<DefaultKeyedRateLimiter<String>>,
+    sign_ins: Arc<DefaultKeyedRateLimiter<String>>,
     trusted: Arc<Vec<IpAddr>>,
 }
 
@@ -41,6 +42,7 @@ impl Limits {
             submit: Arc::new(RateLimiter::keyed(quota(settings.submit_per_minute))),
             kiosk: Arc::new(RateLimiter::keyed(quota(settings.kiosk_per_minute))),
             code_attempts: Arc::new(RateLimiter::keyed(Quota::per_hour(code_attempts).allow_burst(code_attempts))),
+            sign_ins: Arc::new(RateLimiter::keyed(quota(settings.sign_ins_per_minute))),
             trusted: Arc::new(settings.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect()),
         }
     }
@@ -84,11 +86,17 @@ impl Limits {
         Self::check(&self.code_attempts, client)
     }
 
+    /// A sign-in attempt from this address (passwords are not guessed at speed).
+    pub fn sign_in(&self, client: &str) -> Result<(), u64> {
+        Self::check(&self.sign_ins, client)
+    }
+
     /// Forgets idle keys so memory stays bounded.
     pub fn sweep(&self) {
         self.submit.retain_recent();
         self.kiosk.retain_recent();
         self.code_attempts.retain_recent();
+        self.sign_ins.retain_recent();
     }
 }
 

@@ -121,3 +121,15 @@ async fn a_unit_manager_sees_only_its_subtree() {
     let list: Value = app.get_as("/api/v1/admin/units", &analyst).await.json().await.unwrap();
     assert_eq!(list["units"].as_array().unwrap().len(), 9);
 }
+
+#[tokio::test]
+async fn sign_in_attempts_are_limited_per_address() {
+    let app = crate::helpers::spawn_app_with(|s| s.sign_ins_per_minute = 3).await;
+    let body = json!({"email": "someone@example.gov.vn", "password": "guess guess"});
+    for _ in 0..3 {
+        error_body(app.post_json("/api/v1/auth/login", &body).await, 401, "unauthorized").await;
+    }
+    let res = app.post_json("/api/v1/auth/login", &body).await;
+    assert!(res.headers().contains_key("retry-after"));
+    error_body(res, 429, "too_many_requests").await;
+}

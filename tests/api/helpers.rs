@@ -90,6 +90,7 @@ pub fn test_settings(db: &TestDb) -> Settings {
         // Tests submit far faster than people do; the limits have tests of their own.
         submit_per_minute: 1_000_000,
         code_attempts_per_hour: 1_000_000,
+        sign_ins_per_minute: 1_000_000,
         min_fill_seconds: 0,
         ..Settings::default()
     }

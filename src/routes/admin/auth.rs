@@ -55,8 +55,14 @@ pub fn session_cookie(state: &AppState, value: String, max_age: CookieDuration) 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "admin", request_body = LoginBody,
     responses((status = 200, body = LoginResult),
               (status = 401, description = "Wrong email or password", body = crate::error::ErrorBody),
+              (status = 429, description = "Too many attempts from this address", body = crate::error::ErrorBody),
               (status = 422, body = crate::error::ErrorBody)))]
-pub async fn login(state: web::Data<AppState>, body: web::Json<LoginBody>) -> Result<HttpResponse, ApiError> {
+pub async fn login(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    body: web::Json<LoginBody>,
+) -> Result<HttpResponse, ApiError> {
+    state.limits.sign_in(&state.limits.client(&req)).map_err(ApiError::TooManyRequests)?;
     body.validate().map_err(validation_errors)?;
     let signed = auth::sign_in(&state, &body.email, &body.password, "api").await?;
     let cookie =

@@ -97,6 +97,16 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, f: web::Form<Lo
             t(lang, "Biểu mẫu đã hết hạn, vui lòng thử lại.", "The form expired; please try again."),
         );
     }
+    if let Err(seconds) = state.limits.sign_in(&state.limits.client(&req)) {
+        let mut res = again(
+            StatusCode::TOO_MANY_REQUESTS,
+            t(lang, "Quá nhiều lần đăng nhập, vui lòng thử lại sau.", "Too many attempts; try again later."),
+        );
+        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&seconds.to_string()) {
+            res.headers_mut().insert(actix_web::http::header::RETRY_AFTER, v);
+        }
+        return res;
+    }
     if f.email.len() > 254 || f.password.len() > 1024 {
         return again(StatusCode::UNPROCESSABLE_ENTITY, t(lang, "Thông tin quá dài.", "That is too long."));
     }
