@@ -65,6 +65,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let server = run(listener, state.clone())?;
         crate::email::spawn_worker(state.clone());
+        spawn_housekeeping(state.clone());
         Ok(Application { port, server, state })
     }
 
@@ -80,6 +81,23 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Every ten minutes: forget idle rate-limit keys, expired receipt codes and sessions.
+fn spawn_housekeeping(state: AppState) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+            state.limits.sweep();
+            let today = crate::vietnam_today();
+            if let Err(e) = crate::reach::codes::purge_expired(&state.db, today).await {
+                tracing::warn!("purging expired codes failed: {e}");
+            }
+            if let Err(e) = store::sessions::delete_expired(&state.db, chrono::Utc::now()).await {
+                tracing::warn!("purging expired sessions failed: {e}");
+            }
+        }
+    });
 }
 
 fn run(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
