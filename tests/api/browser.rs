@@ -33,8 +33,14 @@ fn skipped() -> bool {
     false
 }
 
-fn node(args: &[&str]) -> (bool, String) {
-    let out = Command::new("node").args(args).current_dir(browser_dir()).output().expect("node");
+/// Runs a node script off the test's runtime: the application's database pool lives on that
+/// runtime and must keep serving while the browser talks to it.
+async fn node(args: &[&str]) -> (bool, String) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let out = tokio::task::spawn_blocking(move || Command::new("node").args(&args).current_dir(browser_dir()).output())
+        .await
+        .expect("join")
+        .expect("node");
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     eprintln!("{}", String::from_utf8_lossy(&out.stderr));
     (out.status.success(), stdout)
@@ -80,7 +86,7 @@ async fn the_survey_works_in_chromium_on_a_phone_online_offline_with_codes_and_a
         "kiosk": &enroll[enroll.find("/k/").unwrap()..],
         "out": screenshots("survey"),
     });
-    let (ok, stdout) = node(&["survey.mjs", &config.to_string()]);
+    let (ok, stdout) = node(&["survey.mjs", &config.to_string()]).await;
     println!("{stdout}");
     assert!(ok, "browser steps failed:\n{stdout}");
 
@@ -110,7 +116,7 @@ async fn lighthouse_scores_the_survey_page_on_the_mobile_profile() {
     app.seed_reference_units().await;
     let url = format!("{}/s/QNM.TK.AM", app.address);
     let out = screenshots("lighthouse");
-    let (ok, stdout) = node(&["lighthouse.mjs", &url, &out]);
+    let (ok, stdout) = node(&["lighthouse.mjs", &url, &out]).await;
     assert!(ok, "lighthouse failed:\n{stdout}");
     let scores: Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}")).unwrap();
     println!("lighthouse (report in {out}/lighthouse.json): {scores}");
