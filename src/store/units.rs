@@ -32,9 +32,18 @@ pub async fn unit_ref(
     code: &str,
     forms: &FormRegistry,
 ) -> Result<Option<UnitRef>, sea_orm::DbErr> {
-    let Some(unit) = by_code(db, code).await? else {
-        return Ok(None);
-    };
+    match by_code(db, code).await? {
+        Some(unit) => ref_of(db, &unit, forms).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The same for a unit already loaded.
+pub async fn ref_of(
+    db: &impl ConnectionTrait,
+    unit: &unit::Model,
+    forms: &FormRegistry,
+) -> Result<UnitRef, sea_orm::DbErr> {
     // Walk up to the nearest ancestor that lists its forms (a handful of steps at most).
     let mut list = unit.forms.clone();
     let mut parent = unit.parent_id;
@@ -52,7 +61,7 @@ pub async fn unit_ref(
         Some(l) => crate::units::parse_form_list(&l),
         None => forms.ids(),
     };
-    Ok(Some(UnitRef { id: unit.id, code: unit.code, forms, requires_code: unit.requires_code }))
+    Ok(UnitRef { id: unit.id, code: unit.code.clone(), forms, requires_code: unit.requires_code })
 }
 
 pub struct NewUnit {

@@ -102,9 +102,7 @@ async fn context(state: &AppState, mode: Mode, code: &str, query: &PageQuery) ->
     let Some(unit) = store::units::by_code(&state.db, code).await? else {
         return Ok(None);
     };
-    let Some(unit_ref) = store::units::unit_ref(&state.db, code, &state.forms).await? else {
-        return Ok(None);
-    };
+    let unit_ref = store::units::ref_of(&state.db, &unit, &state.forms).await?;
     let wanted = query.form.as_deref().or(unit_ref.forms.first().map(String::as_str));
     let Some(form) = wanted.filter(|w| unit_ref.forms.iter().any(|f| f == w)).and_then(|w| state.forms.get(w)) else {
         return Ok(None);
@@ -410,6 +408,11 @@ fn render_form(ctx: &Context, e: &Entered) -> Markup {
             input type="hidden" name="form" value=(f.id);
             input type="hidden" name="t" value=(ctx.token);
             div.hp aria-hidden="true" { label { "Website" input name="website" tabindex="-1" autocomplete="off"; } }
+            // An invitation link's code travels along even where codes are optional, so the
+            // one-time link is used up by the response it opened.
+            @if !ctx.requires_code && !e.first("code").is_empty() {
+                input type="hidden" name="code" value=(e.first("code"));
+            }
             @if ctx.requires_code {
                 fieldset.f.x[e.problems.for_field("code").is_some()] {
                     label for="code" { (t(lang, "Mã in trên phiếu hẹn trả kết quả", "The code printed on your receipt")) }

@@ -35,7 +35,7 @@ pub struct PublicUnit {
 pub async fn get(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let not_found = || ApiError::NotFound("no such unit".into());
     let unit = store::units::by_code(&state.db, &path).await?.ok_or_else(not_found)?;
-    let unit_ref = store::units::unit_ref(&state.db, &unit.code, &state.forms).await?.ok_or_else(not_found)?;
+    let unit_ref = store::units::ref_of(&state.db, &unit, &state.forms).await?;
     let parent = match unit.parent_id {
         Some(pid) => store::units::by_id(&state.db, pid).await?.map(|p| p.code),
         None => None,
