@@ -61,8 +61,30 @@ pub fn content_security_policy() -> String {
 
 /// The survey page's script (progressive enhancement: the page works without it).
 pub const SURVEY_JS: &str = include_str!("assets/survey.js");
-/// The service worker that keeps the survey page for offline reopening.
-pub const SERVICE_WORKER_JS: &str = include_str!("assets/sw.js");
+/// The service worker that keeps the survey page for offline reopening (`__VERSION__` is
+/// filled in with [`asset_version`]).
+const SERVICE_WORKER_JS: &str = include_str!("assets/sw.js");
+
+/// A short hash of everything a kept survey page depends on in this build: the release, the
+/// stylesheet, the script and the worker. It names the worker's cache and the script's URL,
+/// so a new release installs a new worker (the bytes of sw.js change), which deletes the
+/// caches of the old one, and no phone runs an old script under a new page.
+pub fn asset_version() -> &'static str {
+    static VERSION: OnceLock<String> = OnceLock::new();
+    VERSION.get_or_init(|| {
+        let mut h = Sha256::new();
+        for part in [env!("CARGO_PKG_VERSION"), CSS, SURVEY_JS, SERVICE_WORKER_JS] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        h.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect()
+    })
+}
+
+/// Where the survey page loads its script from (versioned, see [`asset_version`]).
+pub fn survey_js_url() -> String {
+    format!("/s/app.js?v={}", asset_version())
+}
 
 pub async fn survey_js() -> HttpResponse {
     HttpResponse::Ok()
@@ -72,10 +94,14 @@ pub async fn survey_js() -> HttpResponse {
 }
 
 pub async fn service_worker_js() -> HttpResponse {
+    static BODY: OnceLock<String> = OnceLock::new();
     HttpResponse::Ok()
         .content_type("text/javascript; charset=utf-8")
         .insert_header(("Cache-Control", "no-cache"))
-        .body(SERVICE_WORKER_JS)
+        // A worker runs under its own script's policy: the app-wide `default-src 'none'`
+        // would forbid its fetch() of the pages it keeps, and every later visit would fail.
+        .insert_header(("Content-Security-Policy", "default-src 'none'; connect-src 'self'"))
+        .body(BODY.get_or_init(|| SERVICE_WORKER_JS.replace("__VERSION__", asset_version())).as_str())
 }
 
 pub fn see_other(to: &str) -> HttpResponse {
@@ -97,7 +123,7 @@ pub fn document(lang: Lang, title: &str, css: &str, script: bool, body: Markup) 
                 meta name="referrer" content="no-referrer";
                 title { (title) }
                 style { (PreEscaped(css)) }
-                @if script { script src="/s/app.js" defer {} }
+                @if script { script src=(survey_js_url()) defer {} }
             }
             body { (body) }
         }

@@ -126,3 +126,20 @@ async fn lighthouse_scores_the_survey_page_on_the_mobile_profile() {
     assert_eq!(scores["accessibility"], 100, "{scores}");
     assert!(scores["performance"].as_u64().is_some());
 }
+
+#[tokio::test]
+async fn the_service_worker_serves_reloads_other_units_offline_reopening_and_updates() {
+    if skipped() {
+        return;
+    }
+    let app = spawn_app_with(|_| {}).await;
+    app.seed_reference_units().await;
+    let config = json!({ "base": app.address, "out": screenshots("offline") });
+    let (ok, stdout) = node(&["offline.mjs", &config.to_string()]).await;
+    println!("{stdout}");
+    assert!(ok, "browser steps failed:\n{stdout}");
+    // Sent after a reload, then from the kept page offline: two different responses.
+    assert_eq!(count(&app, "QNM.TK.AM").await.len(), 2, "reload, then offline");
+    assert_eq!(count(&app, "QNM.HA.MA").await.len(), 1, "another unit in a new tab");
+    assert_eq!(count(&app, "QNM.TK.TT").await.len(), 1, "after the update");
+}

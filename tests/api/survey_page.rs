@@ -3,7 +3,7 @@
 use sea_orm::EntityTrait;
 use sipas::entities::response;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{between, spawn_app};
 
 const CODES_2017: [&str; 22] = [
     "A1", "A2", "A3", "A4", "B1", "B2", "B3", "B4", "B5", "C1", "C2", "C3", "C4", "C5", "C6", "D1", "D2", "D3", "E1",
@@ -56,7 +56,7 @@ async fn survey_page_is_under_30_kb_with_its_script_and_makes_no_external_reques
         let total = html.len() + script.len();
         assert!(total < budget * 1024, "{path} is {total} bytes with its script");
         assert_eq!(html.matches("<script").count(), 1, "{path}: one script, our own");
-        assert!(html.contains("<script src=\"/s/app.js\" defer>"), "{path}");
+        assert!(html.contains("<script src=\"/s/app.js?v="), "{path}");
         assert!(!html.contains("http://") && !html.contains("https://"), "{path}: no external reference");
         assert!(!html.contains("<link") && !html.contains("<img"), "{path}");
         assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
@@ -196,4 +196,42 @@ async fn sending_the_same_page_again_with_other_answers_keeps_the_first_and_says
     assert_eq!(res.status(), 200);
     assert!(res.text().await.unwrap().contains("không được ghi nhận"));
     assert_eq!(app.response_count().await, 1);
+}
+
+#[tokio::test]
+async fn the_service_worker_may_fetch_and_names_its_cache_after_the_build() {
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    let res = app.get("/s/sw.js").await;
+    assert_eq!(res.status(), 200);
+    // The worker runs under its own script's policy: it must be allowed to fetch this site.
+    let csp = res.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("connect-src 'self'") && !csp.contains("*"), "{csp}");
+    let worker = res.text().await.unwrap();
+    let html = app.get("/s/QNM.TK.AM").await.text().await.unwrap();
+    let version = between(&html, "/s/app.js?v=", "\"").expect("a versioned script");
+    assert!(version.len() == 12 && version.chars().all(|c| c.is_ascii_hexdigit()), "{version}");
+    assert!(worker.contains(&format!("PREFIX + '{version}'")), "the cache is named after the build");
+    assert!(!worker.contains("__VERSION__"));
+    assert_eq!(app.get(&format!("/s/app.js?v={version}")).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_page_reopened_a_day_later_is_accepted_and_not_flagged() {
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    // The page a phone kept yesterday carries yesterday's token: slow is not suspicious.
+    let now = chrono::Utc::now().timestamp_millis();
+    let token = sipas::reach::limits::form_token(&app.state.form_secret, now - 24 * 3600 * 1000);
+    let form = vec![
+        ("submission_id", uuid::Uuid::new_v4().to_string()),
+        ("form", "sipas-2017".to_string()),
+        ("t", token),
+        ("respondent_type", "citizen".into()),
+        ("A1", "4".into()),
+    ];
+    assert_eq!(app.client.post(app.url("/s/QNM.TK.AM")).form(&form).send().await.unwrap().status(), 201);
+    let rows = response::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(!rows[0].flagged, "a day-old page is not flagged");
 }

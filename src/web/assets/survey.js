@@ -78,5 +78,11 @@
   window.addEventListener('online', flush);
   setInterval(flush, 10000);
   flush();
-  if (navigator.serviceWorker) navigator.serviceWorker.register('/s/sw.js').catch(function () {});
+  // The worker keeps this blank form for reopening offline (sw.js). A page it served is kept
+  // already; a first visit loads before the worker runs, so that page asks to be kept.
+  if (navigator.serviceWorker) {
+    var first = !navigator.serviceWorker.controller;
+    navigator.serviceWorker.register('/s/sw.js').catch(function () {});
+    if (first) navigator.serviceWorker.ready.then(function (reg) { if (reg.active) reg.active.postMessage({ keep: location.href }); });
+  }
 })();
