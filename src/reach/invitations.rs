@@ -8,10 +8,32 @@ use super::codes;
 use crate::email::{Mail, enqueue};
 use crate::entities::unit;
 use crate::error::{ApiError, FieldErrors};
+use crate::forms::Form;
 use crate::startup::AppState;
 use crate::{audit, store};
 
 pub const MAX_PER_REQUEST: usize = 500;
+
+/// Time to read one question and tap an answer on a phone.
+pub const SECONDS_PER_QUESTION: usize = 8;
+/// The optional part about the respondent, and sending.
+pub const SECONDS_TO_FINISH: usize = 30;
+
+/// Minutes a citizen needs for `form`, rounded up: what the survey page, the poster and the
+/// invitation promise, so a long form never claims to be short.
+pub fn minutes_to_answer(form: &Form) -> usize {
+    (form.answerables().len() * SECONDS_PER_QUESTION + SECONDS_TO_FINISH).div_ceil(60)
+}
+
+/// "khoảng N phút" for the form the unit's link opens (its first form), in Vietnamese.
+pub async fn time_to_answer(state: &AppState, unit: &unit::Model) -> Result<String, ApiError> {
+    let unit_ref = store::units::ref_of(&state.db, unit, &state.forms).await?;
+    let form = unit_ref.forms.first().and_then(|f| state.forms.get(f));
+    Ok(match form {
+        Some(f) => format!("{} câu hỏi, khoảng {} phút", f.form.answerables().len(), minutes_to_answer(&f.form)),
+        None => "vài phút".to_string(),
+    })
+}
 
 /// Queues one invitation per address; returns how many. Every bad address is reported.
 pub async fn send(
@@ -39,6 +61,7 @@ pub async fn send(
     }
     let today = crate::vietnam_today();
     let expires_on = codes::expiry(today, state.settings.code_validity_days);
+    let time = time_to_answer(state, unit).await?;
     let txn = store::begin_write(&state.db).await?;
     let issued = codes::issue(&txn, unit.id, clean.len(), expires_on).await?;
     for (to, code) in clean.iter().zip(&issued) {
@@ -46,7 +69,7 @@ pub async fn send(
         let text = format!(
             "Kính gửi anh/chị,\n\n\
              {name} mời anh/chị cho biết mức độ hài lòng về việc giải quyết thủ tục hành chính vừa qua.\n\
-             Phiếu khảo sát không ghi tên, mất khoảng 3 phút:\n{link}\n\n\
+             Phiếu khảo sát không ghi tên, {time}:\n{link}\n\n\
              Liên kết chỉ dùng được một lần, đến hết ngày {expires}.\n\
              Địa chỉ thư của anh/chị chỉ dùng để gửi thư này và không gắn với câu trả lời.\n\n\
              Trân trọng cảm ơn.\n",

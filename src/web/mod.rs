@@ -18,20 +18,25 @@ use crate::Lang;
 /// The public pages' stylesheet: mobile first, tap targets of at least 48 px.
 pub const CSS: &str = "\
 body{margin:0;font:16px/1.45 system-ui,-apple-system,\"Segoe UI\",Roboto,sans-serif;color:#1a1a1a;background:#f3f5f7}\
-main{max-width:42rem;margin:auto;padding:1rem}\
+main{max-width:42rem;margin:auto;padding:1rem .75rem}\
 h1{font-size:1.3rem;margin:.2rem 0 .6rem}\
 h2{font-size:1.1rem;margin:1.4rem 0 .5rem;color:#0a4a80}\
 .u{margin:0;color:#444;font-weight:600}\
 .l{float:right}\
-fieldset{border:0;margin:0 0 .7rem;padding:.7rem;background:#fff;border-radius:8px}\
+fieldset{border:0;margin:0 0 .7rem;padding:.7rem .5rem;background:#fff;border-radius:8px}\
 legend{font-weight:600;padding:0;float:left;width:100%;margin-bottom:.4rem}\
-.o{display:flex;flex-wrap:wrap;gap:.3rem;clear:both}\
-.o label{flex:1 1 0;min-width:3.3rem;display:flex;flex-direction:column;align-items:center;text-align:center;min-height:48px;padding:.35rem .1rem;border:1px solid #aab4be;border-radius:6px;font-size:.8rem}\
-.o input{width:1.4rem;height:1.4rem;margin:0 0 .2rem}\
+.pn{display:block;font-size:.85rem;color:#444}\
+.o{display:flex;gap:.25rem;clear:both}\
+.o label{border:1px solid #aab4be;border-radius:6px;min-height:44px}\
+.o input{width:1.4rem;height:1.4rem;margin:0;flex:none}\
+.r label{flex:1 1 0;min-width:0;display:flex;flex-direction:column;align-items:center;gap:.2rem;text-align:center;padding:.35rem .1rem;font-size:.8rem;line-height:1.25}\
+.c{flex-direction:column}\
+.c label{display:flex;align-items:center;gap:.6rem;padding:.1rem .6rem}\
 .o label:has(input:checked){background:#e1effb;border-color:#0a5fb4}\
-.o .na{flex-basis:100%;flex-direction:row;justify-content:center;gap:.5rem;min-height:44px}\
-.o .na input{margin:0}\
-.o .na:has(input:checked){background:#f3f5f7;border-color:#aab4be}\
+.na{display:inline-flex;align-items:center;gap:.4rem;margin-top:.35rem;min-height:32px;padding:0 .3rem;font-size:.85rem;color:#444}\
+.na input{width:1.1rem;height:1.1rem;margin:0}\
+fieldset:not(:has(input:checked)) .na{display:none}\
+#pg{position:sticky;bottom:0;margin:0;padding:.5rem .8rem;background:#0a4a80;color:#fff;font-size:.9rem;font-weight:600;border-radius:8px 8px 0 0}\
 .f label{display:block;margin:.6rem 0 .2rem;font-weight:600}\
 select,textarea{width:100%;font:inherit;padding:.5rem;box-sizing:border-box;border:1px solid #8a96a3;border-radius:6px}\
 .e{color:#a4001d;font-weight:600;margin:.2rem 0;clear:both}\

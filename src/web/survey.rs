@@ -376,13 +376,20 @@ fn render_form(ctx: &Context, e: &Entered) -> Markup {
         Lang::En => (Lang::Vi, "Tiếng Việt"),
     };
     let problems = &e.problems.0;
+    let questions = f.answerables().len();
+    let minutes = crate::reach::invitations::minutes_to_answer(f);
+    // The parts of the page, numbered so that a long form says how far the citizen is.
+    let parts = f.groups.len() + usize::from(!f.expectations.is_empty()) + usize::from(!f.questions.is_empty()) + 1;
+    let part =
+        |n: usize, title: &str| html! { h2 { span.pn { (t(lang, "Phần ", "Part ")) (n) "/" (parts) } " " (title) } };
     let body = html! {
         a.l href=(href(ctx, other_lang.0)) lang=(other_lang.0.code()) { (other_lang.1) }
         p.u { (ctx.unit_name) }
         h1 { (f.title.get(lang)) }
         p.n { (t(lang,
-            "Phiếu không ghi tên: không hỏi họ tên, số điện thoại hay số hồ sơ. Câu nào không muốn trả lời, chọn \"Không trả lời\".",
-            "This survey is anonymous: no name, phone or case number is asked. Choose \"No answer\" for any question you prefer to skip.")) }
+            "Phiếu không ghi tên: không hỏi họ tên, số điện thoại hay số hồ sơ. Câu nào không muốn trả lời, cứ để trống.",
+            "This survey is anonymous: no name, phone or case number is asked. Leave blank any question you prefer to skip.")) }
+        p.n #size { (questions) (t(lang, " câu hỏi, khoảng ", " questions, about ")) (minutes) (t(lang, " phút.", " minutes.")) }
         @for (id, title) in &ctx.other_forms {
             p.n { (t(lang, "Phiếu khác: ", "Other form: ")) a href={ (ctx.mode.base()) (ctx.unit_code) "?form=" (id) @if lang == Lang::En { "&lang=en" } } { (title.get(lang)) } }
         }
@@ -424,8 +431,8 @@ fn render_form(ctx: &Context, e: &Entered) -> Markup {
                 (choice_row(ctx, e, "respondent_type", t(lang, "Anh/chị trả lời với tư cách", "You are answering as"),
                     &f.respondent_types.iter().map(|r| (r.as_str().to_string(), r.label(lang).to_string())).collect::<Vec<_>>(), false, false))
             }
-            @for group in &f.groups {
-                h2 { (group.title.get(lang)) }
+            @for (i, group) in f.groups.iter().enumerate() {
+                (part(i + 1, group.title.get(lang)))
                 @for sub in &group.groups {
                     p.u { (sub.title.get(lang)) }
                     @for item in &sub.items { (scale_row(ctx, e, &item.code, &item.text, &item.scale, false)) }
@@ -433,14 +440,14 @@ fn render_form(ctx: &Context, e: &Entered) -> Markup {
                 @for item in &group.items { (scale_row(ctx, e, &item.code, &item.text, &item.scale, false)) }
             }
             @if !f.expectations.is_empty() {
-                h2 { (t(lang, "Mong đợi cải thiện (không bắt buộc)", "Where you expect improvement (optional)")) }
+                (part(f.groups.len() + 1, t(lang, "Mong đợi cải thiện (không bắt buộc)", "Where you expect improvement (optional)")))
                 @for item in &f.expectations { (scale_row(ctx, e, &item.code, &item.text, &item.scale, false)) }
             }
             @if !f.questions.is_empty() {
-                h2 { (t(lang, "Câu hỏi khác (không bắt buộc)", "Other questions (optional)")) }
+                (part(parts - 1, t(lang, "Câu hỏi khác (không bắt buộc)", "Other questions (optional)")))
                 @for q in &f.questions { (scale_row(ctx, e, &q.code, &q.text, &q.scale, q.multiple)) }
             }
-            h2 { (t(lang, "Thông tin thêm (không bắt buộc)", "About you (optional)")) }
+            (part(parts, t(lang, "Thông tin thêm (không bắt buộc)", "About you (optional)")))
             fieldset.f {
                 @if !f.fields.is_empty() {
                     (select(ctx, e, "service", t(lang, "Lĩnh vực thủ tục đã làm", "Field of the procedure"),
@@ -456,6 +463,8 @@ fn render_form(ctx: &Context, e: &Entered) -> Markup {
                     textarea id="comment" name="comment" rows="4" maxlength=(c.max_chars) { (e.first("comment")) }
                 }
             }
+            // With a script, how many questions are answered so far (survey.js fills it in).
+            p #pg hidden data-of=(t(lang, "Đã trả lời {x}/{n} câu · còn {left}", "Answered {x} of {n} · {left} left")) {}
             button type="submit" { (t(lang, "Gửi ý kiến", "Send")) }
         }
         // Next to the button while sending; alone at the top once the form is hidden.
@@ -475,8 +484,8 @@ fn anchor(field: &str) -> String {
 
 fn field_label(ctx: &Context, field: &str) -> String {
     let name = field.strip_prefix("answers.").unwrap_or(field);
-    match ctx.form.answer_spec(name) {
-        Some(_) => name.to_string(),
+    match item_text(&ctx.form.form, name) {
+        Some(text) => text.get(ctx.lang).to_string(),
         None => match (field, ctx.lang) {
             ("respondent_type", Lang::Vi) => "Đối tượng".into(),
             ("answers", Lang::Vi) => "Câu trả lời".into(),
@@ -488,21 +497,37 @@ fn field_label(ctx: &Context, field: &str) -> String {
     }
 }
 
+/// The text of the question `code` asks.
+fn item_text<'a>(form: &'a crate::forms::Form, code: &str) -> Option<&'a Text> {
+    let items = form.groups.iter().flat_map(|g| g.groups.iter().flat_map(|s| &s.items).chain(&g.items));
+    items
+        .chain(&form.expectations)
+        .find(|i| i.code == code)
+        .map(|i| &i.text)
+        .or_else(|| form.questions.iter().find(|q| q.code == code).map(|q| &q.text))
+}
+
 fn error_line(ctx: &Context, e: &Entered, field: &str) -> Markup {
     html! { @if let Some(p) = e.problems.for_field(field) { p.e id=(anchor(field)) { (p.message(ctx.lang)) } } }
 }
 
-/// One question on a scale: the levels with their labels, then "no answer" (single choice),
-/// or check boxes (multiple choice).
+/// One question on a scale: its text (citizens never see the item code), the levels with
+/// their labels and, for a single choice, a quiet "no answer" to undo a tap; or check boxes
+/// (multiple choice), which undo themselves.
 fn scale_row(ctx: &Context, e: &Entered, code: &str, text: &Text, scale_name: &str, multiple: bool) -> Markup {
     let Some(scale) = ctx.form.form.scales.get(scale_name) else {
         return html! {};
     };
-    let options = options(scale, ctx.lang);
-    // Index items offer an explicit "no answer" (a tap by mistake can be undone); the
-    // optional questions outside the index are simply left blank.
-    let index_item = matches!(ctx.form.answer_spec(code), Some((AnswerKind::IndexItem, _)));
-    choice_row(ctx, e, code, &format!("{code}. {}", text.get(ctx.lang)), &options, index_item, multiple)
+    choice_row(ctx, e, code, text.get(ctx.lang), &options(scale, ctx.lang), !multiple, multiple)
+}
+
+/// Whether the levels fit side by side on a 320 px phone, so that the scale reads as one
+/// row; otherwise they are listed one under the other. A box is a fifth of ~290 px for
+/// five levels: its longest word must fit (about 34 characters shared by the levels).
+fn side_by_side(options: &[(String, String)]) -> bool {
+    let widest = 34 / options.len().max(1);
+    options.len() <= 5
+        && options.iter().all(|(_, l)| l.chars().count() <= 20 && l.split(' ').all(|w| w.chars().count() <= widest))
 }
 
 fn options(scale: &Scale, lang: Lang) -> Vec<(String, String)> {
@@ -538,20 +563,23 @@ fn choice_row(
     if let Some(p) = problem {
         let _ = write!(out, "<p class=e>{}</p>", escape(&p.message(lang)));
     }
-    out.push_str("<div class=o>");
+    out.push_str(if side_by_side(options) { "<div class=\"o r\">" } else { "<div class=\"o c\">" });
     for (value, label) in options {
         let checked = if e.has(name, value) { " checked" } else { "" };
         let _ = write!(out, "<label><input type={kind} name={name} value={value}{checked}>{}</label>", escape(label));
     }
+    out.push_str("</div>");
+    // Nothing chosen is no answer. This small radio undoes a choice without a script; it
+    // shows once something is chosen (CSS), and is checked only when the citizen chose it.
     if no_answer && !multiple {
-        let checked = if nothing_chosen { " checked" } else { "" };
+        let checked = if e.has(name, "") && nothing_chosen { " checked" } else { "" };
         let _ = write!(
             out,
             "<label class=na><input type=radio name={name} value=\"\"{checked}>{}</label>",
             t(lang, "Không trả lời", "No answer")
         );
     }
-    out.push_str("</div></fieldset>");
+    out.push_str("</fieldset>");
     PreEscaped(out)
 }
 

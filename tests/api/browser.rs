@@ -9,7 +9,7 @@ use std::process::Command;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use sipas::auth::Role;
-use sipas::entities::{code, response};
+use sipas::entities::{answer, code, response};
 
 use crate::helpers::{TestApp, spawn_app_with};
 
@@ -59,6 +59,10 @@ async fn count(app: &TestApp, unit: &str) -> Vec<response::Model> {
     response::Entity::find().filter(response::Column::UnitId.eq(id)).all(&app.db).await.unwrap()
 }
 
+async fn answers(app: &TestApp, r: &response::Model) -> usize {
+    answer::Entity::find().filter(answer::Column::ResponseId.eq(r.id)).all(&app.db).await.unwrap().len()
+}
+
 #[tokio::test]
 async fn the_survey_works_in_chromium_on_a_phone_online_offline_with_codes_and_at_a_kiosk() {
     if skipped() {
@@ -97,12 +101,15 @@ async fn the_survey_works_in_chromium_on_a_phone_online_offline_with_codes_and_a
         (Some("ho_tich"), Some("Cán bộ hướng dẫn rất tận tình."))
     );
     assert!(!am[0].flagged);
+    assert_eq!(answers(&app, &am[0]).await, 21, "E3 was answered, then undone with \"no answer\"");
     assert_eq!(sipas::store::responses::count_in(&app.db, &[am[0].unit_id]).await.unwrap(), 1);
     let hh = count(&app, "QNM.TK.HH").await;
     assert_eq!((hh.len(), hh[0].respondent_type.as_str()), (1, "organization"));
     assert!(code::Entity::find().all(&app.db).await.unwrap().is_empty(), "the code is used up");
     assert_eq!(count(&app, "QNM.HA.MA").await.len(), 1, "offline then online: exactly one response");
-    assert_eq!(count(&app, "QNM.TK.TT").await.len(), 1, "the plain form, without a script");
+    let tt = count(&app, "QNM.TK.TT").await;
+    assert_eq!(tt.len(), 1, "the plain form, without a script");
+    assert_eq!(answers(&app, &tt[0]).await, 21, "A1 undone without a script");
     let snv = count(&app, "QNM.SNV").await;
     assert_eq!((snv.len(), snv[0].channel.as_str()), (1, "kiosk"));
 }
@@ -142,4 +149,17 @@ async fn the_service_worker_serves_reloads_other_units_offline_reopening_and_upd
     assert_eq!(count(&app, "QNM.TK.AM").await.len(), 2, "reload, then offline");
     assert_eq!(count(&app, "QNM.HA.MA").await.len(), 1, "another unit in a new tab");
     assert_eq!(count(&app, "QNM.TK.TT").await.len(), 1, "after the update");
+}
+
+#[tokio::test]
+async fn the_survey_reads_well_on_narrow_phones_in_both_forms_and_languages() {
+    if skipped() {
+        return;
+    }
+    let app = spawn_app_with(|_| {}).await;
+    app.seed_reference_units().await;
+    let config = json!({ "base": app.address, "out": screenshots("phones") });
+    let (ok, stdout) = node(&["phones.mjs", &config.to_string()]).await;
+    println!("{stdout}");
+    assert!(ok, "browser steps failed:\n{stdout}");
 }

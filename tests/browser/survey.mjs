@@ -50,9 +50,12 @@ function step(name, ok, detail = '') {
   await page.goto(`${base}/s/QNM.TK.AM`);
   step('page is Vietnamese', (await page.getAttribute('html', 'lang')) === 'vi');
   await axe(page, 'survey page');
+  step('nothing is chosen before the citizen chooses', (await page.$$eval('input:checked', (els) => els.length)) === 0);
   await page.check('input[name=respondent_type][value=citizen]');
   await answerAll(page, '5');
+  // A choice is undone with the quiet "no answer" next to it: E3 goes unanswered.
   await page.check('input[name=E3][value=""]');
+  step('"no answer" undoes a choice', JSON.stringify(await page.$$eval('input[name=E3]:checked', (els) => els.map((e) => e.value))) === '[""]');
   await page.selectOption('select[name=service]', 'ho_tich');
   await page.fill('textarea[name=comment]', 'Cán bộ hướng dẫn rất tận tình.');
   await page.screenshot({ path: `${out}/1-survey-filled.png`, fullPage: false });
@@ -113,6 +116,8 @@ function step(name, ok, detail = '') {
   watch(page, 'no-js', ['status of 422']);
   await page.goto(`${base}/s/QNM.TK.TT`);
   await answerAll(page, '4');
+  // Without a script too, the quiet "no answer" undoes a choice: A1 goes unanswered.
+  await page.check('input[name=A1][value=""]');
   await page.click('button[type=submit]');
   await page.waitForSelector('[role=alert]');
   step('without a script, problems are shown inline', (await page.textContent('[role=alert]')).includes('Vui lòng'));

@@ -25,7 +25,23 @@
       else el.value = p[1];
     });
   }
-  f.addEventListener('change', function () { put(DRAFT, { sid: sid.value, fields: fields() }); });
+  // How far the citizen is: questions with an answer, of all the questions (not the
+  // respondent type, whose name is lower case).
+  var pg = document.getElementById('pg');
+  function progress() {
+    var all = {}, done = {};
+    for (var i = 0; i < f.elements.length; i++) {
+      var el = f.elements[i];
+      if ((el.type !== 'radio' && el.type !== 'checkbox') || !/^[A-Z]/.test(el.name)) continue;
+      all[el.name] = 1;
+      if (el.checked && el.value !== '') done[el.name] = 1;
+    }
+    var n = Object.keys(all).length, x = Object.keys(done).length;
+    pg.textContent = pg.dataset.of.replace('{x}', x).replace('{n}', n).replace('{left}', n - x);
+    pg.hidden = false;
+  }
+  if (pg) progress();
+  f.addEventListener('change', function () { put(DRAFT, { sid: sid.value, fields: fields() }); if (pg) progress(); });
   function body() {
     var b = { submission_id: sid.value, unit: d.unit, form: d.form, channel: 'online', respondent_type: d.rt || '', answers: {}, demographics: {} };
     var multi = (d.multi || '').split(' ');

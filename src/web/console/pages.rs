@@ -548,10 +548,11 @@ pub async fn poster(state: web::Data<AppState>, c: Console, path: web::Path<Stri
         c.who.require_unit(&tree, unit.id)?;
         let url = crate::reach::qr::survey_url(&state.settings, &unit.code);
         let svg = crate::reach::qr::svg(&url, 480).map_err(ApiError::internal)?;
-        Ok::<_, ApiError>((unit, url, svg))
+        let time = crate::reach::invitations::time_to_answer(&state, &unit).await?;
+        Ok::<_, ApiError>((unit, url, svg, time))
     }
     .await;
-    let (unit, url, svg) = match outcome {
+    let (unit, url, svg, time) = match outcome {
         Ok(v) => v,
         Err(e) => return error_page(&c, &e),
     };
@@ -562,7 +563,7 @@ pub async fn poster(state: web::Data<AppState>, c: Console, path: web::Path<Stri
             h1 { (unit.name_vi) }
             p.big { "Anh/chị hài lòng với việc giải quyết thủ tục hành chính hôm nay?" }
             div.qr { (maud::PreEscaped(svg)) }
-            p.big { "Quét mã QR bằng điện thoại để đánh giá – không ghi tên, khoảng 3 phút." }
+            p.big { "Quét mã QR bằng điện thoại để đánh giá – không ghi tên, " (time) "." }
             p.url { (shown) }
         }
     };
