@@ -37,7 +37,10 @@ const proxy = http.createServer((req, res) => {
     r.on('end', () => {
       let body = Buffer.concat(chunks).toString('utf8');
       if (html) body = body.replace('<main>', '<main><p id=old-release>old release</p>');
-      else body = body.split(body.match(/app\.js\?v=(\w+)/)[1]).join(OLD);
+      else {
+        const version = body.match(/app\.js\?v=(\w+)/);
+        if (version) body = body.split(version[1]).join(OLD);
+      }
       const h = { ...r.headers, 'content-length': Buffer.byteLength(body) };
       res.writeHead(r.statusCode, h);
       res.end(body);

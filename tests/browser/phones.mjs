@@ -62,62 +62,67 @@ for (const width of [320, 360, 390, 430]) {
       const context = await browser.newContext({ viewport: { width, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 1, locale: 'vi-VN' });
       const query = [param, lang === 'en' ? 'lang=en' : ''].filter(Boolean).join('&');
       const page = await context.newPage();
+      page.setDefaultTimeout(5000);
       page.on('pageerror', (e) => results.errors.push(`${form} ${lang} ${width}: ${e.message}`));
-      await page.goto(`${base}/s/QNM.TK.AM${query ? `?${query}` : ''}`);
-      const label = `${form} ${lang} ${width}px`;
-      const g = await page.evaluate(geometry);
-      results.measured.push({ page: label, rows: g.rows, columns: g.columns });
-      step(`${label}: every scale on one row or one column, nothing spills`, g.problems.length === 0, g.problems.slice(0, 8).join('; '));
+      try {
+        await page.goto(`${base}/s/QNM.TK.AM${query ? `?${query}` : ''}`);
+        const label = `${form} ${lang} ${width}px`;
+        const g = await page.evaluate(geometry);
+        results.measured.push({ page: label, rows: g.rows, columns: g.columns });
+        step(`${label}: every scale on one row or one column, nothing spills`, g.problems.length === 0, g.problems.slice(0, 8).join('; '));
 
-      // No item code in what the citizen reads.
-      const codes = await page.$$eval('form input[type=radio], form input[type=checkbox]',
-        (els) => [...new Set(els.map((e) => e.name).filter((n) => /^[A-Z]/.test(n)))]);
-      const text = await page.evaluate(() => document.body.innerText);
-      const shown = codes.filter((c) => new RegExp(`(^|[^\\p{L}\\p{N}_])${c}([^\\p{L}\\p{N}_]|$)`, 'u').test(text));
-      step(`${label}: no item code shown`, codes.length > 0 && shown.length === 0, shown.join(' '));
+        // No item code in what the citizen reads.
+        const codes = await page.$$eval('form input[type=radio], form input[type=checkbox]',
+          (els) => [...new Set(els.map((e) => e.name).filter((n) => /^[A-Z]/.test(n)))]);
+        const text = await page.evaluate(() => document.body.innerText);
+        const shown = codes.filter((c) => new RegExp(`(^|[^\\p{L}\\p{N}_])${c}([^\\p{L}\\p{N}_]|$)`, 'u').test(text));
+        step(`${label}: no item code shown`, codes.length > 0 && shown.length === 0, shown.join(' '));
 
-      if (width === 320) {
-        // Nothing chosen before the citizen chooses; "no answer" shows, quietly, after.
-        const checked = await page.$$eval('form input:checked', (els) => els.length);
-        step(`${label}: nothing is chosen on a new page`, checked === 0, `${checked} checked`);
-        const first = codes[0];
-        const quiet = page.locator(`label.na:has(input[name="${first}"])`);
-        step(`${label}: no "no answer" control before a choice`, !(await quiet.isVisible()));
-        await page.check(`input[name="${first}"][value="4"], input[name="${first}"][value="2"] >> nth=0`);
-        const quietBox = await quiet.boundingBox();
-        const levelBox = await page.locator(`.o label:has(input[name="${first}"])`).first().boundingBox();
-        step(`${label}: "no answer" shows after a choice, smaller than a level`,
-          quietBox !== null && quietBox.height < levelBox.height && quietBox.width < levelBox.width * 5, JSON.stringify({ quietBox, levelBox }));
-        await quiet.click();
-        const still = await page.$$eval(`input[name="${first}"]:checked`, (els) => els.map((e) => e.value));
-        step(`${label}: "no answer" undoes the choice`, still.length === 1 && still[0] === '', JSON.stringify(still));
+        if (width === 320) {
+          // Nothing chosen before the citizen chooses; "no answer" shows, quietly, after.
+          const checked = await page.$$eval('form input:checked', (els) => els.length);
+          step(`${label}: nothing is chosen on a new page`, checked === 0, `${checked} checked`);
+          const first = codes[0];
+          const quiet = page.locator(`label.na:has(input[name="${first}"])`);
+          step(`${label}: no "no answer" control before a choice`, !(await quiet.isVisible()));
+          await page.check(`input[name="${first}"][value="4"], input[name="${first}"][value="2"] >> nth=0`);
+          const quietBox = await quiet.boundingBox();
+          const levelBox = await page.locator(`.o label:has(input[name="${first}"])`).first().boundingBox();
+          step(`${label}: "no answer" shows after a choice, smaller than a level`,
+            quietBox !== null && quietBox.height < levelBox.height && quietBox.width < levelBox.width * 5, JSON.stringify({ quietBox, levelBox }));
+          await quiet.click();
+          const still = await page.$$eval(`input[name="${first}"]:checked`, (els) => els.map((e) => e.value));
+          step(`${label}: "no answer" undoes the choice`, still.length === 1 && still[0] === '', JSON.stringify(still));
 
-        // How far: numbered parts without a script, a live count with it (also offline).
-        const parts = await page.$$eval('h2 .pn', (els) => els.map((e) => e.textContent));
-        const total = parts.length;
-        step(`${label}: parts are numbered`, total >= 2 && parts.every((p, i) => p.endsWith(`${i + 1}/${total}`)), parts.join(', '));
-        step(`${label}: the size is told up front`, (await page.textContent('#size')).startsWith(`${codes.length} `), await page.textContent('#size'));
-        await context.setOffline(true);
-        for (const c of codes.slice(1, 4)) await page.check(`input[name="${c}"] >> nth=0`);
-        const progress = await page.textContent('#pg');
-        const n = codes.length;
-        const expected = lang === 'vi' ? `Đã trả lời 3/${n} câu · còn ${n - 3}` : `Answered 3 of ${n} · ${n - 3} left`;
-        step(`${label}: live count of answered questions, offline too`, (await page.isVisible('#pg')) && progress === expected, progress);
-        await context.setOffline(false);
-        await page.evaluate(axeSource);
-        const axe = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-        step(`${label}: axe-core finds no violations`, axe.violations.length === 0,
-          axe.violations.map((v) => `${v.id}: ${v.nodes.length}`).join('; '));
+          // How far: numbered parts without a script, a live count with it (also offline).
+          const parts = await page.$$eval('h2 .pn', (els) => els.map((e) => e.textContent));
+          const total = parts.length;
+          step(`${label}: parts are numbered`, total >= 2 && parts.every((p, i) => p.endsWith(`${i + 1}/${total}`)), parts.join(', '));
+          step(`${label}: the size is told up front`, (await page.textContent('#size')).startsWith(`${codes.length} `), await page.textContent('#size'));
+          await context.setOffline(true);
+          for (const c of codes.slice(1, 4)) await page.check(`input[name="${c}"] >> nth=0`);
+          const progress = await page.textContent('#pg');
+          const n = codes.length;
+          const expected = lang === 'vi' ? `Đã trả lời 3/${n} câu · còn ${n - 3}` : `Answered 3 of ${n} · ${n - 3} left`;
+          step(`${label}: live count of answered questions, offline too`, (await page.isVisible('#pg')) && progress === expected, progress);
+          await context.setOffline(false);
+          await page.evaluate(axeSource);
+          const axe = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+          step(`${label}: axe-core finds no violations`, axe.violations.length === 0,
+            axe.violations.map((v) => `${v.id}: ${v.nodes.length}`).join('; '));
+        }
+
+        const name = `${form}-${lang}-${width}`;
+        await page.evaluate(() => window.scrollTo(0, 0));
+        await page.screenshot({ path: `${out}/${name}-top.png` });
+        await page.locator('form fieldset .o').nth(2).scrollIntoViewIfNeeded();
+        await page.evaluate(() => window.scrollBy(0, -120));
+        await page.screenshot({ path: `${out}/${name}-items.png` });
+        await page.locator('form fieldset .o').last().scrollIntoViewIfNeeded();
+        await page.screenshot({ path: `${out}/${name}-end.png` });
+      } catch (e) {
+        step(`${form} ${lang} ${width}px`, false, e.message.split('\n')[0]);
       }
-
-      const name = `${form}-${lang}-${width}`;
-      await page.evaluate(() => window.scrollTo(0, 0));
-      await page.screenshot({ path: `${out}/${name}-top.png` });
-      await page.locator('form fieldset .o').nth(2).scrollIntoViewIfNeeded();
-      await page.evaluate(() => window.scrollBy(0, -120));
-      await page.screenshot({ path: `${out}/${name}-items.png` });
-      await page.locator('form fieldset .o').last().scrollIntoViewIfNeeded();
-      await page.screenshot({ path: `${out}/${name}-end.png` });
       await context.close();
     }
   }
