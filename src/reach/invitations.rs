@@ -1,6 +1,7 @@
 //! Email invitations: each address gets a one-time link carrying a fresh receipt code, in
 //! Vietnamese with the unit's name. Addresses go only into the outbox, which forgets them
 //! once the message is delivered; nothing links an address to a code or to a response.
+//! Also the time a form takes, which the invitation, the poster and the survey page state.
 
 use serde_json::json;
 

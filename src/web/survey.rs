@@ -1,5 +1,7 @@
 //! The public survey page `/s/{unit_code}`: the unit's form in Vietnamese (`?lang=en` for
-//! English), one question per row with large tap targets, and "no answer" always possible.
+//! English), one question per row with large tap targets, texts without item codes, nothing
+//! chosen in advance (no answer is the default; a quiet "no answer" undoes a choice), and
+//! numbered parts with the number of questions and the time up front.
 //! The POST goes through the same validation as the API; on a problem the page comes back
 //! with inline messages and every answer kept. With JavaScript on, `survey.js` keeps the
 //! answers on the phone and queues the submission until the server acknowledges it.
