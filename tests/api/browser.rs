@@ -148,8 +148,8 @@ async fn the_service_worker_serves_reloads_other_units_offline_reopening_and_upd
     let (ok, stdout) = node(&["offline.mjs", &config.to_string()]).await;
     println!("{stdout}");
     assert!(ok, "browser steps failed:\n{stdout}");
-    // Sent after a reload, then from the kept page offline: two different responses.
-    assert_eq!(count(&app, "QNM.TK.AM").await.len(), 2, "reload, then offline");
+    // Sent after a reload, then two people from the kept page offline: three responses.
+    assert_eq!(count(&app, "QNM.TK.AM").await.len(), 3, "reload, then twice offline");
     assert_eq!(count(&app, "QNM.HA.MA").await.len(), 1, "another unit in a new tab");
     assert_eq!(count(&app, "QNM.TK.TT").await.len(), 1, "after the update");
 }

@@ -127,35 +127,40 @@ await scenario('a second visit to another unit', async () => {
   await page.close();
 });
 
-// 3. No signal: the kept blank form opens, the answer waits on the phone and goes later.
+// 3. The signal drops after the page came: the answer waits on the phone. Someone else
+//    opens the survey on the same phone, still without signal: the kept blank form opens
+//    (the copy of the page just sent, which must not pass for a retry of it), and both
+//    answers go once the signal is back.
 await scenario('reopening offline', async () => {
-  const used = await (async () => {
-    const p = await context.newPage();
-    await p.goto(`${site}/s/QNM.HA.MA`);
-    const u = await p.evaluate(() => JSON.parse(localStorage.getItem('sipas:used') || '[]'));
-    await p.close();
-    return u;
-  })();
-  mode = 'down';
-  await context.setOffline(true);
   const page = await context.newPage();
   watch(page, 'offline');
-  const res = await page.goto(`${site}/s/QNM.TK.AM`);
-  step('offline: the blank form comes from the phone', res.ok() && res.fromServiceWorker() && (await page.locator('form[data-unit]').count()) === 1);
-  const checked = await page.$$eval('input:checked', (els) => els.length);
-  step('offline: the kept form is blank', checked === 0, `${checked} checked`);
+  await page.goto(`${site}/s/QNM.TK.AM`);
   const sid = await page.inputValue('input[name=submission_id]');
-  step('offline: the kept page sends under a new submission id', !used.includes(sid), `${sid} in ${used}`);
-  await page.screenshot({ path: `${out}/2-offline-reopened.png` });
+  mode = 'down';
+  await context.setOffline(true);
   await fillAndSend(page, '5');
   await page.waitForSelector('#st.wait', { timeout: 15000 });
   step('offline: told it waits on the phone', (await page.textContent('#st')).includes('Chưa gửi được'));
+  const other = await context.newPage();
+  watch(other, 'offline, reopened');
+  const res = await other.goto(`${site}/s/QNM.TK.AM`);
+  step('offline: the blank form comes from the phone', res.ok() && res.fromServiceWorker() && (await other.locator('form[data-unit]').count()) === 1);
+  const checked = await other.$$eval('input:checked', (els) => els.length);
+  step('offline: the kept form is blank', checked === 0, `${checked} checked`);
+  const sid2 = await other.inputValue('input[name=submission_id]');
+  step('offline: the kept page sends under its own submission id', sid2 !== sid, `${sid2} (the page sent: ${sid})`);
+  await other.screenshot({ path: `${out}/2-offline-reopened.png` });
+  await fillAndSend(other, '1');
+  await other.waitForSelector('#st.wait', { timeout: 15000 });
+  const queued = await other.evaluate(() => JSON.parse(localStorage.getItem('sipas:queue') || '[]').length);
+  step('offline: both answers wait on the phone', queued === 2, `${queued} queued`);
   mode = 'up';
   await context.setOffline(false);
-  await page.waitForSelector('#st.ok', { timeout: 30000 });
-  const left = await page.evaluate(() => JSON.parse(localStorage.getItem('sipas:queue') || '[]').length);
-  step('offline: sent once back online, queue empty', left === 0, `${left} left`);
-  await page.screenshot({ path: `${out}/3-offline-sent.png` });
+  await other.waitForSelector('#st.ok', { timeout: 30000 });
+  await poll('queue empty', () => other.evaluate(() => JSON.parse(localStorage.getItem('sipas:queue') || '[]').length === 0), 30);
+  step('offline: both sent once back online, queue empty', true);
+  await other.screenshot({ path: `${out}/3-offline-sent.png` });
+  await other.close();
   await page.close();
 });
 await context.close();

@@ -11,8 +11,10 @@
   function put(k, v) { try { localStorage.setItem(k, JSON.stringify(v)); } catch (e) {} }
   function say(msg, cls) { st.textContent = msg; st.className = cls; st.hidden = false; st.scrollIntoView({ block: 'nearest' }); }
   var sid = f.elements.submission_id;
-  // A page reopened from the cache may carry an id already sent: take a fresh one.
-  if (get(USED, []).indexOf(sid.value) >= 0 && window.crypto && crypto.randomUUID) sid.value = crypto.randomUUID();
+  // A page reopened from the cache may carry an id already sent, or still waiting to be
+  // sent: it is a new form, so it takes a fresh id (else its answers would count as a retry).
+  var taken = get(USED, []).concat(get(QUEUE, []).map(function (i) { return i.submission_id; }));
+  if (taken.indexOf(sid.value) >= 0 && window.crypto && crypto.randomUUID) sid.value = crypto.randomUUID();
   function fields() { var out = []; new FormData(f).forEach(function (v, k) { out.push([k, v]); }); return out; }
   var draft = get(DRAFT, null);
   if (draft && draft.sid) {
