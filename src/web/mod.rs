@@ -15,8 +15,12 @@ use sha2::{Digest, Sha256};
 
 use crate::Lang;
 
-/// The public pages' stylesheet: mobile first, tap targets of at least 48 px.
+/// The public pages' stylesheet: mobile first, tap targets of at least 44 px (the quiet "no
+/// answer" 32 px). A scale's levels are a row (`.o.r`) or a column (`.o.c`, see
+/// `survey::side_by_side`); the scroll padding keeps a focused question clear of the
+/// progress bar stuck to the bottom.
 pub const CSS: &str = "\
+html{scroll-padding-bottom:3.5rem}\
 body{margin:0;font:16px/1.45 system-ui,-apple-system,\"Segoe UI\",Roboto,sans-serif;color:#1a1a1a;background:#f3f5f7}\
 main{max-width:42rem;margin:auto;padding:1rem .75rem}\
 h1{font-size:1.3rem;margin:.2rem 0 .6rem}\
