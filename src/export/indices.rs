@@ -135,7 +135,11 @@ pub fn xlsx(form: &Form, table: &IndicesTable) -> Result<Vec<u8>, XlsxError> {
         10 + header.iter().skip(10).take_while(|h| !form.index_items().iter().any(|i| &i.code == *h)).count();
     let sheet = book.add_worksheet().set_name("Đơn vị")?;
     let names: Vec<&str> = header.iter().take(unit_columns).map(String::as_str).collect();
-    super::xlsx_headings(sheet, &with_headings(form, &names), &[14.0, 32.0, 14.0, 14.0, 9.0, 11.0, 9.0, 9.0, 13.0, 13.0])?;
+    super::xlsx_headings(
+        sheet,
+        &with_headings(form, &names),
+        &[14.0, 32.0, 14.0, 14.0, 9.0, 11.0, 9.0, 9.0, 13.0, 13.0],
+    )?;
     for (r, row) in rows.iter().enumerate() {
         let mut cells = row[..unit_columns.min(row.len())].to_vec();
         // The level and the withheld flag in words; the codes stay in the CSV.
@@ -250,9 +254,15 @@ pub fn xlsx(form: &Form, table: &IndicesTable) -> Result<Vec<u8>, XlsxError> {
         (
             "respondent_type",
             "Đối tượng",
-            label(&m.filters.respondent_type, |c| crate::forms::RespondentType::parse(c).map(|r| r.label(crate::Lang::Vi))),
+            label(&m.filters.respondent_type, |c| {
+                crate::forms::RespondentType::parse(c).map(|r| r.label(crate::Lang::Vi))
+            }),
         ),
-        ("channel", "Kênh", label(&m.filters.channel, |c| crate::forms::Channel::parse(c).map(|r| r.label(crate::Lang::Vi)))),
+        (
+            "channel",
+            "Kênh",
+            label(&m.filters.channel, |c| crate::forms::Channel::parse(c).map(|r| r.label(crate::Lang::Vi))),
+        ),
         ("service", "Lĩnh vực", service),
         ("k", "Ngưỡng ẩn số liệu", format!("số liệu có ít hơn {} phiếu không được công bố", m.k)),
         (

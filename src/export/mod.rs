@@ -67,11 +67,17 @@ pub fn xlsx_headings(
 ) -> Result<(), rust_xlsxwriter::XlsxError> {
     let bold = rust_xlsxwriter::Format::new().set_bold().set_text_wrap().set_align(rust_xlsxwriter::FormatAlign::Top);
     let code = rust_xlsxwriter::Format::new().set_font_color("#555555").set_italic();
-    for (c, (heading, name)) in columns.iter().enumerate() {
-        let col = u16::try_from(c).unwrap_or(u16::MAX);
-        sheet.write_string_with_format(0, col, heading, &bold)?;
-        sheet.write_string_with_format(1, col, name, &code)?;
-        sheet.set_column_width(col, widths.get(c).copied().unwrap_or(11.0))?;
+    let col = |c: usize| u16::try_from(c).unwrap_or(u16::MAX);
+    // Row by row: a constant-memory sheet (microdata) drops what is written above its
+    // current row.
+    for (c, _) in columns.iter().enumerate() {
+        sheet.set_column_width(col(c), widths.get(c).copied().unwrap_or(11.0))?;
+    }
+    for (c, (heading, _)) in columns.iter().enumerate() {
+        sheet.write_string_with_format(0, col(c), heading, &bold)?;
+    }
+    for (c, (_, name)) in columns.iter().enumerate() {
+        sheet.write_string_with_format(1, col(c), name, &code)?;
     }
     sheet.set_freeze_panes(FIRST_DATA_ROW, 0)?;
     Ok(())

@@ -178,9 +178,9 @@ pub async fn update(
     .await;
     match outcome {
         Ok(u) => redirect(&format!("/console/admin/units#{}", u.code)),
-        Err(e) => {
-            edit_view(&state, &c, &path, Some(problems(&c, &e)), status_of(&e)).await.unwrap_or_else(|e| error_page(&c, &e))
-        }
+        Err(e) => edit_view(&state, &c, &path, Some(problems(&c, &e)), status_of(&e))
+            .await
+            .unwrap_or_else(|e| error_page(&c, &e)),
     }
 }
 

@@ -203,7 +203,8 @@ pub fn explain(lang: Lang, error: &ApiError) -> Markup {
             t(lang, "Tải lại trang rồi thử lại.", "Reload the page and try again."),
         ),
         ApiError::Forbidden(_) => (
-            t(lang, "Tài khoản của bạn không được xem hoặc làm việc này.", "Your account may not see or do this.").into(),
+            t(lang, "Tài khoản của bạn không được xem hoặc làm việc này.", "Your account may not see or do this.")
+                .into(),
             t(
                 lang,
                 "Chọn một đơn vị thuộc phạm vi của bạn, hoặc đề nghị quản trị viên cấp quyền.",

@@ -572,7 +572,9 @@ pub async fn exports(state: web::Data<AppState>, c: Console, q: web::Query<Expor
 
 fn export_error(c: &Console, q: &ExportQuery, e: &ApiError) -> HttpResponse {
     let back = match &q.within {
-        Some(w) => format!("/console/exports?within={}", form_urlencoded::byte_serialize(w.as_bytes()).collect::<String>()),
+        Some(w) => {
+            format!("/console/exports?within={}", form_urlencoded::byte_serialize(w.as_bytes()).collect::<String>())
+        }
         None => "/console/exports".into(),
     };
     error_page_back(c, e, &back, t(c.lang, "Quay lại trang xuất dữ liệu", "Back to the exports"))
