@@ -81,7 +81,11 @@ fn form_submissions(html: &str) -> Vec<(String, String)> {
             f = &f[close..];
         }
         let query: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
-        out.push((action, query));
+        out.push((action, query.clone()));
+        // Buttons that send the same fields elsewhere.
+        for other in form.split("formaction=\"").skip(1) {
+            out.push((other[..other.find('"').unwrap()].to_string(), query.clone()));
+        }
     }
     out
 }
@@ -96,6 +100,7 @@ async fn every_export_button_answers_with_a_file_on_the_first_click() {
     let forms = form_submissions(&page);
     let exports: Vec<_> = forms.iter().filter(|(a, _)| a.contains("/exports/")).collect();
     assert_eq!(exports.len(), 5, "three indices formats and two microdata formats: {forms:?}");
+    assert_eq!(page.matches("name=\"period\"").count(), 2, "one form per table, a button per format");
     for (action, query) in exports {
         assert!(action.starts_with("/console/exports/"), "the console's own route: {action}");
         assert!(query.contains(&format!("period={year}")), "the period opens as this year: {query}");
@@ -281,7 +286,7 @@ async fn rankings_name_the_weakest_criteria_and_say_why_a_cell_is_empty() {
             app.get_as(&format!("/api/v1/rankings?period=2024&level={level}"), &token).await.json().await.unwrap();
         let (status, _, html) = get(&client, &app, &format!("/console/rankings?period=2024&level={level}")).await;
         assert_eq!(status, 200);
-        let rows: Vec<&str> = html.split("<tr>").skip(2).collect();
+        let rows: Vec<&str> = html.split("<tr class=\"lead\">").skip(1).collect();
         for unit in api["units"].as_array().unwrap() {
             let code = unit["unit"].as_str().unwrap();
             let row = rows.iter().find(|r| r.contains(&format!("/console/units/{code}\""))).unwrap();
@@ -357,4 +362,28 @@ async fn signing_in_over_plain_http_with_secure_cookies_says_what_is_wrong() {
     settings.public_base_url = "http://192.168.1.20:8080".into();
     settings.cookie_secure = false;
     assert!(settings.cookie_warning().is_none());
+}
+
+#[tokio::test]
+async fn console_text_pages_pass_axe_and_every_export_button_downloads_in_chromium() {
+    if crate::browser::skipped() {
+        return;
+    }
+    // Secure cookies, as in production: Chromium keeps them for 127.0.0.1.
+    let app = spawn_app().await;
+    app.import_reference().await;
+    let email = "head@example.gov.vn";
+    let hash = sipas::auth::hash_password(crate::helpers::PASSWORD).unwrap();
+    sipas::store::users::insert(&app.db, email, hash, Role::Admin, None).await.unwrap();
+    let config = serde_json::json!({
+        "base": app.address,
+        "email": email,
+        "password": crate::helpers::PASSWORD,
+        "out": crate::browser::screenshots("console-text"),
+    });
+    let (ok, stdout) = crate::browser::node(&["console-text.mjs", &config.to_string()]).await;
+    println!("{stdout}");
+    assert!(ok, "browser steps failed:\n{stdout}");
+    let exports = audit::Entity::find().all(&app.db).await.unwrap().iter().filter(|e| e.action == "export").count();
+    assert_eq!(exports, 5, "each click exported once");
 }

@@ -66,7 +66,7 @@ async fn units_view(
     let body = html! {
         @if let Some(n) = notice { (n) }
         div.scroll { table {
-            thead { tr { th { (t(lang, "Mã", "Code")) } th { (t(lang, "Tên", "Name")) } th { (t(lang, "Cấp", "Level")) } th { (t(lang, "Phiếu", "Forms")) } th {} } }
+            thead { tr { th { (t(lang, "Mã", "Code")) } th { (t(lang, "Tên", "Name")) } th { (t(lang, "Cấp", "Level")) } th { (t(lang, "Phiếu", "Forms")) } th { (t(lang, "Thao tác", "Actions")) } } }
             tbody { @for u in &visible {
                 tr {
                     td { (u.code) }
@@ -293,7 +293,7 @@ async fn users_view(
     let body = html! {
         @if let Some(n) = notice { (n) }
         div.scroll { table {
-            thead { tr { th { (t(lang, "Thư điện tử", "Email")) } th { (t(lang, "Vai trò / đơn vị", "Role / unit")) } th {} } }
+            thead { tr { th { (t(lang, "Thư điện tử", "Email")) } th { (t(lang, "Vai trò / đơn vị", "Role / unit")) } th { (t(lang, "Ngày tạo", "Created")) } } }
             tbody { @for u in &users {
                 @let unit = u.unit_id.and_then(|id| tree.get(id)).map(|x| x.code.clone()).unwrap_or_default();
                 tr {
@@ -396,7 +396,7 @@ pub async fn audit_log(
                     button type="submit" { (t(lang, "Lọc", "Filter")) }
                 }
                 p { a href="/api/v1/admin/audit.csv" { (t(lang, "Tải CSV", "Download CSV")) } }
-                div.scroll { table {
+                div.scroll tabindex="0" role="region" aria-label=(t(lang, "Nhật ký", "Audit log")) { table {
                     thead { tr { th { (t(lang, "Thời điểm (giờ Việt Nam, UTC+7)", "When (Vietnam time, UTC+7)")) } th { (t(lang, "Người", "Who")) } th { (t(lang, "Hành động", "Action")) } th { (t(lang, "Đối tượng", "Target")) } th { (t(lang, "Chi tiết", "Details")) } } }
                     tbody { @for r in &rows {
                         tr { td { ((r.at + chrono::TimeDelta::hours(7)).format("%Y-%m-%d %H:%M:%S")) } td { (r.actor.clone().unwrap_or_default()) } td { (audit::action_label(&r.action, lang)) } td { (r.target.clone().unwrap_or_default()) } td.muted { (details_text(lang, &r.details)) } }

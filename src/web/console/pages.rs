@@ -316,10 +316,11 @@ async fn rankings_inner(state: &AppState, c: &Console, q: PageQuery) -> Result<H
             thead { tr {
                 th.num { "#" } th { (t(lang, "Đơn vị", "Unit")) } th.num { (t(lang, "Phiếu", "Responses")) } th.num { "SIPAS" }
                 th.num { (t(lang, "KTC 95%", "95% CI")) } th.num { (t(lang, "Thay đổi", "Change")) } th.num { (t(lang, "Bậc", "Places")) }
-                th { (t(lang, "Tiêu chí yếu nhất", "Weakest criteria")) }
             } }
+            // The weakest criteria get a full-width row under their unit's: read on a phone
+            // without squeezing the figures.
             tbody { @for u in &r.units {
-                tr {
+                tr.lead[u.value.is_some()] {
                     td.num { (u.rank.map_or("–".into(), |r| r.to_string())) }
                     td { a href={ "/console/units/" (u.unit) } { (u.name) } }
                     td.num { (u.n) }
@@ -328,10 +329,12 @@ async fn rankings_inner(state: &AppState, c: &Console, q: PageQuery) -> Result<H
                         td.num { (u.ci95.map_or("–".into(), |[a, b]| format!("{a:.1}–{b:.1}"))) }
                         td.num { (u.change.map_or("–".into(), |c| format!("{c:+.1}"))) }
                         td.num { (u.rank_change.map_or("–".into(), |c| format!("{c:+}"))) }
-                        td { (weakest_cell(lang, &p, u)) }
                     } @else {
-                        td.supp colspan="5" { (suppressed_note(lang, p.k)) }
+                        td.supp colspan="4" { (suppressed_note(lang, p.k)) }
                     }
+                }
+                @if u.value.is_some() {
+                    tr.weak { td colspan="7" { span.muted { (t(lang, "Tiêu chí yếu nhất: ", "Weakest criteria: ")) } (weakest_cell(lang, &p, u)) } }
                 }
             } }
         } }
@@ -350,9 +353,9 @@ fn weakest_cell(lang: Lang, p: &Parsed, u: &report::RankingRow) -> Markup {
     if u.weakest.is_empty() {
         return html! { span.muted { (t(lang, "Không tiêu chí nào thấp hơn mức chung", "No criterion below the reference")) } };
     }
-    html! { @for w in &u.weakest {
-        div { (item_text(p, &w.code, lang)) " " span.muted { "(" (w.code) ", " (format!("{:+.1}", -w.gap)) ")" } }
-    } }
+    html! { ul { @for w in &u.weakest {
+        li { (item_text(p, &w.code, lang)) " " span.muted { "(" (w.code) ", " (format!("{:+.1}", -w.gap)) ")" } }
+    } } }
 }
 
 /// A channel or respondent type code of a breakdown row as people read it.
@@ -545,21 +548,24 @@ pub async fn exports(state: web::Data<AppState>, c: Console, q: web::Query<Expor
         h2 { (t(lang, "Bảng chỉ số theo đơn vị", "Indices table by unit")) }
         p.muted { (t(lang, "Chỉ số, các yếu tố, tiêu chí, số phiếu, khoảng tin cậy và thứ hạng; ô dưới ngưỡng bị ẩn.",
             "Index, elements, criteria, counts, intervals and rank; cells under the threshold are withheld.")) }
-        @for (format, label) in [("csv", "CSV"), ("xlsx", "Excel (XLSX)"), ("json", "JSON")] {
-            form.filters method="get" action={ "/console/exports/indices." (format) } { (picker("within")) button type="submit" { (label) } }
+        // One form per table, a button per format: the unit and period are chosen once.
+        form.filters method="get" action="/console/exports/indices.csv" {
+            (picker("within"))
+            button type="submit" { "CSV" }
+            button type="submit" formaction="/console/exports/indices.xlsx" { "Excel (XLSX)" }
+            button type="submit" formaction="/console/exports/indices.json" { "JSON" }
         }
         h2 { (t(lang, "Dữ liệu phiếu đã ẩn danh", "Anonymised microdata")) }
         p.muted { (t(lang, "Mỗi dòng một phiếu; ngày khảo sát theo tháng; nhóm nhân khẩu học nhỏ được gộp; đơn vị dưới ngưỡng được gộp lên cấp trên.",
             "One row per response; survey month only; small demographic groups are coarsened; units under the threshold are merged into their parent.")) }
-        @for (format, label) in [("csv", "CSV"), ("xlsx", "Excel (XLSX)")] {
-            form.filters method="get" action={ "/console/exports/microdata." (format) } {
-                (picker("within"))
-                label { (t(lang, "Kèm ý kiến", "With comments")) select name="comments" { option value="false" { (t(lang, "Không", "No")) } option value="true" { (t(lang, "Có", "Yes")) } } }
-                button type="submit" { (label) }
-            }
+        form.filters method="get" action="/console/exports/microdata.csv" {
+            (picker("within"))
+            label { (t(lang, "Kèm ý kiến", "With comments")) select name="comments" { option value="false" { (t(lang, "Không", "No")) } option value="true" { (t(lang, "Có", "Yes")) } } }
+            button type="submit" { "CSV" }
+            button type="submit" formaction="/console/exports/microdata.xlsx" { "Excel (XLSX)" }
         }
-        p.muted { (t(lang, "Tệp Excel có tiêu đề cột tiếng Việt (mã cột trong ghi chú của ô tiêu đề) và một trang liệt kê mọi câu hỏi; tệp CSV và JSON giữ tên cột dạng mã để chương trình đọc.",
-            "Excel files have Vietnamese column headings (the column's code in the heading's note) and a sheet listing every question; CSV and JSON keep code headers for programs.")) }
+        p.muted { (t(lang, "Tệp Excel có hai dòng tiêu đề: tên cột tiếng Việt, rồi mã cột (như tiêu đề của tệp CSV, để chương trình đọc), và một trang \"Câu hỏi\" với nội dung mọi tiêu chí bằng tiếng Việt và tiếng Anh. Tệp CSV và JSON giữ tên cột dạng mã.",
+            "Excel files have two heading rows: the Vietnamese column name, then the column's code (as in the CSV header, for programs), and a \"Câu hỏi\" sheet with every criterion's text in Vietnamese and English. CSV and JSON keep code headers.")) }
         h2 { (t(lang, "Báo cáo in", "Printable reports")) }
         p { (t(lang, "Mở trang của một đơn vị và chọn \"Bản in\"; trình duyệt lưu được thành PDF.", "Open a unit's page and choose \"Printable report\"; the browser can save it as PDF.")) }
         @if c.who.role == Role::Admin {
