@@ -397,9 +397,12 @@ pub async fn audit_log(
                 }
                 p { a href="/api/v1/admin/audit.csv" { (t(lang, "Tải CSV", "Download CSV")) } }
                 div.scroll tabindex="0" role="region" aria-label=(t(lang, "Nhật ký", "Audit log")) { table {
-                    thead { tr { th { (t(lang, "Thời điểm (giờ Việt Nam, UTC+7)", "When (Vietnam time, UTC+7)")) } th { (t(lang, "Người", "Who")) } th { (t(lang, "Hành động", "Action")) } th { (t(lang, "Đối tượng", "Target")) } th { (t(lang, "Chi tiết", "Details")) } } }
+                    thead { tr { th { (t(lang, "Thời điểm (giờ Việt Nam, UTC+7)", "When (Vietnam time, UTC+7)")) } th { (t(lang, "Người", "Who")) } th { (t(lang, "Hành động", "Action")) } th { (t(lang, "Đối tượng", "Target")) } } }
+                    // The details get a full-width row of their own, readable on a phone.
                     tbody { @for r in &rows {
-                        tr { td { ((r.at + chrono::TimeDelta::hours(7)).format("%Y-%m-%d %H:%M:%S")) } td { (r.actor.clone().unwrap_or_default()) } td { (audit::action_label(&r.action, lang)) } td { (r.target.clone().unwrap_or_default()) } td.muted { (details_text(lang, &r.details)) } }
+                        @let details = details_text(lang, &r.details);
+                        tr.lead[!details.is_empty()] { td { ((r.at + chrono::TimeDelta::hours(7)).format("%Y-%m-%d %H:%M:%S")) } td { (r.actor.clone().unwrap_or_default()) } td { (audit::action_label(&r.action, lang)) } td { (r.target.clone().unwrap_or_default()) } }
+                        @if !details.is_empty() { tr.sub { td.muted colspan="4" { (t(lang, "Chi tiết: ", "Details: ")) (details) } } }
                     } }
                 } }
             };

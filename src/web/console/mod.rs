@@ -52,7 +52,7 @@ button,.button{font:inherit;padding:.4rem .9rem;border-radius:4px;border:1px sol
 .error{background:#fdecea;border:1px solid #b3261e;color:#7a1711;border-radius:6px;padding:.5rem .8rem}\
 .ok{background:#e7f4ea;border:1px solid #2e7d32;border-radius:6px;padding:.5rem .8rem}\
 .supp{color:#555;font-style:italic}\
-tr.lead td{border-bottom:0}tr.weak td{padding-top:0;font-size:.85rem}tr.weak ul{margin:.1rem 0 0;padding-left:1.1rem}\
+tr.lead td{border-bottom:0}tr.sub td{padding-top:0;font-size:.85rem}tr.sub ul{margin:.1rem 0 0;padding-left:1.1rem}\
 .chartbox{overflow-x:auto;max-width:54rem}\
 svg.chart{width:100%;min-width:34rem;height:auto;background:#fff;border:1px solid #d8dde3;border-radius:8px;margin:.4rem 0}\
 .narrow{max-width:26rem;margin:3rem auto;background:#fff;border:1px solid #d8dde3;border-radius:8px;padding:1.2rem}\

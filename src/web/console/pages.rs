@@ -334,7 +334,7 @@ async fn rankings_inner(state: &AppState, c: &Console, q: PageQuery) -> Result<H
                     }
                 }
                 @if u.value.is_some() {
-                    tr.weak { td colspan="7" { span.muted { (t(lang, "Tiêu chí yếu nhất: ", "Weakest criteria: ")) } (weakest_cell(lang, &p, u)) } }
+                    tr.sub { td colspan="7" { span.muted { (t(lang, "Tiêu chí yếu nhất: ", "Weakest criteria: ")) } (weakest_cell(lang, &p, u)) } }
                 }
             } }
         } }
