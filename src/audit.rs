@@ -43,6 +43,8 @@ pub async fn record(
     target: Option<&str>,
     details: Value,
 ) -> Result<(), DbErr> {
+    // A new action needs its label, or the console shows the code (caught by any test).
+    debug_assert!(ACTIONS.iter().any(|(c, _, _)| *c == action), "audit action {action:?} has no label in ACTIONS");
     audit::ActiveModel {
         at: Set(Utc::now()),
         user_id: Set(actor.map(|a| a.0)),

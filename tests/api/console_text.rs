@@ -388,3 +388,51 @@ async fn console_text_pages_pass_axe_and_every_export_button_downloads_in_chromi
     let exports = audit::Entity::find().all(&app.db).await.unwrap().iter().filter(|e| e.action == "export").count();
     assert_eq!(exports, 5, "each click exported once");
 }
+
+/// Runs `sipas serve` until it listens and returns what it logged on the way.
+fn serve_log(db: &crate::helpers::TestDb, env: &[(&str, &str)]) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sipas"));
+    cmd.arg("--database-url")
+        .arg(&db.url)
+        .args(["serve", "--port", "0"])
+        .env("SIPAS_FORMS_DIR", crate::helpers::forms_dir())
+        .env("SIPAS_LOG", "info")
+        .env_remove("RUST_LOG")
+        .env_remove("SIPAS_CONFIG")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let mut log = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok) {
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("listening on") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    log
+}
+
+#[tokio::test]
+async fn serve_warns_at_start_up_when_cookies_are_secure_but_the_address_is_plain_http() {
+    let db = crate::helpers::TestDb::new().await;
+    let lan = [("SIPAS_PUBLIC_BASE_URL", "http://192.168.1.20:8080")];
+    let log = tokio::task::spawn_blocking(move || {
+        let warned = serve_log(&db, &lan);
+        let plain = serve_log(&db, &[lan[0], ("SIPAS_COOKIE_SECURE", "false")]);
+        let https = serve_log(&db, &[("SIPAS_PUBLIC_BASE_URL", "https://khaosat.example.gov.vn")]);
+        (warned, plain, https, db)
+    })
+    .await
+    .unwrap();
+    let (warned, plain, https, _db) = log;
+    assert!(warned.contains("listening on"), "{warned}");
+    let line = warned.lines().find(|l| l.contains("cookie_secure is true")).unwrap_or_default();
+    assert!(line.contains("WARN") && line.contains("SIPAS_COOKIE_SECURE=false"), "{warned}");
+    assert!(plain.contains("listening on") && !plain.contains("cookie_secure is true"), "{plain}");
+    assert!(https.contains("listening on") && !https.contains("cookie_secure is true"), "{https}");
+}
