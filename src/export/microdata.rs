@@ -182,6 +182,23 @@ pub fn headings(form: &Versioned, comments: bool) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A row for people (the workbook): respondent type and channel in Vietnamese words; the CSV
+/// keeps the codes. Their columns are fixed by `header`.
+pub fn in_words(mut row: Vec<Cell>) -> Vec<Cell> {
+    use crate::forms::{Channel, RespondentType};
+    if let Some(Cell::Text(code)) = row.get_mut(3)
+        && let Some(r) = RespondentType::parse(code)
+    {
+        *code = r.label(crate::Lang::Vi).to_string();
+    }
+    if let Some(Cell::Text(code)) = row.get_mut(4)
+        && let Some(c) = Channel::parse(code)
+    {
+        *code = c.label(crate::Lang::Vi).to_string();
+    }
+    row
+}
+
 /// A response as the export reads it.
 #[derive(Debug, FromQueryResult)]
 struct Head {

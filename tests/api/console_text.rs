@@ -249,6 +249,14 @@ async fn workbooks_have_vietnamese_headings_over_codes_and_every_question_in_bot
             if form_id == "sipas-2017" {
                 assert_eq!(cell(&sheet, 2, 0).split('.').next(), Some("QNM"), "{path}: data from the third row");
             }
+            if export == "microdata" && form_id == "sipas-2017" {
+                // Respondent type and channel in words, under their codes' column names.
+                assert_eq!((cell(&sheet, 1, 3), cell(&sheet, 1, 4)), ("respondent_type".into(), "channel".into()));
+                let words: Vec<String> =
+                    (2..sheet.height()).flat_map(|r| [cell(&sheet, r, 3), cell(&sheet, r, 4)]).collect();
+                assert!(words.contains(&"Người dân".to_string()) && words.contains(&"Phiếu giấy".to_string()));
+                assert!(!words.iter().any(|w| ["citizen", "organization", "paper", "online"].contains(&w.as_str())));
+            }
             let (heading, code) = (cell(&sheet, 0, 1), cell(&sheet, 1, 1));
             assert!(!heading.is_empty() && heading != code, "{path}: {heading} over {code}");
         }

@@ -243,7 +243,7 @@ pub async fn stream_xlsx(
                     row_in_sheet = crate::export::FIRST_DATA_ROW;
                 }
                 let sheet = book.worksheet_from_index(sheets - 1)?;
-                crate::export::xlsx_row(sheet, row_in_sheet, &row, &number)?;
+                crate::export::xlsx_row(sheet, row_in_sheet, &microdata::in_words(row), &number)?;
                 row_in_sheet += 1;
             }
         }
