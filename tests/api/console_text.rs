@@ -154,6 +154,12 @@ async fn a_console_export_with_a_bad_period_shows_a_vietnamese_page_and_the_api_
     assert!(visible(&html).contains("Tài khoản của bạn không được xem hoặc làm việc này"));
     assert_eq!(audit::Entity::find().all(&app.db).await.unwrap().len(), before, "nothing exported, nothing audited");
 
+    // In English for a reader who chose English.
+    get(&client, &app, "/console/lang/en?next=/console/exports").await;
+    let (status, _, html) = get(&client, &app, "/console/exports/indices.csv?within=QNM.TK&period=2024-13").await;
+    assert_eq!(status, 422);
+    assert!(visible(&html).contains("Period : enter a year (2025), a quarter (2025-Q1) or a month (2025-03)"));
+
     // The API answers its clients in JSON, whatever they accept.
     let res = client
         .get(app.url("/api/v1/exports/indices.csv?within=QNM.TK&period=2024-13"))
