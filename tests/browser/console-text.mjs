@@ -78,6 +78,8 @@ try {
   await check(page, 'export-error');
 
   for (const [label, path, exclude = []] of [
+    ['overview', '/console?period=2024', ['.chartbox']],
+    ['unit', '/console/units/QNM.TK.AM?period=2024', ['.chartbox']],
     ['rankings', '/console/rankings?period=2024&level=commune', ['.chartbox']],
     ['units', '/console/admin/units'],
     ['users', '/console/admin/users'],
@@ -85,6 +87,12 @@ try {
   ]) {
     await page.goto(base + path);
     await check(page, label, exclude);
+    if (label === 'unit') {
+      // The counts by channel and respondent type, close up.
+      const file = `${out}/unit-channels-390.png`;
+      await page.locator('div.cards').last().screenshot({ path: file });
+      results.shots.push(file);
+    }
   }
   await context.close();
 
