@@ -5,7 +5,35 @@ use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, Set};
 use serde_json::Value;
 
+use crate::Lang;
 use crate::entities::audit;
+
+/// Every action the log records, with what a reader sees for it (Vietnamese, English). The
+/// code stays in the database, the API and the CSV; people read the label.
+pub const ACTIONS: [(&str, &str, &str); 14] = [
+    ("login", "Đăng nhập", "Signed in"),
+    ("login_failed", "Đăng nhập không thành công", "Failed sign-in"),
+    ("logout", "Đăng xuất", "Signed out"),
+    ("password_reset_requested", "Yêu cầu đặt lại mật khẩu", "Asked for a password reset"),
+    ("password_reset", "Đặt lại mật khẩu", "Reset the password"),
+    ("export", "Xuất dữ liệu", "Exported data"),
+    ("unit_created", "Thêm đơn vị", "Added a unit"),
+    ("unit_updated", "Sửa đơn vị", "Changed a unit"),
+    ("volumes_set", "Ghi số hồ sơ đã giải quyết", "Recorded dossiers handled"),
+    ("user_created", "Thêm người dùng", "Added a user"),
+    ("user_updated", "Sửa người dùng", "Changed a user"),
+    ("codes_issued", "Cấp mã phiếu hẹn", "Issued receipt codes"),
+    ("key_created", "Tạo khóa truy cập", "Created an access key"),
+    ("invitations_sent", "Gửi thư mời khảo sát", "Sent survey invitations"),
+];
+
+/// The label of an action code; the code itself for one this table does not know.
+pub fn action_label(code: &str, lang: Lang) -> &str {
+    ACTIONS.iter().find(|(c, _, _)| *c == code).map_or(code, |(_, vi, en)| match lang {
+        Lang::Vi => vi,
+        Lang::En => en,
+    })
+}
 
 /// Records an event. `actor` is (user id, email) when someone is signed in.
 pub async fn record(
@@ -15,6 +43,8 @@ pub async fn record(
     target: Option<&str>,
     details: Value,
 ) -> Result<(), DbErr> {
+    // A new action needs its label, or the console shows the code (caught by any test).
+    debug_assert!(ACTIONS.iter().any(|(c, _, _)| *c == action), "audit action {action:?} has no label in ACTIONS");
     audit::ActiveModel {
         at: Set(Utc::now()),
         user_id: Set(actor.map(|a| a.0)),

@@ -112,6 +112,20 @@ impl Settings {
         Ok(settings)
     }
 
+    /// A warning for the log when browsers will drop the console's cookies: the public
+    /// address is plain http while cookies are marked Secure (signing in then works only from
+    /// this machine, as `localhost`).
+    pub fn cookie_warning(&self) -> Option<String> {
+        (self.cookie_secure && self.public_base_url.starts_with("http://")).then(|| {
+            format!(
+                "public_base_url is {} (plain http) but cookie_secure is true: browsers drop Secure cookies over \
+                 http, so signing in to the console fails from other machines. Serve it over HTTPS, or set \
+                 SIPAS_COOKIE_SECURE=false for plain-HTTP use on a local network.",
+                self.public_base_url
+            )
+        })
+    }
+
     pub fn check(&self) -> anyhow::Result<()> {
         let url = self.database_url.expose();
         anyhow::ensure!(

@@ -36,6 +36,9 @@ pub struct AppState {
 /// Connects, runs the migrations, loads and checks the forms and records them.
 pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
     settings.check()?;
+    if let Some(warning) = settings.cookie_warning() {
+        tracing::warn!("{warning}");
+    }
     let forms = FormRegistry::new(loader::load_dir(&settings.forms_dir)?);
     let db = store::connect(settings.database_url.expose(), settings.max_db_connections).await?;
     Migrator::up(&db, None).await?;

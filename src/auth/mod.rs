@@ -45,8 +45,23 @@ impl Role {
         }
     }
 
+    pub const ALL: [Role; 3] = [Role::Admin, Role::Analyst, Role::UnitManager];
+
     pub fn parse(value: &str) -> Option<Role> {
-        [Role::Admin, Role::Analyst, Role::UnitManager].into_iter().find(|r| r.as_str() == value)
+        Self::ALL.into_iter().find(|r| r.as_str() == value)
+    }
+
+    /// What the console shows for the role.
+    pub fn label(self, lang: crate::Lang) -> &'static str {
+        use crate::Lang::{En, Vi};
+        match (self, lang) {
+            (Role::Admin, Vi) => "Quản trị",
+            (Role::Admin, En) => "Administrator",
+            (Role::Analyst, Vi) => "Phân tích",
+            (Role::Analyst, En) => "Analyst",
+            (Role::UnitManager, Vi) => "Lãnh đạo đơn vị",
+            (Role::UnitManager, En) => "Unit manager",
+        }
     }
 }
 

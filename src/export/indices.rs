@@ -95,20 +95,39 @@ pub fn csv(form: &Form, units: &[UnitFigures]) -> Vec<u8> {
     out
 }
 
+/// The heading people read for a column of the wide table.
+fn heading(form: &Form, code: &str) -> String {
+    fn title<'a>(gs: &'a [Group], code: &str) -> Option<&'a str> {
+        gs.iter().find_map(|g| if g.code == code { Some(g.title.vi.as_str()) } else { title(&g.groups, code) })
+    }
+    match code {
+        "unit" => "Mã đơn vị".into(),
+        "name" => "Tên đơn vị".into(),
+        "level" => "Cấp".into(),
+        "parent" => "Đơn vị cấp trên".into(),
+        "n" => "Số phiếu".into(),
+        "suppressed" => "Bị ẩn (dưới ngưỡng)".into(),
+        "rank" => "Thứ hạng".into(),
+        "sipas" => "SIPAS (%)".into(),
+        "sipas_ci_low" => "SIPAS: KTC 95% dưới".into(),
+        "sipas_ci_high" => "SIPAS: KTC 95% trên".into(),
+        other => title(&form.groups, other).map_or_else(|| other.to_string(), |t| format!("{other}. {t}")),
+    }
+}
+
+fn with_headings(form: &Form, codes: &[&str]) -> Vec<(String, String)> {
+    codes.iter().map(|c| (heading(form, c), c.to_string())).collect()
+}
+
+/// Yes or no as a reader of the workbook reads it.
+fn yes_no(b: bool) -> Cell {
+    Cell::Text(if b { "có" } else { "không" }.into())
+}
+
 pub fn xlsx(form: &Form, table: &IndicesTable) -> Result<Vec<u8>, XlsxError> {
     let mut book = Workbook::new();
-    let bold = Format::new().set_bold();
     let number = Format::new().set_num_format("0.00");
-    let write_header =
-        |sheet: &mut rust_xlsxwriter::Worksheet, header: &[&str], widths: &[f64]| -> Result<(), XlsxError> {
-            for (c, h) in header.iter().enumerate() {
-                let col = u16::try_from(c).unwrap_or(u16::MAX);
-                sheet.write_string_with_format(0, col, *h, &bold)?;
-                sheet.set_column_width(col, widths.get(c).copied().unwrap_or(11.0))?;
-            }
-            sheet.set_freeze_panes(1, 0)?;
-            Ok(())
-        };
+    let first = super::FIRST_DATA_ROW;
 
     // Units: SIPAS and groups.
     let (header, rows) = wide(form, &table.units);
@@ -116,15 +135,37 @@ pub fn xlsx(form: &Form, table: &IndicesTable) -> Result<Vec<u8>, XlsxError> {
         10 + header.iter().skip(10).take_while(|h| !form.index_items().iter().any(|i| &i.code == *h)).count();
     let sheet = book.add_worksheet().set_name("Đơn vị")?;
     let names: Vec<&str> = header.iter().take(unit_columns).map(String::as_str).collect();
-    write_header(sheet, &names, &[14.0, 32.0, 12.0, 12.0, 8.0, 11.0, 7.0, 9.0, 13.0, 13.0])?;
+    super::xlsx_headings(
+        sheet,
+        &with_headings(form, &names),
+        &[14.0, 32.0, 14.0, 14.0, 9.0, 11.0, 9.0, 9.0, 13.0, 13.0],
+    )?;
     for (r, row) in rows.iter().enumerate() {
-        xlsx_row(sheet, r as u32 + 1, &row[..unit_columns.min(row.len())], &number)?;
+        let mut cells = row[..unit_columns.min(row.len())].to_vec();
+        // The level and the withheld flag in words; the codes stay in the CSV.
+        if let Some(Cell::Text(level)) = cells.get(2) {
+            cells[2] = Cell::Text(crate::units::Level::label_of(level, crate::Lang::Vi).to_string());
+        }
+        if let Some(Cell::Text(flag)) = cells.get(5) {
+            cells[5] = yes_no(flag == "yes");
+        }
+        xlsx_row(sheet, first + r as u32, &cells, &number)?;
     }
 
     // Groups, one row per unit and group.
     let sheet = book.add_worksheet().set_name("Nhóm")?;
-    write_header(sheet, &["unit", "group", "n", "suppressed", "value", "ci_low", "ci_high"], &[14.0, 9.0])?;
-    let mut r = 1;
+    let columns = [
+        ("Mã đơn vị", "unit"),
+        ("Yếu tố", "group"),
+        ("Số phiếu", "n"),
+        ("Bị ẩn (dưới ngưỡng)", "suppressed"),
+        ("Chỉ số (%)", "value"),
+        ("KTC 95% dưới", "ci_low"),
+        ("KTC 95% trên", "ci_high"),
+    ]
+    .map(|(h, c)| (h.to_string(), c.to_string()));
+    super::xlsx_headings(sheet, &columns, &[14.0, 9.0])?;
+    let mut r = first;
     for u in &table.units {
         let mut all = Vec::new();
         fn flat<'a>(gs: &'a [GroupFigure], out: &mut Vec<&'a GroupFigure>) {
@@ -139,7 +180,7 @@ pub fn xlsx(form: &Form, table: &IndicesTable) -> Result<Vec<u8>, XlsxError> {
                 Cell::Text(u.unit.clone()),
                 Cell::Text(g.code.clone()),
                 Cell::Integer(g.n as i64),
-                Cell::Text(if g.suppressed { "yes" } else { "no" }.into()),
+                yes_no(g.suppressed),
                 Cell::opt(g.value),
                 ci(g.ci95, 0),
                 ci(g.ci95, 1),
@@ -150,29 +191,40 @@ pub fn xlsx(form: &Form, table: &IndicesTable) -> Result<Vec<u8>, XlsxError> {
     }
 
     // Items, one row per unit and item, with the distribution over the levels.
-    let levels: Vec<i16> =
-        form.scales.get(&form.index.scale).map(|s| s.levels.iter().map(|l| l.value).collect()).unwrap_or_default();
+    let scale = form.scales.get(&form.index.scale);
+    let levels: Vec<(i16, String)> =
+        scale.map(|s| s.levels.iter().map(|l| (l.value, l.label.vi.clone())).collect()).unwrap_or_default();
     let sheet = book.add_worksheet().set_name("Tiêu chí")?;
-    let mut item_header =
-        vec!["unit", "item", "n", "suppressed", "satisfied", "value", "mean_score", "ci_low", "ci_high"];
-    let level_names: Vec<String> = levels.iter().map(|l| format!("level_{l}")).collect();
-    item_header.extend(level_names.iter().map(String::as_str));
-    write_header(sheet, &item_header, &[14.0, 7.0])?;
-    let mut r = 1;
+    let mut columns: Vec<(String, String)> = [
+        ("Mã đơn vị", "unit"),
+        ("Tiêu chí", "item"),
+        ("Số trả lời", "n"),
+        ("Bị ẩn (dưới ngưỡng)", "suppressed"),
+        ("Số hài lòng", "satisfied"),
+        ("Chỉ số (%)", "value"),
+        ("Điểm trung bình", "mean_score"),
+        ("KTC 95% dưới", "ci_low"),
+        ("KTC 95% trên", "ci_high"),
+    ]
+    .map(|(h, c)| (h.to_string(), c.to_string()))
+    .into();
+    columns.extend(levels.iter().map(|(v, label)| (format!("Mức {v}: {label}"), format!("level_{v}"))));
+    super::xlsx_headings(sheet, &columns, &[14.0, 9.0])?;
+    let mut r = first;
     for u in &table.units {
         for i in &u.figures.items {
             let mut cells = vec![
                 Cell::Text(u.unit.clone()),
                 Cell::Text(i.code.clone()),
                 Cell::Integer(i.n as i64),
-                Cell::Text(if i.suppressed { "yes" } else { "no" }.into()),
+                yes_no(i.suppressed),
                 i.satisfied.map_or(Cell::Empty, |s| Cell::Integer(s as i64)),
                 Cell::opt(i.value),
                 Cell::opt(i.mean_score),
                 ci(i.ci95, 0),
                 ci(i.ci95, 1),
             ];
-            for l in &levels {
+            for (l, _) in &levels {
                 cells.push(
                     i.distribution.as_ref().and_then(|d| d.get(l)).map_or(Cell::Empty, |c| Cell::Integer(*c as i64)),
                 );
@@ -184,27 +236,60 @@ pub fn xlsx(form: &Form, table: &IndicesTable) -> Result<Vec<u8>, XlsxError> {
 
     // What the figures are.
     let m = &table.meta;
+    let all = || "tất cả".to_string();
+    let label = |code: &Option<String>, f: fn(&str) -> Option<&'static str>| {
+        code.as_deref().map_or_else(all, |c| f(c).map_or_else(|| c.to_string(), str::to_string))
+    };
+    let service = m.filters.service.as_deref().map_or_else(all, |code| {
+        form.fields.iter().find(|f| f.code == code).map_or_else(|| code.to_string(), |f| f.text.vi.clone())
+    });
     let sheet = book.add_worksheet().set_name("Thông tin")?;
+    let columns =
+        [("Mục", "label"), ("Giá trị", "value"), ("Mã mục", "key")].map(|(h, c)| (h.to_string(), c.to_string()));
+    super::xlsx_headings(sheet, &columns, &[26.0, 90.0, 16.0])?;
     let about = [
-        ("form", format!("{} (version {})", m.form, m.form_version)),
-        ("within", m.within.clone()),
-        ("period", format!("{} ({} – {})", m.period, m.from, m.to)),
-        ("respondent_type", m.filters.respondent_type.clone().unwrap_or_else(|| "all".into())),
-        ("channel", m.filters.channel.clone().unwrap_or_else(|| "all".into())),
-        ("service", m.filters.service.clone().unwrap_or_else(|| "all".into())),
-        ("k", format!("figures with fewer than {} responses are withheld", m.k)),
-        ("generated_at", m.generated_at.to_rfc3339()),
+        ("form", "Phiếu", format!("{} – {} (phiên bản {})", m.form, form.title.vi, m.form_version)),
+        ("within", "Đơn vị", m.within.clone()),
+        ("period", "Kỳ", format!("{} ({} – {})", m.period, m.from, m.to)),
+        (
+            "respondent_type",
+            "Đối tượng",
+            label(&m.filters.respondent_type, |c| {
+                crate::forms::RespondentType::parse(c).map(|r| r.label(crate::Lang::Vi))
+            }),
+        ),
+        (
+            "channel",
+            "Kênh",
+            label(&m.filters.channel, |c| crate::forms::Channel::parse(c).map(|r| r.label(crate::Lang::Vi))),
+        ),
+        ("service", "Lĩnh vực", service),
+        ("k", "Ngưỡng ẩn số liệu", format!("số liệu có ít hơn {} phiếu không được công bố", m.k)),
+        (
+            "generated_at",
+            "Thời điểm xuất (giờ Việt Nam, UTC+7)",
+            (m.generated_at + chrono::TimeDelta::hours(7)).format("%Y-%m-%d %H:%M:%S").to_string(),
+        ),
+        (
+            "headings",
+            "Tiêu đề cột",
+            "Dòng 1: tên cột; dòng 2: mã cột, giống tên cột của tệp CSV (chương trình đọc với dòng 2 làm tiêu đề). \
+             Trang \"Câu hỏi\" cho biết nội dung của từng mã tiêu chí."
+                .into(),
+        ),
         (
             "note",
-            "Local measurement by the province's own survey, not the official SIPAS of the Ministry of Home Affairs."
+            "Ghi chú",
+            "Số liệu đo lường tại địa phương bằng khảo sát của tỉnh, không phải Chỉ số SIPAS chính thức của Bộ Nội vụ."
                 .into(),
         ),
     ];
-    sheet.set_column_width(0, 16.0)?;
-    sheet.set_column_width(1, 90.0)?;
-    for (r, (k, v)) in about.iter().enumerate() {
-        sheet.write_string_with_format(r as u32, 0, *k, &bold)?;
-        sheet.write_string(r as u32, 1, v)?;
+    for (r, (code, key, value)) in about.iter().enumerate() {
+        let row = first + r as u32;
+        sheet.write_string_with_format(row, 0, *key, &Format::new().set_bold())?;
+        sheet.write_string(row, 1, value)?;
+        sheet.write_string(row, 2, *code)?;
     }
+    super::xlsx_questions(&mut book, form)?;
     book.save_to_buffer()
 }

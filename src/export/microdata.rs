@@ -151,6 +151,54 @@ pub fn header(form: &Versioned, comments: bool) -> Vec<String> {
     h
 }
 
+/// The columns of `header` with the heading people read in a workbook (Vietnamese).
+pub fn headings(form: &Versioned, comments: bool) -> Vec<(String, String)> {
+    let f = &form.form;
+    let text = |code: &str| -> Option<String> {
+        let items = f.index_items();
+        let found = items.iter().map(|i| (&i.code, &i.text)).chain(f.expectations.iter().map(|i| (&i.code, &i.text)));
+        let found = found.chain(f.questions.iter().map(|q| (&q.code, &q.text)));
+        found.into_iter().find(|(c, _)| c.as_str() == code).map(|(_, t)| format!("{code}. {}", t.vi))
+    };
+    header(form, comments)
+        .into_iter()
+        .map(|code| {
+            let heading = match code.as_str() {
+                "unit" => "Mã đơn vị".to_string(),
+                "unit_name" => "Tên đơn vị".into(),
+                "month" => "Tháng khảo sát".into(),
+                "respondent_type" => "Đối tượng".into(),
+                "channel" => "Kênh".into(),
+                "service" => "Lĩnh vực".into(),
+                "comment" => "Ý kiến".into(),
+                other => DemographicKey::parse(other)
+                    .and_then(|k| f.demographics.iter().find(|d| d.key == k))
+                    .map(|d| d.title.vi.clone())
+                    .or_else(|| text(other))
+                    .unwrap_or_else(|| other.to_string()),
+            };
+            (heading, code)
+        })
+        .collect()
+}
+
+/// A row for people (the workbook): respondent type and channel in Vietnamese words; the CSV
+/// keeps the codes. Their columns are fixed by `header`.
+pub fn in_words(mut row: Vec<Cell>) -> Vec<Cell> {
+    use crate::forms::{Channel, RespondentType};
+    if let Some(Cell::Text(code)) = row.get_mut(3)
+        && let Some(r) = RespondentType::parse(code)
+    {
+        *code = r.label(crate::Lang::Vi).to_string();
+    }
+    if let Some(Cell::Text(code)) = row.get_mut(4)
+        && let Some(c) = Channel::parse(code)
+    {
+        *code = c.label(crate::Lang::Vi).to_string();
+    }
+    row
+}
+
 /// A response as the export reads it.
 #[derive(Debug, FromQueryResult)]
 struct Head {

@@ -8,6 +8,8 @@
 pub mod indices;
 pub mod microdata;
 
+use crate::forms::{Form, Group};
+
 /// A cell of an exported row.
 #[derive(Clone, Debug)]
 pub enum Cell {
@@ -50,6 +52,72 @@ pub fn csv_lines(rows: &[Vec<Cell>]) -> Vec<u8> {
         let _ = writer.write_record(row.iter().map(Cell::csv));
     }
     writer.into_inner().unwrap_or_default()
+}
+
+/// The row a workbook's data start on: above it, a row of headings people read (Vietnamese)
+/// and a row of the codes programs and the CSV use, so a script reads the sheet with the
+/// second row as its header (`pandas.read_excel(..., header=1)`).
+pub const FIRST_DATA_ROW: u32 = 2;
+
+/// Writes the two heading rows of a sheet, freezes them and sets the column widths.
+pub fn xlsx_headings(
+    sheet: &mut rust_xlsxwriter::Worksheet,
+    columns: &[(String, String)],
+    widths: &[f64],
+) -> Result<(), rust_xlsxwriter::XlsxError> {
+    let bold = rust_xlsxwriter::Format::new().set_bold().set_text_wrap().set_align(rust_xlsxwriter::FormatAlign::Top);
+    let code = rust_xlsxwriter::Format::new().set_font_color("#555555").set_italic();
+    let col = |c: usize| u16::try_from(c).unwrap_or(u16::MAX);
+    // Row by row: a constant-memory sheet (microdata) drops what is written above its
+    // current row.
+    for (c, _) in columns.iter().enumerate() {
+        sheet.set_column_width(col(c), widths.get(c).copied().unwrap_or(11.0))?;
+    }
+    for (c, (heading, _)) in columns.iter().enumerate() {
+        sheet.write_string_with_format(0, col(c), heading, &bold)?;
+    }
+    for (c, (_, name)) in columns.iter().enumerate() {
+        sheet.write_string_with_format(1, col(c), name, &code)?;
+    }
+    sheet.set_freeze_panes(FIRST_DATA_ROW, 0)?;
+    Ok(())
+}
+
+/// Every question of a form with its code and both texts, as a sheet: what the codes in the
+/// other sheets' headings mean.
+pub fn xlsx_questions(book: &mut rust_xlsxwriter::Workbook, form: &Form) -> Result<(), rust_xlsxwriter::XlsxError> {
+    let sheet = book.add_worksheet().set_name("Câu hỏi")?;
+    let columns = [
+        ("Mã câu hỏi", "code"),
+        ("Loại", "kind"),
+        ("Yếu tố", "group"),
+        ("Nội dung (tiếng Việt)", "text_vi"),
+        ("Nội dung (tiếng Anh)", "text_en"),
+    ]
+    .map(|(h, c)| (h.to_string(), c.to_string()));
+    xlsx_headings(sheet, &columns, &[12.0, 18.0, 9.0, 70.0, 70.0])?;
+    let mut rows: Vec<[String; 5]> = Vec::new();
+    fn walk(groups: &[Group], rows: &mut Vec<[String; 5]>) {
+        for g in groups {
+            walk(&g.groups, rows);
+            for i in &g.items {
+                rows.push([i.code.clone(), "Tiêu chí".into(), g.code.clone(), i.text.vi.clone(), i.text.en.clone()]);
+            }
+        }
+    }
+    walk(&form.groups, &mut rows);
+    for i in &form.expectations {
+        rows.push([i.code.clone(), "Kỳ vọng".into(), String::new(), i.text.vi.clone(), i.text.en.clone()]);
+    }
+    for q in &form.questions {
+        rows.push([q.code.clone(), "Câu hỏi khác".into(), String::new(), q.text.vi.clone(), q.text.en.clone()]);
+    }
+    for (r, row) in rows.iter().enumerate() {
+        for (c, text) in row.iter().enumerate() {
+            sheet.write_string(FIRST_DATA_ROW + r as u32, c as u16, text)?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes cells to a worksheet row.

@@ -89,6 +89,22 @@ impl Channel {
     pub fn parse(value: &str) -> Option<Channel> {
         Self::ALL.into_iter().find(|c| c.as_str() == value)
     }
+
+    /// What the console and the exports show for the code.
+    pub fn label(self, lang: Lang) -> &'static str {
+        match (self, lang) {
+            (Channel::InPerson, Lang::Vi) => "Trực tiếp",
+            (Channel::InPerson, Lang::En) => "In person",
+            (Channel::Online, Lang::Vi) => "Trực tuyến",
+            (Channel::Online, Lang::En) => "Online",
+            (Channel::Kiosk, Lang::Vi) => "Máy đánh giá tại chỗ",
+            (Channel::Kiosk, Lang::En) => "Kiosk",
+            (Channel::Phone, Lang::Vi) => "Điện thoại",
+            (Channel::Phone, Lang::En) => "Phone",
+            (Channel::Paper, Lang::Vi) => "Phiếu giấy",
+            (Channel::Paper, Lang::En) => "Paper",
+        }
+    }
 }
 
 /// The optional demographic questions a form may ask, always in coarse bands.

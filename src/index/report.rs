@@ -323,7 +323,11 @@ pub struct RankingRow {
     pub change: Option<f64>,
     /// Places gained since the previous period.
     pub rank_change: Option<i64>,
+    /// Up to `weakest` items below the reference, furthest first; empty when none is below.
     pub weakest: Vec<WeakItem>,
+    /// How many items had a published value for both the unit and the reference: 0 means
+    /// `weakest` is empty because the items are withheld, not because none is below.
+    pub items_compared: usize,
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -392,6 +396,7 @@ pub async fn rankings(ctx: &Context<'_>, q: &RankingRequest<'_>) -> Result<Ranki
                     Some(WeakItem { code: item.code.clone(), value: v, reference: r, gap: r - v })
                 })
                 .collect();
+            let items_compared = weakest.len();
             weakest.sort_by(|a, b| b.gap.total_cmp(&a.gap));
             weakest.retain(|w| w.gap > 0.0);
             weakest.truncate(q.weakest);
@@ -409,6 +414,7 @@ pub async fn rankings(ctx: &Context<'_>, q: &RankingRequest<'_>) -> Result<Ranki
                 change: value(f).zip(value(&past[i])).map(|(a, b)| a - b),
                 rank_change: rank_now[i].zip(rank_before[i]).map(|(a, b)| i64::from(b) - i64::from(a)),
                 weakest,
+                items_compared,
             }
         })
         .collect();

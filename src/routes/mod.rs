@@ -91,6 +91,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/console/units/{unit_code}/report").route(get().to(console::pages::unit_report)))
         .service(resource("/console/units/{unit_code}/poster").route(get().to(console::pages::poster)))
         .service(resource("/console/exports").route(get().to(console::pages::exports)))
+        .service(resource("/console/exports/indices.{format}").route(get().to(console::pages::export_indices)))
+        .service(resource("/console/exports/microdata.{format}").route(get().to(console::pages::export_microdata)))
         .service(
             resource("/console/admin/units")
                 .route(get().to(console::admin::units))

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::Lang;
 use crate::entities::unit;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -36,6 +37,27 @@ impl Level {
 
     pub fn parse(value: &str) -> Option<Level> {
         Self::ALL.into_iter().find(|l| l.as_str() == value)
+    }
+
+    /// What the console and the exports show for the code.
+    pub fn label(self, lang: Lang) -> &'static str {
+        match (self, lang) {
+            (Level::Province, Lang::Vi) => "Tỉnh",
+            (Level::Province, Lang::En) => "Province",
+            (Level::Department, Lang::Vi) => "Sở, ban, ngành",
+            (Level::Department, Lang::En) => "Department",
+            (Level::District, Lang::Vi) => "Huyện, thị xã, thành phố",
+            (Level::District, Lang::En) => "District",
+            (Level::Commune, Lang::Vi) => "Xã, phường, thị trấn",
+            (Level::Commune, Lang::En) => "Commune",
+            (Level::Office, Lang::Vi) => "Phòng, đơn vị trực thuộc",
+            (Level::Office, Lang::En) => "Office",
+        }
+    }
+
+    /// The label of a stored level code; the code itself if it is not one.
+    pub fn label_of(code: &str, lang: Lang) -> &str {
+        Level::parse(code).map_or(code, |l| l.label(lang))
     }
 
     /// Depth in the hierarchy: a child sits strictly below its parent.

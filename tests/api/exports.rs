@@ -38,7 +38,7 @@ async fn the_indices_table_in_every_format_equals_the_api() {
             .await
             .unwrap();
         let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx.to_vec())).unwrap();
-        assert_eq!(book.sheet_names(), ["Đơn vị", "Nhóm", "Tiêu chí", "Thông tin"]);
+        assert_eq!(book.sheet_names(), ["Đơn vị", "Nhóm", "Tiêu chí", "Thông tin", "Câu hỏi"]);
         let units_sheet = book.worksheet_range("Đơn vị").unwrap();
         let items_sheet = book.worksheet_range("Tiêu chí").unwrap();
 
@@ -64,7 +64,8 @@ async fn the_indices_table_in_every_format_equals_the_api() {
             let col = |name: &str| header.iter().position(|h| h == name).unwrap();
             assert_eq!(&row[col("unit")], code);
             assert_eq!(&row[col("n")], want["n"].to_string());
-            let xrow = i + 1;
+            // Under a row of headings and a row of codes.
+            let xrow = i + 2;
             let cell =
                 |sheet: &calamine::Range<Data>, r: usize, c: usize| sheet.get((r, c)).cloned().unwrap_or(Data::Empty);
             assert_eq!(cell(&units_sheet, xrow, 0), Data::String(code.into()));
@@ -102,8 +103,8 @@ async fn the_indices_table_in_every_format_equals_the_api() {
         }
         // The items sheet: one row per unit and item, with the API's counts.
         let first = api(&app, &token, "QNM", query).await;
-        assert_eq!(cell_str(&items_sheet, 1, 1), "A1");
-        assert_eq!(items_sheet.get((1, 2)).and_then(DataType::as_f64), first["items"][0]["n"].as_f64());
+        assert_eq!(cell_str(&items_sheet, 2, 1), "A1");
+        assert_eq!(items_sheet.get((2, 2)).and_then(DataType::as_f64), first["items"][0]["n"].as_f64());
     }
 }
 
@@ -191,7 +192,7 @@ async fn microdata_has_a_row_per_response_and_protects_small_groups() {
     let xlsx = app.get_as("/api/v1/exports/microdata.xlsx?within=QNM&period=2024", &token).await.bytes().await.unwrap();
     let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx.to_vec())).unwrap();
     let sheet = book.worksheet_range("Phiếu 1").unwrap();
-    assert_eq!(sheet.height(), 614);
+    assert_eq!(sheet.height(), 615, "two heading rows and 613 responses");
 
     let out = error_body(
         app.get_as("/api/v1/exports/microdata.csv?within=QNM&comments=maybe", &token).await,

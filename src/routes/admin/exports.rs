@@ -69,11 +69,21 @@ pub async fn indices(
     q: web::Query<ExportQuery>,
     common: web::Query<Common>,
 ) -> Result<HttpResponse, ApiError> {
-    let format = format.into_inner();
-    if !["csv", "xlsx", "json"].contains(&format.as_str()) {
+    indices_file(&state, &who, &format, &q, &common).await
+}
+
+/// The indices table as a file; the API and the console's export buttons both answer with it.
+pub async fn indices_file(
+    state: &AppState,
+    who: &Principal,
+    format: &str,
+    q: &ExportQuery,
+    common: &Common,
+) -> Result<HttpResponse, ApiError> {
+    if !["csv", "xlsx", "json"].contains(&format) {
         return Err(ApiError::NotFound("exports come as csv, xlsx or json".into()));
     }
-    let (p, tree) = parsed(&state, &who, &q, &common).await?;
+    let (p, tree) = parsed(state, who, q, common).await?;
     let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree };
     let units = report::unit_table(&ctx, &p.form, &p.unit, p.period, &p.filters, p.k).await?;
     let table = IndicesTable {
@@ -94,7 +104,7 @@ pub async fn indices(
         "filters": p.filters, "k": p.k, "rows": table.units.len()});
     audit::record(&state.db, Some((who.user_id, &who.email)), "export", Some(&p.unit.code), details).await?;
     let stem = file_stem("indices", &p);
-    Ok(match format.as_str() {
+    Ok(match format {
         "csv" => HttpResponse::Ok()
             .insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))
             .insert_header(attachment(&format!("{stem}.csv")))
@@ -127,11 +137,21 @@ pub async fn microdata(
     q: web::Query<ExportQuery>,
     common: web::Query<Common>,
 ) -> Result<HttpResponse, ApiError> {
-    let format = format.into_inner();
-    if !["csv", "xlsx"].contains(&format.as_str()) {
+    microdata_file(state.into_inner(), &who, &format, &q, &common).await
+}
+
+/// Microdata as a streamed file, for the API and the console alike.
+pub async fn microdata_file(
+    state: std::sync::Arc<AppState>,
+    who: &Principal,
+    format: &str,
+    q: &ExportQuery,
+    common: &Common,
+) -> Result<HttpResponse, ApiError> {
+    if !["csv", "xlsx"].contains(&format) {
         return Err(ApiError::NotFound("microdata comes as csv or xlsx".into()));
     }
-    let (p, tree) = parsed(&state, &who, &q, &common).await?;
+    let (p, tree) = parsed(&state, who, q, common).await?;
     let request = microdata::Request {
         form_id: p.form.form.id.clone(),
         units: tree.subtree(p.unit.id),
@@ -146,7 +166,6 @@ pub async fn microdata(
     audit::record(&state.db, Some((who.user_id, &who.email)), "export", Some(&p.unit.code), details).await?;
     let stem = file_stem("microdata", &p);
     let (tx, rx) = tokio::sync::mpsc::channel(8);
-    let state = state.into_inner();
     let form = p.form.clone();
     if format == "csv" {
         actix_web::rt::spawn(async move {
@@ -205,12 +224,12 @@ pub async fn stream_xlsx(
     tx: &Sender,
 ) -> anyhow::Result<u64> {
     use std::io::Read;
-    let header = microdata::header(form, request.comments);
+    let headings = microdata::headings(form, request.comments);
+    let questions = form.form.clone();
     let (rows_tx, rows_rx) = std::sync::mpsc::sync_channel::<Vec<Vec<crate::export::Cell>>>(4);
     let writer = tokio::task::spawn_blocking(move || -> anyhow::Result<std::fs::File> {
         const ROWS_PER_SHEET: u32 = 1_000_000;
         let mut book = rust_xlsxwriter::Workbook::new();
-        let bold = rust_xlsxwriter::Format::new().set_bold();
         let number = rust_xlsxwriter::Format::new();
         let mut row_in_sheet = ROWS_PER_SHEET;
         let mut sheets = 0;
@@ -220,23 +239,19 @@ pub async fn stream_xlsx(
                     sheets += 1;
                     let sheet = book.add_worksheet_with_constant_memory()?;
                     sheet.set_name(format!("Phiếu {sheets}"))?;
-                    for (c, h) in header.iter().enumerate() {
-                        sheet.write_string_with_format(0, u16::try_from(c)?, h, &bold)?;
-                    }
-                    sheet.set_freeze_panes(1, 0)?;
-                    row_in_sheet = 1;
+                    crate::export::xlsx_headings(sheet, &headings, &[])?;
+                    row_in_sheet = crate::export::FIRST_DATA_ROW;
                 }
                 let sheet = book.worksheet_from_index(sheets - 1)?;
-                crate::export::xlsx_row(sheet, row_in_sheet, &row, &number)?;
+                crate::export::xlsx_row(sheet, row_in_sheet, &microdata::in_words(row), &number)?;
                 row_in_sheet += 1;
             }
         }
         if sheets == 0 {
-            let sheet = book.add_worksheet();
-            for (c, h) in header.iter().enumerate() {
-                sheet.write_string_with_format(0, u16::try_from(c)?, h, &bold)?;
-            }
+            let sheet = book.add_worksheet().set_name("Phiếu 1")?;
+            crate::export::xlsx_headings(sheet, &headings, &[])?;
         }
+        crate::export::xlsx_questions(&mut book, &questions)?;
         let mut file = tempfile::tempfile()?;
         book.save_to_writer(&mut file)?;
         Ok(file)

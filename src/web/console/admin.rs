@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, web};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{Console, check_csrf, error_page, field_list, page, page_with_status, redirect, t};
+use super::{Console, check_csrf, error_page, page, page_with_status, redirect, t};
 use crate::auth::Role;
 use crate::error::ApiError;
 use crate::index::period::Period;
@@ -21,11 +21,8 @@ fn csrf_input(c: &Console) -> Markup {
     html! { input type="hidden" name="csrf" value=(c.who.csrf_token); }
 }
 
-fn problems(e: &ApiError) -> Markup {
-    html! {
-        p.error role="alert" { (e.to_string()) }
-        @if let ApiError::Validation { fields, .. } = e { (field_list(fields)) }
-    }
+fn problems(c: &Console, e: &ApiError) -> Markup {
+    super::explain(c.lang, e)
 }
 
 fn status_of(e: &ApiError) -> StatusCode {
@@ -69,12 +66,12 @@ async fn units_view(
     let body = html! {
         @if let Some(n) = notice { (n) }
         div.scroll { table {
-            thead { tr { th { (t(lang, "Mã", "Code")) } th { (t(lang, "Tên", "Name")) } th { (t(lang, "Cấp", "Level")) } th { (t(lang, "Phiếu", "Forms")) } th {} } }
+            thead { tr { th { (t(lang, "Mã", "Code")) } th { (t(lang, "Tên", "Name")) } th { (t(lang, "Cấp", "Level")) } th { (t(lang, "Phiếu", "Forms")) } th { (t(lang, "Thao tác", "Actions")) } } }
             tbody { @for u in &visible {
                 tr {
                     td { (u.code) }
                     td { (format!("{}{}", "— ".repeat(depth(u.id)), u.name_vi)) @if let Some(en) = &u.name_en { br; span.muted { (en) } } }
-                    td { (u.level) }
+                    td { (Level::label_of(&u.level, lang)) }
                     td { (tree.effective_forms(u.id, &state.forms.ids()).join(", ")) }
                     td { a href={ "/console/units/" (u.code) } { (t(lang, "Chỉ số", "Figures")) } " · "
                         a href={ "/console/units/" (u.code) "/poster" } { (t(lang, "Áp phích QR", "QR poster")) }
@@ -88,7 +85,7 @@ async fn units_view(
                 (csrf_input(c))
                 label { (t(lang, "Mã (vd. QNM.TK.AM)", "Code (e.g. QNM.TK.AM)")) input name="code" required; }
                 label { (t(lang, "Đơn vị cấp trên", "Parent")) select name="parent" { option value="" { "—" } @for u in &visible { option value=(u.code) { (u.code) } } } }
-                label { (t(lang, "Cấp", "Level")) select name="level" { @for l in Level::ALL { option value=(l.as_str()) { (l.as_str()) } } } }
+                label { (t(lang, "Cấp", "Level")) select name="level" { @for l in Level::ALL { option value=(l.as_str()) { (l.label(lang)) } } } }
                 label { (t(lang, "Tên tiếng Việt", "Vietnamese name")) input name="name_vi" required; }
                 label { (t(lang, "Tên tiếng Anh", "English name")) input name="name_en"; }
                 button type="submit" { (t(lang, "Thêm", "Add")) }
@@ -120,7 +117,7 @@ pub async fn create(state: web::Data<AppState>, c: Console, f: web::Form<UnitFor
     match outcome {
         Ok(u) => redirect(&format!("/console/admin/units#{}", u.code)),
         Err(e) => {
-            units_view(&state, &c, Some(problems(&e)), status_of(&e)).await.unwrap_or_else(|e| error_page(&c, &e))
+            units_view(&state, &c, Some(problems(&c, &e)), status_of(&e)).await.unwrap_or_else(|e| error_page(&c, &e))
         }
     }
 }
@@ -143,7 +140,7 @@ async fn edit_view(
             (csrf_input(c))
             label { (t(lang, "Đơn vị cấp trên", "Parent")) select name="parent" { option value="" { "—" }
                 @for p in tree.all() { option value=(p.code) selected[p.code == parent] { (p.code) } } } }
-            label { (t(lang, "Cấp", "Level")) select name="level" { @for l in Level::ALL { option value=(l.as_str()) selected[l.as_str() == u.level] { (l.as_str()) } } } }
+            label { (t(lang, "Cấp", "Level")) select name="level" { @for l in Level::ALL { option value=(l.as_str()) selected[l.as_str() == u.level] { (l.label(lang)) } } } }
             label { (t(lang, "Tên tiếng Việt", "Vietnamese name")) input name="name_vi" value=(u.name_vi) required; }
             label { (t(lang, "Tên tiếng Anh", "English name")) input name="name_en" value=(u.name_en.clone().unwrap_or_default()); }
             label { (t(lang, "Phiếu (để trống: theo cấp trên)", "Forms (empty: as the parent)")) input name="forms" value=(u.forms.clone().unwrap_or_default()) placeholder="sipas-2017,sipas-2023"; }
@@ -181,9 +178,9 @@ pub async fn update(
     .await;
     match outcome {
         Ok(u) => redirect(&format!("/console/admin/units#{}", u.code)),
-        Err(e) => {
-            edit_view(&state, &c, &path, Some(problems(&e)), status_of(&e)).await.unwrap_or_else(|e| error_page(&c, &e))
-        }
+        Err(e) => edit_view(&state, &c, &path, Some(problems(&c, &e)), status_of(&e))
+            .await
+            .unwrap_or_else(|e| error_page(&c, &e)),
     }
 }
 
@@ -267,7 +264,7 @@ pub async fn set_volume(state: web::Data<AppState>, c: Console, f: web::Form<Vol
     .await;
     match outcome {
         Ok(()) => redirect("/console/admin/volumes"),
-        Err(e) => volumes_view(&state, &c, year, Some(problems(&e)), status_of(&e))
+        Err(e) => volumes_view(&state, &c, year, Some(problems(&c, &e)), status_of(&e))
             .await
             .unwrap_or_else(|e| error_page(&c, &e)),
     }
@@ -293,22 +290,21 @@ async fn users_view(
     let lang = c.lang;
     let tree = store::units::tree(&state.db).await?;
     let users = store::users::all(&state.db).await?;
-    let roles = ["admin", "analyst", "unit_manager"];
     let body = html! {
         @if let Some(n) = notice { (n) }
         div.scroll { table {
-            thead { tr { th { (t(lang, "Thư điện tử", "Email")) } th { (t(lang, "Vai trò / đơn vị", "Role / unit")) } th {} } }
+            thead { tr { th { (t(lang, "Thư điện tử", "Email")) } th { (t(lang, "Vai trò / đơn vị", "Role / unit")) } th { (t(lang, "Ngày tạo", "Created")) } } }
             tbody { @for u in &users {
                 @let unit = u.unit_id.and_then(|id| tree.get(id)).map(|x| x.code.clone()).unwrap_or_default();
                 tr {
                     td { (u.email) @if u.disabled { " " span.supp { (t(lang, "(đã khóa)", "(disabled)")) } } }
                     td { form method="post" action={ "/console/admin/users/" (u.id) } {
                         (csrf_input(c))
-                        select name="role" aria-label="role" { @for r in roles { option value=(r) selected[u.role == r] { (r) } } }
+                        select name="role" aria-label=(t(lang, "Vai trò", "Role")) { @for r in Role::ALL { option value=(r.as_str()) selected[u.role == r.as_str()] { (r.label(lang)) } } }
                         " "
-                        select name="unit" aria-label="unit" { option value="" { "—" } @for x in tree.all() { option value=(x.code) selected[x.code == unit] { (x.code) } } }
+                        select name="unit" aria-label=(t(lang, "Đơn vị", "Unit")) { option value="" { "—" } @for x in tree.all() { option value=(x.code) selected[x.code == unit] { (x.code) } } }
                         " "
-                        select name="disabled" aria-label="status" {
+                        select name="disabled" aria-label=(t(lang, "Trạng thái", "Status")) {
                             option value="false" selected[!u.disabled] { (t(lang, "hoạt động", "active")) }
                             option value="true" selected[u.disabled] { (t(lang, "khóa", "disabled")) }
                         }
@@ -322,7 +318,7 @@ async fn users_view(
         form.filters method="post" action="/console/admin/users" {
             (csrf_input(c))
             label { (t(lang, "Thư điện tử", "Email")) input type="email" name="email" required; }
-            label { (t(lang, "Vai trò", "Role")) select name="role" { @for r in roles { option value=(r) { (r) } } } }
+            label { (t(lang, "Vai trò", "Role")) select name="role" { @for r in Role::ALL { option value=(r.as_str()) { (r.label(lang)) } } } }
             label { (t(lang, "Đơn vị (lãnh đạo đơn vị)", "Unit (unit managers)")) select name="unit" { option value="" { "—" } @for x in tree.all() { option value=(x.code) { (x.code) } } } }
             label { (t(lang, "Mật khẩu ban đầu", "First password")) input type="password" name="password" minlength="10" required autocomplete="new-password"; }
             button type="submit" { (t(lang, "Thêm", "Add")) }
@@ -351,7 +347,7 @@ pub async fn create_account(state: web::Data<AppState>, c: Console, f: web::Form
     match outcome {
         Ok(_) => redirect("/console/admin/users"),
         Err(e) => {
-            users_view(&state, &c, Some(problems(&e)), status_of(&e)).await.unwrap_or_else(|e| error_page(&c, &e))
+            users_view(&state, &c, Some(problems(&c, &e)), status_of(&e)).await.unwrap_or_else(|e| error_page(&c, &e))
         }
     }
 }
@@ -375,7 +371,7 @@ pub async fn change_account(
     match outcome {
         Ok(_) => redirect("/console/admin/users"),
         Err(e) => {
-            users_view(&state, &c, Some(problems(&e)), status_of(&e)).await.unwrap_or_else(|e| error_page(&c, &e))
+            users_view(&state, &c, Some(problems(&c, &e)), status_of(&e)).await.unwrap_or_else(|e| error_page(&c, &e))
         }
     }
 }
@@ -391,20 +387,88 @@ pub async fn audit_log(
         Ok(rows) => {
             let body = html! {
                 form.filters method="get" action="/console/admin/audit" {
-                    label { (t(lang, "Hành động", "Action")) input name="action" value=(q.action.clone().unwrap_or_default()) placeholder="login, export…"; }
+                    label { (t(lang, "Hành động", "Action")) select name="action" {
+                        option value="" { (t(lang, "Tất cả", "All")) }
+                        @for (code, _, _) in audit::ACTIONS { option value=(code) selected[q.action.as_deref() == Some(code)] { (audit::action_label(code, lang)) } }
+                    } }
                     label { (t(lang, "Từ ngày", "From")) input type="date" name="from" value=(q.from.clone().unwrap_or_default()); }
                     label { (t(lang, "Đến ngày", "To")) input type="date" name="to" value=(q.to.clone().unwrap_or_default()); }
                     button type="submit" { (t(lang, "Lọc", "Filter")) }
                 }
                 p { a href="/api/v1/admin/audit.csv" { (t(lang, "Tải CSV", "Download CSV")) } }
-                div.scroll { table {
-                    thead { tr { th { (t(lang, "Thời điểm (UTC)", "When (UTC)")) } th { (t(lang, "Người", "Who")) } th { (t(lang, "Hành động", "Action")) } th { (t(lang, "Đối tượng", "Target")) } th { (t(lang, "Chi tiết", "Details")) } } }
+                div.scroll tabindex="0" role="region" aria-label=(t(lang, "Nhật ký", "Audit log")) { table {
+                    thead { tr { th { (t(lang, "Thời điểm (giờ Việt Nam, UTC+7)", "When (Vietnam time, UTC+7)")) } th { (t(lang, "Người", "Who")) } th { (t(lang, "Hành động", "Action")) } th { (t(lang, "Đối tượng", "Target")) } } }
+                    // The details get a full-width row of their own, readable on a phone.
                     tbody { @for r in &rows {
-                        tr { td { (r.at.format("%Y-%m-%d %H:%M:%S")) } td { (r.actor.clone().unwrap_or_default()) } td { (r.action) } td { (r.target.clone().unwrap_or_default()) } td.muted { (r.details) } }
+                        @let details = details_text(lang, &r.details);
+                        tr.lead[!details.is_empty()] { td { ((r.at + chrono::TimeDelta::hours(7)).format("%Y-%m-%d %H:%M:%S")) } td { (r.actor.clone().unwrap_or_default()) } td { (audit::action_label(&r.action, lang)) } td { (r.target.clone().unwrap_or_default()) } }
+                        @if !details.is_empty() { tr.sub { td.muted colspan="4" { (t(lang, "Chi tiết: ", "Details: ")) (details) } } }
                     } }
                 } }
             };
             page(&c, t(lang, "Nhật ký", "Audit log"), "/console/admin/audit", body)
         }
     }
+}
+
+/// An audit entry's details as a reader sees them: known keys and codes by their labels,
+/// empty filters left out. What the table does not know is shown as stored.
+fn details_text(lang: crate::Lang, details: &str) -> String {
+    use crate::forms::{Channel, RespondentType};
+    use serde_json::Value;
+    let key = |k: &str| -> String {
+        let (vi, en) = match k {
+            "via" => ("qua", "via"),
+            "export" => ("bảng", "table"),
+            "format" => ("định dạng", "format"),
+            "within" => ("đơn vị", "unit"),
+            "period" => ("kỳ", "period"),
+            "k" => ("ngưỡng ẩn", "threshold"),
+            "rows" => ("số dòng", "rows"),
+            "comments" => ("kèm ý kiến", "with comments"),
+            "count" => ("số lượng", "count"),
+            "month" => ("tháng", "month"),
+            "dossiers" => ("số hồ sơ", "dossiers"),
+            "respondent_type" => ("đối tượng", "respondents"),
+            "channel" => ("kênh", "channel"),
+            "service" => ("lĩnh vực", "field"),
+            "role" => ("vai trò", "role"),
+            "name" => ("tên", "name"),
+            _ => return k.to_string(),
+        };
+        t(lang, vi, en).to_string()
+    };
+    let value = |v: &Value| -> String {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            Value::Bool(b) => t(lang, if *b { "có" } else { "không" }, if *b { "yes" } else { "no" }).to_string(),
+            other => other.to_string(),
+        };
+        let label = match text.as_str() {
+            "console" => Some(t(lang, "bảng điều khiển", "console")),
+            "api" => Some("API"),
+            "indices" => Some(t(lang, "bảng chỉ số", "indices table")),
+            "microdata" => Some(t(lang, "dữ liệu phiếu", "microdata")),
+            code => Channel::parse(code)
+                .map(|c| c.label(lang))
+                .or_else(|| RespondentType::parse(code).map(|r| r.label(lang)))
+                .or_else(|| Role::parse(code).map(|r| r.label(lang))),
+        };
+        label.map_or(text, str::to_string)
+    };
+    fn pairs(v: &Value, out: &mut Vec<(String, Value)>) {
+        if let Value::Object(map) = v {
+            for (k, v) in map {
+                match v {
+                    Value::Null => {}
+                    Value::Object(_) => pairs(v, out),
+                    _ => out.push((k.clone(), v.clone())),
+                }
+            }
+        }
+    }
+    let Ok(parsed) = serde_json::from_str::<Value>(details) else { return details.to_string() };
+    let mut out = Vec::new();
+    pairs(&parsed, &mut out);
+    out.iter().map(|(k, v)| format!("{}: {}", key(k), value(v))).collect::<Vec<_>>().join("; ")
 }

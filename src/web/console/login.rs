@@ -31,6 +31,39 @@ fn form_ok(req: &HttpRequest, sent: &str) -> bool {
     req.cookie(FORM_COOKIE).is_some_and(|c| !sent.is_empty() && c.value() == sent)
 }
 
+/// Browsers keep a `Secure` cookie only over HTTPS (or from this machine itself), so with
+/// `cookie_secure` on, a console reached over plain http on a LAN can never sign anyone in:
+/// the form cookie and the session are dropped. Says so, and how to fix it, instead of "the
+/// form expired". The scheme is actix's view (X-Forwarded-Proto / Forwarded when a proxy sets
+/// them); trusting it from anyone is harmless here, as it only picks which message to show.
+fn plain_http_problem(state: &AppState, req: &HttpRequest, lang: Lang) -> Option<&'static str> {
+    let info = req.connection_info();
+    let host = info
+        .host()
+        .rsplit_once(':')
+        .map_or(info.host(), |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { info.host() });
+    let local = matches!(host, "localhost" | "127.0.0.1" | "[::1]") || host.ends_with(".localhost");
+    (state.settings.cookie_secure && info.scheme() == "http" && !local).then(|| {
+        t(
+            lang,
+            "Không đăng nhập được qua http:// không mã hóa: máy chủ đang đặt cookie_secure = true, nên trình duyệt \
+             bỏ cookie của biểu mẫu và của phiên đăng nhập. Cách sửa: mở bảng điều khiển qua https:// (đặt máy chủ \
+             sau một proxy HTTPS), hoặc nếu chỉ dùng trong mạng nội bộ, khởi động lại máy chủ với \
+             SIPAS_COOKIE_SECURE=false (hoặc cookie_secure = false trong tệp cấu hình).",
+            "Signing in cannot work over plain http://: the server sets cookie_secure = true, so the browser drops \
+             the form's and the session's cookies. To fix it, open the console over https:// (put the server behind \
+             an HTTPS proxy), or, for use on a local network only, restart the server with SIPAS_COOKIE_SECURE=false \
+             (or cookie_secure = false in the configuration file).",
+        )
+    })
+}
+
+/// What to say when a form's cookie did not come back.
+fn expired(state: &AppState, req: &HttpRequest, lang: Lang) -> &'static str {
+    plain_http_problem(state, req, lang)
+        .unwrap_or_else(|| t(lang, "Biểu mẫu đã hết hạn, vui lòng thử lại.", "The form expired; please try again."))
+}
+
 /// Only paths inside the console: never an open redirect.
 fn safe_next(next: Option<&str>) -> String {
     match next {
@@ -69,7 +102,8 @@ fn login_form(lang: Lang, token: &str, next: &str, email: &str, error: Option<&s
 pub async fn login_page(state: web::Data<AppState>, req: HttpRequest, q: web::Query<NextQuery>) -> HttpResponse {
     let lang = lang_of(&req);
     let token = auth::new_token().0;
-    let mut res = respond(StatusCode::OK, login_form(lang, &token, &safe_next(q.next.as_deref()), "", None));
+    let problem = plain_http_problem(&state, &req, lang);
+    let mut res = respond(StatusCode::OK, login_form(lang, &token, &safe_next(q.next.as_deref()), "", problem));
     let _ = res.add_cookie(&form_cookie(&state, &token));
     res
 }
@@ -92,10 +126,7 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, f: web::Form<Lo
         res
     };
     if !form_ok(&req, &f.form) {
-        return again(
-            StatusCode::FORBIDDEN,
-            t(lang, "Biểu mẫu đã hết hạn, vui lòng thử lại.", "The form expired; please try again."),
-        );
+        return again(StatusCode::FORBIDDEN, expired(&state, &req, lang));
     }
     if let Err(seconds) = state.limits.sign_in(&state.limits.client(&req)) {
         let mut res = again(
@@ -156,11 +187,12 @@ pub async fn lang(req: HttpRequest, path: web::Path<String>, q: web::Query<NextQ
     res
 }
 
-fn forgot_form(lang: Lang, token: &str, done: bool) -> Markup {
+fn forgot_form(lang: Lang, token: &str, done: bool, error: Option<&str>) -> Markup {
     narrow(
         lang,
         t(lang, "Quên mật khẩu", "Forgotten password"),
         html! {
+            @if let Some(e) = error { p.error role="alert" { (e) } }
             @if done {
                 p.ok role="status" { (t(lang,
                     "Nếu địa chỉ này có tài khoản, một liên kết đặt lại mật khẩu đã được gửi (hiệu lực 60 phút).",
@@ -178,7 +210,9 @@ fn forgot_form(lang: Lang, token: &str, done: bool) -> Markup {
 
 pub async fn forgot_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let token = auth::new_token().0;
-    let mut res = respond(StatusCode::OK, forgot_form(lang_of(&req), &token, false));
+    let lang = lang_of(&req);
+    let problem = plain_http_problem(&state, &req, lang);
+    let mut res = respond(StatusCode::OK, forgot_form(lang, &token, false, problem));
     let _ = res.add_cookie(&form_cookie(&state, &token));
     res
 }
@@ -194,14 +228,19 @@ pub async fn forgot(
     req: HttpRequest,
     f: web::Form<ForgotForm>,
 ) -> Result<HttpResponse, ApiError> {
+    let lang = lang_of(&req);
     if !form_ok(&req, &f.form) {
-        return Err(ApiError::Forbidden("the form expired: reload the page".into()));
+        let token = auth::new_token().0;
+        let page = forgot_form(lang, &token, false, Some(expired(&state, &req, lang)));
+        let mut res = respond(StatusCode::FORBIDDEN, page);
+        let _ = res.add_cookie(&form_cookie(&state, &token));
+        return Ok(res);
     }
     if f.email.len() <= 254 && f.email.contains('@') {
         auth::reset::request(&state, &f.email).await?;
     }
     let token = auth::new_token().0;
-    let mut res = respond(StatusCode::OK, forgot_form(lang_of(&req), &token, true));
+    let mut res = respond(StatusCode::OK, forgot_form(lang, &token, true, None));
     let _ = res.add_cookie(&form_cookie(&state, &token));
     Ok(res)
 }
@@ -224,7 +263,8 @@ fn reset_form(lang: Lang, token: &str, reset: &str, error: Option<&str>) -> Mark
 
 pub async fn reset_page(state: web::Data<AppState>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
     let token = auth::new_token().0;
-    let mut res = respond(StatusCode::OK, reset_form(lang_of(&req), &token, &path, None));
+    let lang = lang_of(&req);
+    let mut res = respond(StatusCode::OK, reset_form(lang, &token, &path, plain_http_problem(&state, &req, lang)));
     let _ = res.add_cookie(&form_cookie(&state, &token));
     res
 }
@@ -242,11 +282,14 @@ pub async fn reset(
     f: web::Form<ResetForm>,
 ) -> HttpResponse {
     let lang = lang_of(&req);
-    let outcome = if form_ok(&req, &f.form) {
-        auth::reset::confirm(&state, &path, &f.password).await
-    } else {
-        Err(ApiError::Forbidden("the form expired: reload the page".into()))
-    };
+    if !form_ok(&req, &f.form) {
+        let token = auth::new_token().0;
+        let page = reset_form(lang, &token, &path, Some(expired(&state, &req, lang)));
+        let mut res = respond(StatusCode::FORBIDDEN, page);
+        let _ = res.add_cookie(&form_cookie(&state, &token));
+        return res;
+    }
+    let outcome = auth::reset::confirm(&state, &path, &f.password).await;
     match outcome {
         Ok(()) => respond(
             StatusCode::OK,

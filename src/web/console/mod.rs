@@ -52,6 +52,7 @@ button,.button{font:inherit;padding:.4rem .9rem;border-radius:4px;border:1px sol
 .error{background:#fdecea;border:1px solid #b3261e;color:#7a1711;border-radius:6px;padding:.5rem .8rem}\
 .ok{background:#e7f4ea;border:1px solid #2e7d32;border-radius:6px;padding:.5rem .8rem}\
 .supp{color:#555;font-style:italic}\
+tr.lead td{border-bottom:0}tr.sub td{padding-top:0;font-size:.85rem}tr.sub ul{margin:.1rem 0 0;padding-left:1.1rem}\
 .chartbox{overflow-x:auto;max-width:54rem}\
 svg.chart{width:100%;min-width:34rem;height:auto;background:#fff;border:1px solid #d8dde3;border-radius:8px;margin:.4rem 0}\
 .narrow{max-width:26rem;margin:3rem auto;background:#fff;border:1px solid #d8dde3;border-radius:8px;padding:1.2rem}\
@@ -152,11 +153,7 @@ pub fn page_with_status(c: &Console, status: StatusCode, title: &str, active: &s
         Lang::En => ("vi", "Tiếng Việt"),
     };
     let next: String = form_urlencoded::byte_serialize(c.path.as_bytes()).collect();
-    let role = match c.who.role {
-        Role::Admin => t(lang, "quản trị", "admin"),
-        Role::Analyst => t(lang, "phân tích", "analyst"),
-        Role::UnitManager => t(lang, "lãnh đạo đơn vị", "unit manager"),
-    };
+    let role = c.who.role.label(lang);
     let body = html! {
         header.top {
             a.brand href="/console" { "SIPAS" }
@@ -181,26 +178,133 @@ pub fn page_with_status(c: &Console, status: StatusCode, title: &str, active: &s
 
 /// The console's answer to an error: a page rather than JSON.
 pub fn error_page(c: &Console, error: &ApiError) -> HttpResponse {
-    use actix_web::ResponseError;
-    let status = error.status_code();
-    let body = html! {
-        p.error role="alert" { (error.to_string()) }
-        @if let ApiError::Validation { fields, .. } = error { (field_list(fields)) }
-        p { a href="/console" { (t(c.lang, "Về trang tổng quan", "Back to the overview")) } }
-    };
-    page_with_status(c, status, t(c.lang, "Không thực hiện được", "That did not work"), "", body)
+    error_page_back(c, error, "/console", t(c.lang, "Về trang tổng quan", "Back to the overview"))
 }
 
-pub fn field_list(fields: &FieldErrors) -> Markup {
-    html! { ul.error { @for (f, ms) in fields { li { strong { (f) } ": " (ms.join("; ")) } } } }
+/// The same, with a way back to the page the request came from.
+pub fn error_page_back(c: &Console, error: &ApiError, back: &str, back_label: &str) -> HttpResponse {
+    use actix_web::ResponseError;
+    let body = html! {
+        (explain(c.lang, error))
+        p { a href=(back) { (back_label) } }
+    };
+    page_with_status(c, error.status_code(), t(c.lang, "Không thực hiện được", "That did not work"), "", body)
 }
+
+/// What went wrong and how to put it right, in the reader's language. The API's messages are
+/// English and for programs; people read these.
+pub fn explain(lang: Lang, error: &ApiError) -> Markup {
+    let (what, fix): (String, &str) = match error {
+        ApiError::Validation { .. } | ApiError::CodeRejected => (
+            t(lang, "Có ô nhập chưa đúng:", "Some fields are not right:").into(),
+            t(lang, "Sửa các ô trên rồi thử lại.", "Correct the fields above and try again."),
+        ),
+        ApiError::Forbidden(m) if m == FORM_EXPIRED => (
+            t(lang, "Biểu mẫu đã hết hạn.", "This form has expired.").into(),
+            t(lang, "Tải lại trang rồi thử lại.", "Reload the page and try again."),
+        ),
+        ApiError::Forbidden(_) => (
+            t(lang, "Tài khoản của bạn không được xem hoặc làm việc này.", "Your account may not see or do this.")
+                .into(),
+            t(
+                lang,
+                "Chọn một đơn vị thuộc phạm vi của bạn, hoặc đề nghị quản trị viên cấp quyền.",
+                "Choose a unit within your scope, or ask an administrator for access.",
+            ),
+        ),
+        ApiError::NotFound(_) => (
+            t(lang, "Không tìm thấy đơn vị hoặc trang này.", "This unit or page does not exist.").into(),
+            t(lang, "Kiểm tra lại mã đơn vị hoặc đường dẫn.", "Check the unit code or the address."),
+        ),
+        ApiError::Unauthorized(_) => (
+            t(lang, "Phiên đăng nhập đã hết.", "Your session has ended.").into(),
+            t(lang, "Đăng nhập lại.", "Sign in again."),
+        ),
+        ApiError::Conflict(_) => (
+            t(lang, "Đã có một bản ghi với mã này.", "A record with this key already exists.").into(),
+            t(lang, "Dùng một mã khác.", "Use another code."),
+        ),
+        ApiError::TooManyRequests(seconds) => (
+            match lang {
+                Lang::Vi => format!("Quá nhiều yêu cầu trong thời gian ngắn; thử lại sau {seconds} giây."),
+                Lang::En => format!("Too many requests in a short time; try again in {seconds} seconds."),
+            },
+            t(lang, "Đợi một lát rồi thử lại.", "Wait a moment and try again."),
+        ),
+        ApiError::Unavailable => (
+            t(lang, "Dịch vụ tạm thời gián đoạn.", "The service is briefly unavailable.").into(),
+            t(lang, "Thử lại sau ít phút.", "Try again in a few minutes."),
+        ),
+        ApiError::Internal(reference) => (
+            match lang {
+                Lang::Vi => format!("Lỗi hệ thống (mã tham chiếu {reference})."),
+                Lang::En => format!("Internal error (reference {reference})."),
+            },
+            t(lang, "Báo quản trị viên kèm mã tham chiếu.", "Tell an administrator, quoting the reference."),
+        ),
+        _ => (
+            t(lang, "Yêu cầu không hợp lệ.", "The request is not valid.").into(),
+            t(lang, "Kiểm tra lại đường dẫn hoặc các ô đã nhập.", "Check the address or what you entered."),
+        ),
+    };
+    html! {
+        div.error role="alert" {
+            p { strong { (what) } }
+            @if let ApiError::Validation { fields, .. } = error { (field_list(lang, fields)) }
+            p { (fix) }
+        }
+    }
+}
+
+/// Failing fields by their names on the page, each with what it takes.
+pub fn field_list(lang: Lang, fields: &FieldErrors) -> Markup {
+    html! { ul { @for (f, ms) in fields {
+        @let (label, hint) = field_help(lang, f);
+        li { strong { (label) } ": " @if let Some(h) = hint { (h) } @else { (ms.join("; ")) } }
+    } } }
+}
+
+/// A field's name as the console's forms call it, and what it takes. `None` for a field this
+/// table does not know: its (English) message is shown instead.
+fn field_help(lang: Lang, field: &str) -> (String, Option<&'static str>) {
+    let (vi, en, hint_vi, hint_en) = match field {
+        "period" => (
+            "Kỳ",
+            "Period",
+            "nhập một năm (2025), một quý (2025-Q1) hoặc một tháng (2025-03); để trống là năm nay.",
+            "enter a year (2025), a quarter (2025-Q1) or a month (2025-03); empty means this year.",
+        ),
+        "from" | "to" => (
+            if field == "from" { "Từ ngày" } else { "Đến ngày" },
+            if field == "from" { "From" } else { "To" },
+            "nhập cả hai ngày dạng NNNN-TT-NN, ngày đầu không sau ngày cuối, không quá 20 năm.",
+            "give both dates as YYYY-MM-DD, the first not after the last, at most 20 years apart.",
+        ),
+        "form" => ("Phiếu", "Form", "chọn một phiếu trong danh sách.", "choose a form from the list."),
+        "respondent_type" => ("Đối tượng", "Respondents", "chọn trong danh sách.", "choose from the list."),
+        "channel" => ("Kênh", "Channel", "chọn trong danh sách.", "choose from the list."),
+        "service" => ("Lĩnh vực", "Field", "chọn một lĩnh vực của phiếu này.", "choose one of this form's fields."),
+        "level" => ("Cấp", "Level", "chọn trong danh sách.", "choose from the list."),
+        "comments" => ("Kèm ý kiến", "With comments", "chọn Có hoặc Không.", "choose Yes or No."),
+        "k" => (
+            "Ngưỡng ẩn số liệu",
+            "Suppression threshold",
+            "nhập một số nguyên không nhỏ hơn ngưỡng đã cấu hình.",
+            "enter a whole number no smaller than the configured threshold.",
+        ),
+        _ => return (field.to_string(), None),
+    };
+    (t(lang, vi, en).to_string(), Some(t(lang, hint_vi, hint_en)))
+}
+
+const FORM_EXPIRED: &str = "this form has expired: reload the page and try again";
 
 /// Rejects a form whose CSRF token is not the session's.
 pub fn check_csrf(c: &Console, sent: Option<&str>) -> Result<(), ApiError> {
     if sent.is_some_and(|s| crate::auth::csrf_ok(&c.who, s)) {
         Ok(())
     } else {
-        Err(ApiError::Forbidden("this form has expired: reload the page and try again".into()))
+        Err(ApiError::Forbidden(FORM_EXPIRED.into()))
     }
 }
 

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{Console, error_page, num, page, suppressed_note, t};
+use super::{Console, error_page, error_page_back, num, page, suppressed_note, t};
 use crate::Lang;
 use crate::auth::Role;
 use crate::entities::unit;
@@ -13,6 +13,7 @@ use crate::error::{ApiError, FieldErrors};
 use crate::forms::{Channel, RespondentType, Text};
 use crate::index::engine::{Figures, ItemFigure};
 use crate::index::report::{self, Breakdown, Context, IndexReport, IndexRequest, Rollup};
+use crate::routes::admin::exports::{self, ExportQuery};
 use crate::routes::admin::indices::{Common, Parsed, parse_common};
 use crate::startup::AppState;
 use crate::store;
@@ -50,7 +51,7 @@ fn filters(c: &Console, state: &AppState, action: &str, p: &Parsed, extra: Marku
             label { (t(lang, "Kênh", "Channel"))
                 select name="channel" {
                     option value="" { (t(lang, "Tất cả", "All")) }
-                    @for ch in Channel::ALL { option value=(ch.as_str()) selected[f.channel.as_deref() == Some(ch.as_str())] { (ch.as_str()) } }
+                    @for ch in Channel::ALL { option value=(ch.as_str()) selected[f.channel.as_deref() == Some(ch.as_str())] { (ch.label(lang)) } }
                 }
             }
             label { (t(lang, "Lĩnh vực", "Field"))
@@ -299,7 +300,7 @@ async fn rankings_inner(state: &AppState, c: &Console, q: PageQuery) -> Result<H
     let r = report::rankings(&ctx, &request).await?;
     let level_select = html! {
         label { (t(lang, "Cấp", "Level"))
-            select name="level" { @for l in Level::ALL { option value=(l.as_str()) selected[l == level] { (l.as_str()) } } }
+            select name="level" { @for l in Level::ALL { option value=(l.as_str()) selected[l == level] { (l.label(lang)) } } }
         }
     };
     let bars: Vec<Bar> = r
@@ -315,10 +316,11 @@ async fn rankings_inner(state: &AppState, c: &Console, q: PageQuery) -> Result<H
             thead { tr {
                 th.num { "#" } th { (t(lang, "Đơn vị", "Unit")) } th.num { (t(lang, "Phiếu", "Responses")) } th.num { "SIPAS" }
                 th.num { (t(lang, "KTC 95%", "95% CI")) } th.num { (t(lang, "Thay đổi", "Change")) } th.num { (t(lang, "Bậc", "Places")) }
-                th { (t(lang, "Tiêu chí yếu nhất", "Weakest criteria")) }
             } }
+            // The weakest criteria get a full-width row under their unit's: read on a phone
+            // without squeezing the figures.
             tbody { @for u in &r.units {
-                tr {
+                tr.lead[u.value.is_some()] {
                     td.num { (u.rank.map_or("–".into(), |r| r.to_string())) }
                     td { a href={ "/console/units/" (u.unit) } { (u.name) } }
                     td.num { (u.n) }
@@ -327,15 +329,46 @@ async fn rankings_inner(state: &AppState, c: &Console, q: PageQuery) -> Result<H
                         td.num { (u.ci95.map_or("–".into(), |[a, b]| format!("{a:.1}–{b:.1}"))) }
                         td.num { (u.change.map_or("–".into(), |c| format!("{c:+.1}"))) }
                         td.num { (u.rank_change.map_or("–".into(), |c| format!("{c:+}"))) }
-                        td { @for w in &u.weakest { (w.code) " (" (format!("{:+.1}", -w.gap)) ") " } }
                     } @else {
-                        td.supp colspan="5" { (suppressed_note(lang, p.k)) }
+                        td.supp colspan="4" { (suppressed_note(lang, p.k)) }
                     }
+                }
+                @if u.value.is_some() {
+                    tr.sub { td colspan="7" { span.muted { (t(lang, "Tiêu chí yếu nhất: ", "Weakest criteria: ")) } (weakest_cell(lang, &p, u)) } }
                 }
             } }
         } }
+        p.muted { (t(lang, "Tiêu chí yếu nhất: tối đa ba tiêu chí thấp hơn mức chung của ", "Weakest criteria: up to three criteria furthest below the figure for "))
+            (p.unit.name_vi) (t(lang, " nhiều nhất; trong ngoặc là mã tiêu chí và số điểm chênh lệch.", "; in brackets the criterion's code and the gap in points.")) }
     };
     Ok(page(c, t(lang, "Xếp hạng", "Rankings"), "/console/rankings", body))
+}
+
+/// A rankings row's weakest criteria: their texts, the code and the points below the
+/// reference second; when there are none, why.
+fn weakest_cell(lang: Lang, p: &Parsed, u: &report::RankingRow) -> Markup {
+    if u.items_compared == 0 {
+        return html! { span.supp { (t(lang, "Tiêu chí bị ẩn: ", "Criteria withheld: ")) (suppressed_note(lang, p.k)) (t(lang, " mỗi tiêu chí", " each")) } };
+    }
+    if u.weakest.is_empty() {
+        return html! { span.muted { (t(lang, "Không tiêu chí nào thấp hơn mức chung", "No criterion below the reference")) } };
+    }
+    html! { ul { @for w in &u.weakest {
+        li { (item_text(p, &w.code, lang)) " " span.muted { "(" (w.code) ", " (format!("{:+.1}", -w.gap)) ")" } }
+    } } }
+}
+
+/// A channel or respondent type code of a breakdown row as people read it.
+fn breakdown_label(key: &str, lang: Lang) -> String {
+    if let Some(ch) = Channel::parse(key) {
+        ch.label(lang).to_string()
+    } else if let Some(r) = RespondentType::parse(key) {
+        r.label(lang).to_string()
+    } else if key.is_empty() {
+        "–".to_string()
+    } else {
+        key.to_string()
+    }
 }
 
 /// What a unit page and its printable report show.
@@ -438,7 +471,7 @@ async fn unit_view(
         div.cards {
             @for (title, rep) in [(t(lang, "Kênh", "Channel"), &by_channel), (t(lang, "Đối tượng", "Respondents"), &by_type)] {
                 div.card { div.muted { (title) } table { tbody { @for row in rep.breakdown.iter().flatten() {
-                    tr { td { (if row.key.is_empty() { "–" } else { &row.key }) } td.num { (row.figures.n) } td.num { @if row.figures.suppressed { span.supp { (suppressed_note(lang, p.k)) } } @else { (num(row.figures.index.as_ref().map(|e| e.value))) } } }
+                    tr { td { (breakdown_label(&row.key, lang)) } td.num { (row.figures.n) } td.num { @if row.figures.suppressed { span.supp { (suppressed_note(lang, p.k)) } } @else { (num(row.figures.index.as_ref().map(|e| e.value))) } } }
                 } } } }
             }
         }
@@ -489,8 +522,9 @@ pub async fn unit_report(
     }
 }
 
-/// `/console/exports`: the export forms (they call the API with the session cookie).
-pub async fn exports(state: web::Data<AppState>, c: Console, q: web::Query<ExportsQuery>) -> HttpResponse {
+/// `/console/exports`: the export forms. Their buttons reach the console's own export routes
+/// below, so a mistake comes back as a page, not as the API's JSON.
+pub async fn exports(state: web::Data<AppState>, c: Console, q: web::Query<ExportQuery>) -> HttpResponse {
     let lang = c.lang;
     let tree = match store::units::tree(&state.db).await {
         Ok(t) => t,
@@ -498,12 +532,15 @@ pub async fn exports(state: web::Data<AppState>, c: Console, q: web::Query<Expor
     };
     let visible: Vec<&unit::Model> = tree.all().iter().filter(|u| c.who.can_see(&tree, u.id)).collect();
     let chosen = q.within.clone().unwrap_or_default();
+    // The default the README promises: this year, Vietnam's calendar.
+    let this_year = chrono::Datelike::year(&crate::vietnam_today()).to_string();
     let picker = |name: &str| {
         html! {
             label { (t(lang, "Đơn vị", "Unit"))
                 select name=(name) { @for u in &visible { option value=(u.code) selected[u.code == chosen] { (u.code) " – " (u.name_vi) } } }
             }
-            label { (t(lang, "Kỳ", "Period")) input type="text" name="period" placeholder="2024, 2024-Q1, 2024-03" size="10"; }
+            label { (t(lang, "Kỳ (năm, quý 2025-Q1, tháng 2025-03)", "Period (year, quarter 2025-Q1, month 2025-03)"))
+                input type="text" name="period" value=(this_year) size="10" pattern="[0-9]{4}(-Q[1-4]|-[0-9]{2})?"; }
             label { (t(lang, "Phiếu", "Form")) select name="form" { @for f in state.forms.all() { option value=(f.form.id) { (f.form.id) } } } }
         }
     };
@@ -511,19 +548,24 @@ pub async fn exports(state: web::Data<AppState>, c: Console, q: web::Query<Expor
         h2 { (t(lang, "Bảng chỉ số theo đơn vị", "Indices table by unit")) }
         p.muted { (t(lang, "Chỉ số, các yếu tố, tiêu chí, số phiếu, khoảng tin cậy và thứ hạng; ô dưới ngưỡng bị ẩn.",
             "Index, elements, criteria, counts, intervals and rank; cells under the threshold are withheld.")) }
-        @for (format, label) in [("csv", "CSV"), ("xlsx", "Excel (XLSX)"), ("json", "JSON")] {
-            form.filters method="get" action={ "/api/v1/exports/indices." (format) } { (picker("within")) button type="submit" { (label) } }
+        // One form per table, a button per format: the unit and period are chosen once.
+        form.filters method="get" action="/console/exports/indices.csv" {
+            (picker("within"))
+            button type="submit" { "CSV" }
+            button type="submit" formaction="/console/exports/indices.xlsx" { "Excel (XLSX)" }
+            button type="submit" formaction="/console/exports/indices.json" { "JSON" }
         }
         h2 { (t(lang, "Dữ liệu phiếu đã ẩn danh", "Anonymised microdata")) }
         p.muted { (t(lang, "Mỗi dòng một phiếu; ngày khảo sát theo tháng; nhóm nhân khẩu học nhỏ được gộp; đơn vị dưới ngưỡng được gộp lên cấp trên.",
             "One row per response; survey month only; small demographic groups are coarsened; units under the threshold are merged into their parent.")) }
-        @for (format, label) in [("csv", "CSV"), ("xlsx", "Excel (XLSX)")] {
-            form.filters method="get" action={ "/api/v1/exports/microdata." (format) } {
-                (picker("within"))
-                label { (t(lang, "Kèm ý kiến", "With comments")) select name="comments" { option value="false" { (t(lang, "Không", "No")) } option value="true" { (t(lang, "Có", "Yes")) } } }
-                button type="submit" { (label) }
-            }
+        form.filters method="get" action="/console/exports/microdata.csv" {
+            (picker("within"))
+            label { (t(lang, "Kèm ý kiến", "With comments")) select name="comments" { option value="false" { (t(lang, "Không", "No")) } option value="true" { (t(lang, "Có", "Yes")) } } }
+            button type="submit" { "CSV" }
+            button type="submit" formaction="/console/exports/microdata.xlsx" { "Excel (XLSX)" }
         }
+        p.muted { (t(lang, "Tệp Excel có hai dòng tiêu đề: tên cột tiếng Việt, rồi mã cột (như tiêu đề của tệp CSV, để chương trình đọc), và một trang \"Câu hỏi\" với nội dung mọi tiêu chí bằng tiếng Việt và tiếng Anh. Tệp CSV và JSON giữ tên cột dạng mã.",
+            "Excel files have two heading rows: the Vietnamese column name, then the column's code (as in the CSV header, for programs), and a \"Câu hỏi\" sheet with every criterion's text in Vietnamese and English. CSV and JSON keep code headers.")) }
         h2 { (t(lang, "Báo cáo in", "Printable reports")) }
         p { (t(lang, "Mở trang của một đơn vị và chọn \"Bản in\"; trình duyệt lưu được thành PDF.", "Open a unit's page and choose \"Printable report\"; the browser can save it as PDF.")) }
         @if c.who.role == Role::Admin {
@@ -534,9 +576,45 @@ pub async fn exports(state: web::Data<AppState>, c: Console, q: web::Query<Expor
     page(&c, t(lang, "Xuất dữ liệu", "Exports"), "/console/exports", body)
 }
 
-#[derive(Deserialize)]
-pub struct ExportsQuery {
-    within: Option<String>,
+fn export_error(c: &Console, q: &ExportQuery, e: &ApiError) -> HttpResponse {
+    let back = match &q.within {
+        Some(w) => {
+            format!("/console/exports?within={}", form_urlencoded::byte_serialize(w.as_bytes()).collect::<String>())
+        }
+        None => "/console/exports".into(),
+    };
+    error_page_back(c, e, &back, t(c.lang, "Quay lại trang xuất dữ liệu", "Back to the exports"))
+}
+
+/// `/console/exports/indices.{format}`: the API's export, with the console's sign-in, empty
+/// fields read as defaults, and errors as pages.
+pub async fn export_indices(
+    state: web::Data<AppState>,
+    c: Console,
+    format: web::Path<String>,
+    q: web::Query<ExportQuery>,
+    common: web::Query<Common>,
+) -> HttpResponse {
+    let common = clean(common.into_inner());
+    match exports::indices_file(&state, &c.who, &format, &q, &common).await {
+        Ok(r) => r,
+        Err(e) => export_error(&c, &q, &e),
+    }
+}
+
+/// `/console/exports/microdata.{format}`, like the above.
+pub async fn export_microdata(
+    state: web::Data<AppState>,
+    c: Console,
+    format: web::Path<String>,
+    q: web::Query<ExportQuery>,
+    common: web::Query<Common>,
+) -> HttpResponse {
+    let common = clean(common.into_inner());
+    match exports::microdata_file(state.into_inner(), &c.who, &format, &q, &common).await {
+        Ok(r) => r,
+        Err(e) => export_error(&c, &q, &e),
+    }
 }
 
 /// `/console/units/{code}/poster`: an A4 poster with the unit's QR code, for printing.
