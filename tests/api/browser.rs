@@ -17,7 +17,7 @@ fn browser_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
 }
 
-fn skipped() -> bool {
+pub(crate) fn skipped() -> bool {
     if std::env::var("SIPAS_SKIP_BROWSER").is_ok_and(|v| v == "1") {
         eprintln!("browser tests skipped: SIPAS_SKIP_BROWSER=1");
         return true;
@@ -35,7 +35,7 @@ fn skipped() -> bool {
 
 /// Runs a node script off the test's runtime: the application's database pool lives on that
 /// runtime and must keep serving while the browser talks to it.
-async fn node(args: &[&str]) -> (bool, String) {
+pub(crate) async fn node(args: &[&str]) -> (bool, String) {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let out = tokio::task::spawn_blocking(move || Command::new("node").args(&args).current_dir(browser_dir()).output())
         .await
@@ -46,7 +46,7 @@ async fn node(args: &[&str]) -> (bool, String) {
     (out.status.success(), stdout)
 }
 
-fn screenshots(name: &str) -> String {
+pub(crate) fn screenshots(name: &str) -> String {
     let dir = std::env::var("SIPAS_SCREENSHOTS")
         .map(PathBuf::from)
         .unwrap_or_else(|_| std::env::temp_dir().join("sipas-screenshots"));
