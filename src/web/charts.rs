@@ -256,7 +256,7 @@ const LEVEL_FILLS: [(&str, &str); 5] =
 
 /// One stacked bar per item: the share of answers at each level, with a legend.
 pub fn distribution(title: &str, rows: &[(String, Vec<u64>)], legend: &[String]) -> Markup {
-    let label_w = rows.iter().map(|(l, _)| text_width(l, SMALL)).fold(0.0, f64::max).min(WIDTH * 0.3) + 2.0 * PAD;
+    let label_w = rows.iter().map(|(l, _)| text_width(l, SMALL)).fold(0.0, f64::max).min(WIDTH * 0.3) + 2.0 * PAD + 1.0;
     let plot_w = WIDTH - label_w - PAD;
     let row_h = 20.0;
     let legend_rows = legend.len().div_ceil(2);

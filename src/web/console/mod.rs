@@ -67,7 +67,7 @@ blockquote{margin:.4rem 0;padding:.4rem .8rem;background:#fff;border-left:4px so
 @media (max-width:40rem){.who{margin-left:0}th,td{padding:.3rem}main{padding:.75rem .5rem}}\
 @media print{header.top,form.filters,.noprint{display:none}body{background:#fff;font-size:10.5pt}main{max-width:none;padding:0}\
 .print-note{display:block}svg.chart{border:0}h1,h2,h3{break-after:avoid}\
-.chartbox,.chart-note,.cards,.card,blockquote,tr,thead,table.criteria tbody{break-inside:avoid}thead{display:table-header-group}\
+.keep,.chartbox,.chart-note,.cards,.card,blockquote,tr,thead,table.criteria tbody{break-inside:avoid}thead{display:table-header-group}\
 .scroll{overflow:visible}table{break-inside:auto}p.muted{orphans:3;widows:3}}";
 
 fn style_hash() -> &'static str {

@@ -186,7 +186,7 @@ fn trend_chart(c: &Console, trend: &report::Trend) -> Markup {
         Lang::Vi => format!("Dưới {} phiếu, không công bố:", trend.k),
         Lang::En => format!("Fewer than {} responses, withheld:", trend.k),
     };
-    html! {
+    html! { div.keep {
         div data-chart="trend" { (charts::line(t(lang, "Diễn biến SIPAS theo tháng", "SIPAS month by month"), &points)) }
         @if points.iter().any(|p| p.value.is_none()) {
             ul.chart-note {
@@ -197,7 +197,7 @@ fn trend_chart(c: &Console, trend: &report::Trend) -> Markup {
                 }
             }
         }
-    }
+    } }
 }
 
 /// `/console`: the overview of one's scope (the province, or one's unit).
@@ -500,7 +500,7 @@ async fn unit_view(
         }
         (headline(c, &p, &r.figures))
         h2 { (t(lang, "Các yếu tố so với toàn tỉnh", "Elements against the province")) }
-        div data-chart="elements" {
+        div.keep data-chart="elements" {
             @if compared.is_some() {
                 p.muted { (t(lang, "Vạch đỏ: chỉ số của toàn tỉnh cho cùng yếu tố; đường đen: khoảng tin cậy 95% của đơn vị.",
                     "Red mark: the province's index for the same element; black line: the unit's 95% interval.")) }
@@ -510,7 +510,7 @@ async fn unit_view(
             }
         }
         h2 { (t(lang, "Tiêu chí mất điểm nhiều nhất so với toàn tỉnh", "Criteria furthest below the province")) }
-        div data-section="lost" { (lost_section(c, &p, &r.figures, compared)) }
+        div.keep data-section="lost" { (lost_section(c, &p, &r.figures, compared)) }
         h2 { (t(lang, "Diễn biến", "Trend")) }
         (trend_chart(c, &trend))
         h2 { (t(lang, "Tất cả tiêu chí", "All criteria")) }
