@@ -181,6 +181,8 @@ async fn console_charts_fit_phones_and_the_report_prints_with_a_footer_on_every_
             ["overview", "/console?period=2024"],
             ["unit", "/console/units/QNM.TK.HH?period=2024"],
             ["unit-small-months", "/console/units/QNM.HA.MA?period=2024"],
+            // Last: switching to English sets a cookie for the pages after it.
+            ["unit-en", "/console/lang/en?next=%2Fconsole%2Funits%2FQNM.TK.HH%3Fperiod%3D2024"],
         ],
         "report": "/console/units/QNM.TK.HH/report?period=2024",
         "footer": ["Phường Hòa Hương", "2024-01-01 – 2024-12-31", "In ngày"],

@@ -28,7 +28,7 @@ function step(name, ok, detail = '') {
 
 // Everything measured on one page, in the browser: horizontal scroll, each chart's box, and
 // every pair of text labels (and label/whisker) that overlap by more than half a pixel.
-function measure() {
+function measure(screen) {
   const box = (e) => e.getBoundingClientRect();
   const overlap = (a, b) => Math.min(a.right, b.right) - Math.max(a.left, b.left) > 0.5
     && Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 0.5;
@@ -63,7 +63,12 @@ function measure() {
       problems,
     };
   });
-  return { scrollWidth: document.scrollingElement.scrollWidth, innerWidth, charts };
+  // Anything that sticks out of the screen, outside a region that scrolls on its own.
+  const wide = [...document.querySelectorAll('body *')]
+    .filter((e) => !e.closest('.scroll') && !e.closest('svg') && box(e).right > screen + 0.5)
+    .map((e) => `${e.tagName.toLowerCase()}${e.className ? '.' + e.className : ''} to ${box(e).right.toFixed(1)}`);
+  const scrollWidth = Math.max(document.scrollingElement.scrollWidth, document.body.scrollWidth);
+  return { scrollWidth, innerWidth, charts, wide };
 }
 
 async function axe(page, label) {
@@ -85,13 +90,17 @@ for (const width of [320, 360, 390]) {
   await signIn(page);
   for (const [label, path] of config.pages) {
     await page.goto(base + path);
-    const m = await page.evaluate(measure);
+    if (label.endsWith('-en')) step(`${label} at ${width} px is in English`, (await page.getAttribute('html', 'lang')) === 'en');
+    const m = await page.evaluate(measure, width);
     const at = `${label} at ${width} px`;
-    step(`${at}: no sideways scroll`, m.scrollWidth <= m.innerWidth, `scrollWidth ${m.scrollWidth}, innerWidth ${m.innerWidth}`);
+    // On a phone Chromium widens the layout viewport to content that overflows: innerWidth
+    // must still be the screen's.
+    step(`${at}: no sideways scroll`, m.scrollWidth <= m.innerWidth && m.innerWidth === width, `scrollWidth ${m.scrollWidth}, innerWidth ${m.innerWidth}`);
+    step(`${at}: nothing sticks out of the screen`, m.wide.length === 0, m.wide.slice(0, 5).join('; '));
     step(`${at}: has charts`, m.charts.length > 0, `${m.charts.length}`);
     for (const c of m.charts) {
       const name = `${at}, chart "${c.title}"`;
-      step(`${name}: fits the viewport`, c.left >= 0 && c.right <= m.innerWidth, `left ${c.left}, right ${c.right}`);
+      step(`${name}: fits the viewport`, c.left >= 0 && c.right <= width, `left ${c.left}, right ${c.right}`);
       step(`${name}: labels do not overlap each other or a whisker`, c.problems.length === 0, c.problems.slice(0, 6).join('; '));
       step(`${name}: smallest label at least 10 px`, c.smallest >= 10, `${c.smallest.toFixed(1)} px over ${c.texts} labels`);
     }

@@ -64,7 +64,8 @@ blockquote{margin:.4rem 0;padding:.4rem .8rem;background:#fff;border-left:4px so
 .poster{text-align:center;max-width:46rem}.poster h1{font-size:2rem}.poster .big{font-size:1.4rem;font-weight:600}\
 .poster .qr svg{width:min(12cm,80vw);height:auto}.poster .url{font-size:1.6rem;font-family:monospace}\
 @page{size:A4;margin:14mm 14mm 18mm}\
-@media (max-width:40rem){.who{margin-left:0}th,td{padding:.3rem}main{padding:.75rem .5rem}}\
+.cards.wide{grid-template-columns:repeat(auto-fit,minmax(15rem,1fr))}\
+@media (max-width:40rem){.who{margin-left:0}th,td{padding:.3rem .25rem}main{padding:.75rem .5rem}table.criteria{font-size:.82rem}}\
 @media print{header.top,form.filters,.noprint{display:none}body{background:#fff;font-size:10.5pt}main{max-width:none;padding:0}\
 .print-note{display:block}svg.chart{border:0}h1,h2,h3{break-after:avoid}\
 .keep,.chartbox,.chart-note,.cards,.card,blockquote,tr,thead,table.criteria tbody{break-inside:avoid}thead{display:table-header-group}\

@@ -531,7 +531,7 @@ async fn unit_view(
         h2 { (t(lang, "Phân bố câu trả lời", "How people answered")) }
         (charts::distribution(t(lang, "Phân bố theo mức", "Answers by level"), &dist, &levels))
         h2 { (t(lang, "Số phiếu theo kênh và đối tượng", "Responses by channel and respondent type")) }
-        div.cards {
+        div.cards.wide {
             @for (title, rep) in [(t(lang, "Kênh", "Channel"), &by_channel), (t(lang, "Đối tượng", "Respondents"), &by_type)] {
                 div.card { div.muted { (title) } table { tbody { @for row in rep.breakdown.iter().flatten() {
                     tr { td { (if row.key.is_empty() { "–" } else { &row.key }) } td.num { (row.figures.n) } td.num { @if row.figures.suppressed { span.supp { (suppressed_note(lang, p.k)) } } @else { (num(row.figures.index.as_ref().map(|e| e.value))) } } }
