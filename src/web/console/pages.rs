@@ -337,8 +337,9 @@ fn lost_section(c: &Console, p: &Parsed, f: &Figures, reference: Option<&Figures
             }
         }
         @if !rest.is_empty() {
-            p.muted { (t(lang, "Và ", "And ")) (rest.len()) (t(lang, " tiêu chí khác thấp hơn toàn tỉnh (", " more criteria below the province ("))
-                (rest_clear) (t(lang, " rõ rệt): xem bảng tất cả tiêu chí.", " clear): see the table of all criteria.")) }
+            p.muted { (t(lang, "Và ", "And ")) (rest.len()) (t(lang, " tiêu chí khác thấp hơn toàn tỉnh", " more criteria below the province"))
+                @if rest_clear > 0 { " (" (rest_clear) (t(lang, " rõ rệt)", " clear)")) } @else { (t(lang, " trong giới hạn sai số", " within their uncertainty")) }
+                (t(lang, ": xem bảng tất cả tiêu chí.", ": see the table of all criteria.")) }
         }
     }
 }
