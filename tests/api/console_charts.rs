@@ -166,9 +166,13 @@ async fn console_charts_fit_phones_and_the_report_prints_with_a_footer_on_every_
     if skipped() {
         return;
     }
+    assert!(
+        std::process::Command::new("pdftotext").arg("-v").output().is_ok(),
+        "install poppler-utils (pdftotext, pdftoppm), or set SIPAS_SKIP_BROWSER=1"
+    );
     let app = spawn_app_with(|s| s.cookie_secure = false).await;
     app.import_reference().await;
-    // The longest address the sign-in form accepts would stretch the header: use a long one.
+    // A long address must not stretch the header.
     let email =
         format!("analyst.with.a.rather.long.address-{}@so-noi-vu.quangnam.gov.vn", uuid::Uuid::new_v4().simple());
     store::users::insert(&app.db, &email, auth::hash_password(PASSWORD).unwrap(), Role::Analyst, None).await.unwrap();
