@@ -115,6 +115,8 @@ async fn lost_points_lists_only_criteria_below_the_province_and_says_so_when_non
     let lost = section(&html, "data-section=\"lost\"");
     assert!(lost.contains("Không có tiêu chí nào thấp hơn toàn tỉnh"), "{lost}");
     assert!(!lost.contains("data-gap"));
+    // Nobody there answered the complaints criteria: said, not counted as "not below".
+    assert!(lost.contains("4 tiêu chí không so sánh được: dưới 10 câu trả lời"), "{lost}");
 
     // All 3s against a province at 50%: every answered criterion clearly below.
     let html = page(&client, &app, "/console/units/QNM.HA.MA").await;

@@ -308,9 +308,21 @@ fn lost_section(c: &Console, p: &Parsed, f: &Figures, reference: Option<&Figures
     if f.suppressed {
         return html! { p.supp { (t(lang, "Không so sánh được: ", "Nothing to compare: ")) (suppressed_note(lang, p.k)) "." } };
     }
-    let losses = compare::losses(&f.items, &reference.items, p.k);
+    let found = compare::compare(&f.items, &reference.items, p.k);
+    let not_compared = html! {
+        @if found.not_compared > 0 {
+            p.muted { (found.not_compared) (match lang {
+                Lang::Vi => format!(" tiêu chí không so sánh được: dưới {} câu trả lời ở đơn vị hoặc ở phần còn lại của tỉnh.", p.k),
+                Lang::En => format!(" criteria not compared: fewer than {} answers at the unit or in the rest of the province.", p.k),
+            }) }
+        }
+    };
+    if found.compared == 0 {
+        return html! { p.supp { (t(lang, "Không so sánh được tiêu chí nào.", "No criterion could be compared.")) } (not_compared) };
+    }
+    let losses = found.losses;
     if losses.is_empty() {
-        return html! { p { (t(lang, "Không có tiêu chí nào thấp hơn toàn tỉnh trong kỳ này.", "No criterion is below the province in this period.")) } };
+        return html! { p { (t(lang, "Không có tiêu chí nào thấp hơn toàn tỉnh trong kỳ này.", "No criterion is below the province in this period.")) } (not_compared) };
     }
     let rest = losses.get(LOSSES_SHOWN..).unwrap_or_default();
     let rest_clear = rest.iter().filter(|l| l.clear).count();
@@ -341,6 +353,7 @@ fn lost_section(c: &Console, p: &Parsed, f: &Figures, reference: Option<&Figures
                 @if rest_clear > 0 { " (" (rest_clear) (t(lang, " rõ rệt)", " clear)")) } @else { (t(lang, " trong giới hạn sai số", " within their uncertainty")) }
                 (t(lang, ": xem bảng tất cả tiêu chí.", ": see the table of all criteria.")) }
         }
+        (not_compared)
     }
 }
 
