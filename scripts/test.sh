@@ -12,6 +12,10 @@ if ! command -v chromium >/dev/null 2>&1; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+# The console's printed report is checked in the PDF Chromium prints (pdftotext, pdftoppm).
+if ! command -v pdftotext >/dev/null 2>&1; then
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null
+fi
 if [ ! -d tests/browser/node_modules/playwright-core ] || [ tests/browser/package-lock.json -nt tests/browser/node_modules ]; then
   # Nothing here downloads a browser: the tests use Debian's Chromium.
   (cd tests/browser && npm ci --no-audit --no-fund --silent)

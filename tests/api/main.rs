@@ -11,6 +11,7 @@ mod auth;
 mod browser;
 mod cli;
 mod console;
+mod console_charts;
 mod console_text;
 mod email;
 mod engine;

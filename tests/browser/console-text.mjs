@@ -78,9 +78,9 @@ try {
   await check(page, 'export-error');
 
   for (const [label, path, exclude = []] of [
-    ['overview', '/console?period=2024', ['.chartbox']],
-    ['unit', '/console/units/QNM.TK.AM?period=2024', ['.chartbox']],
-    ['rankings', '/console/rankings?period=2024&level=commune', ['.chartbox']],
+    ['overview', '/console?period=2024'],
+    ['unit', '/console/units/QNM.TK.AM?period=2024'],
+    ['rankings', '/console/rankings?period=2024&level=commune'],
     ['units', '/console/admin/units'],
     ['users', '/console/admin/users'],
     ['audit', '/console/admin/audit'],

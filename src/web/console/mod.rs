@@ -31,7 +31,8 @@ header.top a{color:#fff;text-decoration:none}\
 header.top nav{display:flex;flex-wrap:wrap;gap:.2rem .9rem}\
 header.top nav a[aria-current]{text-decoration:underline;font-weight:600}\
 .brand{font-weight:700;font-size:1.1rem}\
-.who{margin-left:auto;display:flex;gap:.6rem;align-items:center;font-size:.9rem}\
+.who{margin-left:auto;display:flex;flex-wrap:wrap;gap:.6rem;align-items:center;font-size:.9rem;min-width:0}\
+.who span{overflow-wrap:anywhere}\
 .who button{background:none;border:1px solid #fff;color:#fff;border-radius:4px;padding:.2rem .5rem;font:inherit;cursor:pointer}\
 main{max-width:72rem;margin:auto;padding:1rem}\
 h1{font-size:1.4rem;margin:.3rem 0 .8rem}\
@@ -45,6 +46,7 @@ th,td{border-bottom:1px solid #e1e5ea;padding:.35rem .5rem;text-align:left;verti
 th{background:#eef1f5}\
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}\
 .scroll{overflow-x:auto}\
+table.criteria tbody th{background:none;font-weight:400;border-bottom:0;padding-bottom:0}\
 form.filters{display:flex;flex-wrap:wrap;gap:.5rem .8rem;align-items:end;background:#fff;border:1px solid #d8dde3;border-radius:8px;padding:.6rem .8rem;margin:.6rem 0}\
 label{display:flex;flex-direction:column;font-size:.85rem;gap:.15rem}\
 input,select,textarea{font:inherit;padding:.35rem .45rem;border:1px solid #8a96a3;border-radius:4px;min-height:2.2rem}\
@@ -53,18 +55,22 @@ button,.button{font:inherit;padding:.4rem .9rem;border-radius:4px;border:1px sol
 .ok{background:#e7f4ea;border:1px solid #2e7d32;border-radius:6px;padding:.5rem .8rem}\
 .supp{color:#555;font-style:italic}\
 tr.lead td{border-bottom:0}tr.sub td{padding-top:0;font-size:.85rem}tr.sub ul{margin:.1rem 0 0;padding-left:1.1rem}\
-.chartbox{overflow-x:auto;max-width:54rem}\
-svg.chart{width:100%;min-width:34rem;height:auto;background:#fff;border:1px solid #d8dde3;border-radius:8px;margin:.4rem 0}\
+.chartbox{max-width:30rem}\
+svg.chart{display:block;width:100%;height:auto;background:#fff;border:1px solid #d8dde3;border-radius:8px;margin:.4rem 0;font-family:inherit}\
+.chart-note{margin:.2rem 0 .6rem;padding-left:1.2rem;color:#444;font-size:.85rem;list-style:none}\
 .narrow{max-width:26rem;margin:3rem auto;background:#fff;border:1px solid #d8dde3;border-radius:8px;padding:1.2rem}\
 .narrow form{display:flex;flex-direction:column;gap:.7rem}\
 blockquote{margin:.4rem 0;padding:.4rem .8rem;background:#fff;border-left:4px solid #8a96a3}\
 .print-note{display:none}\
 .poster{text-align:center;max-width:46rem}.poster h1{font-size:2rem}.poster .big{font-size:1.4rem;font-weight:600}\
 .poster .qr svg{width:min(12cm,80vw);height:auto}.poster .url{font-size:1.6rem;font-family:monospace}\
-@page{size:A4;margin:15mm}\
-@media (max-width:40rem){.who{margin-left:0}th,td{padding:.3rem}}\
-@media print{header.top,form.filters,.noprint{display:none}body{background:#fff}main{max-width:none;padding:0}\
-.print-note{display:block}svg.chart{border:0;break-inside:avoid;min-width:0}table{break-inside:auto}tr{break-inside:avoid}}";
+@page{size:A4;margin:14mm 14mm 18mm}\
+.cards.wide{grid-template-columns:repeat(auto-fit,minmax(15rem,1fr))}\
+@media (max-width:40rem){.who{margin-left:0}th,td{padding:.3rem .25rem}main{padding:.75rem .5rem}table.criteria{font-size:.82rem}}\
+@media print{header.top,form.filters,.noprint{display:none}body{background:#fff;font-size:10.5pt}main{max-width:none;padding:0}\
+.print-note{display:block}svg.chart{border:0}h1,h2,h3{break-after:avoid}\
+.keep,.chartbox,.chart-note,.cards,.card,blockquote,tr,thead,table.criteria tbody{break-inside:avoid}thead{display:table-header-group}\
+.scroll{overflow:visible}table{break-inside:auto}p.muted{orphans:3;widows:3}}";
 
 fn style_hash() -> &'static str {
     static HASH: OnceLock<String> = OnceLock::new();
@@ -115,9 +121,18 @@ impl FromRequest for Console {
 pub use crate::web::see_other as redirect;
 
 pub fn respond(status: StatusCode, markup: Markup) -> HttpResponse {
+    respond_with_hash(status, markup, style_hash())
+}
+
+/// A page whose style is the console's CSS followed by `extra` (see `document_styled`).
+pub fn respond_styled(status: StatusCode, markup: Markup, extra: &str) -> HttpResponse {
+    let css = format!("{CSS}{extra}");
+    respond_with_hash(status, markup, &base64::engine::general_purpose::STANDARD.encode(Sha256::digest(css.as_bytes())))
+}
+
+fn respond_with_hash(status: StatusCode, markup: Markup, hash: &str) -> HttpResponse {
     let csp = format!(
-        "default-src 'none'; style-src 'sha256-{}'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-        style_hash()
+        "default-src 'none'; style-src 'sha256-{hash}'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     );
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
@@ -128,6 +143,27 @@ pub fn respond(status: StatusCode, markup: Markup) -> HttpResponse {
 
 pub fn document(lang: Lang, title: &str, body: Markup) -> Markup {
     crate::web::document(lang, &format!("{title} – SIPAS"), CSS, false, body)
+}
+
+/// A document with CSS of its own after the console's (a printed report's footer), served
+/// with `respond_styled` so the policy allows exactly that style.
+pub fn document_styled(lang: Lang, title: &str, extra: &str, body: Markup) -> Markup {
+    crate::web::document(lang, &format!("{title} – SIPAS"), &format!("{CSS}{extra}"), false, body)
+}
+
+/// `s` as a CSS string literal; anything but letters, digits and plain punctuation is
+/// escaped, so no name can end the string or the style element.
+pub fn css_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for ch in s.chars() {
+        if ch.is_alphanumeric() || " .,:;()/·–-".contains(ch) {
+            out.push(ch);
+        } else {
+            out.push_str(&format!("\\{:x} ", u32::from(ch)));
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// A console page with its navigation.

@@ -11,6 +11,7 @@ use crate::auth::Role;
 use crate::entities::unit;
 use crate::error::{ApiError, FieldErrors};
 use crate::forms::{Channel, RespondentType, Text};
+use crate::index::compare;
 use crate::index::engine::{Figures, ItemFigure};
 use crate::index::report::{self, Breakdown, Context, IndexReport, IndexRequest, Rollup};
 use crate::routes::admin::exports::{self, ExportQuery};
@@ -18,7 +19,7 @@ use crate::routes::admin::indices::{Common, Parsed, parse_common};
 use crate::startup::AppState;
 use crate::store;
 use crate::units::{Level, UnitTree};
-use crate::web::charts::{self, Bar};
+use crate::web::charts::{self, Bar, Point};
 
 #[derive(Deserialize, Default)]
 pub struct PageQuery {
@@ -157,10 +158,47 @@ fn headline(c: &Console, p: &Parsed, f: &Figures) -> Markup {
     }
 }
 
+/// The monthly trend, and under it the months without a point and why: no response, fewer
+/// than k (withheld), or no answer to any criterion.
 fn trend_chart(c: &Console, trend: &report::Trend) -> Markup {
-    let points: Vec<(String, Option<f64>)> =
-        trend.points.iter().map(|p| (p.period.clone(), p.index.as_ref().map(|e| e.value))).collect();
-    charts::line(t(c.lang, "Diễn biến SIPAS theo tháng", "SIPAS month by month"), &points)
+    let lang = c.lang;
+    let why = |p: &report::TrendPoint| match (p.n, p.suppressed) {
+        (0, _) => "–",
+        (_, true) => "*",
+        _ => "○",
+    };
+    let points: Vec<Point> = trend
+        .points
+        .iter()
+        .map(|p| Point { label: p.period.clone(), value: p.index.as_ref().map(|e| e.value), mark: why(p) })
+        .collect();
+    let missing = |mark: &str| -> Vec<&report::TrendPoint> {
+        trend.points.iter().filter(|p| p.index.is_none() && why(p) == mark).collect()
+    };
+    let (none, withheld, unanswered) = (missing("–"), missing("*"), missing("○"));
+    let months = |ps: &[&report::TrendPoint]| ps.iter().map(|p| p.period.as_str()).collect::<Vec<_>>().join(", ");
+    let counted = |ps: &[&report::TrendPoint]| {
+        ps.iter()
+            .map(|p| format!("{} ({} {})", p.period, p.n, t(lang, "phiếu", "responses")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let withheld_title = match lang {
+        Lang::Vi => format!("Dưới {} phiếu, không công bố:", trend.k),
+        Lang::En => format!("Fewer than {} responses, withheld:", trend.k),
+    };
+    html! { div.keep {
+        div data-chart="trend" { (charts::line(t(lang, "Diễn biến SIPAS theo tháng", "SIPAS month by month"), &points)) }
+        @if points.iter().any(|p| p.value.is_none()) {
+            ul.chart-note {
+                @if !none.is_empty() { li { "– " (t(lang, "Không có phiếu:", "No responses:")) " " (months(&none)) } }
+                @if !withheld.is_empty() { li { "* " (withheld_title) " " (counted(&withheld)) } }
+                @if !unanswered.is_empty() {
+                    li { "○ " (t(lang, "Không ai trả lời các tiêu chí:", "No answer to any criterion:")) " " (counted(&unanswered)) }
+                }
+            }
+        }
+    } }
 }
 
 /// `/console`: the overview of one's scope (the province, or one's unit).
@@ -209,7 +247,7 @@ async fn overview_inner(state: &AppState, c: &Console, q: PageQuery) -> Result<H
         (charts::bars(t(lang, "SIPAS theo đơn vị", "SIPAS by unit"), &bars, r.figures.index.as_ref().map(|e| (t(lang, "Chung", "All"), e.value))))
         (unit_rows(c, &p, &rows))
         h2 { (t(lang, "Tiêu chí thấp nhất", "Weakest criteria")) }
-        (weak_table(c, &p, &r.figures, None))
+        (lowest_table(c, &p, &r.figures))
     };
     Ok(page(c, t(lang, "Tổng quan", "Overview"), "/console", body))
 }
@@ -217,7 +255,7 @@ async fn overview_inner(state: &AppState, c: &Console, q: PageQuery) -> Result<H
 fn unit_rows(c: &Console, p: &Parsed, rows: &[report::BreakdownRow]) -> Markup {
     let lang = c.lang;
     html! {
-        div.scroll { table {
+        div.scroll tabindex="0" { table {
             thead { tr { th { (t(lang, "Đơn vị", "Unit")) } th.num { (t(lang, "Phiếu", "Responses")) } th.num { "SIPAS" } th.num { (t(lang, "KTC 95%", "95% CI")) } } }
             tbody { @for row in rows {
                 tr {
@@ -236,33 +274,87 @@ fn unit_rows(c: &Console, p: &Parsed, rows: &[report::BreakdownRow]) -> Markup {
     }
 }
 
-fn weak_table(c: &Console, p: &Parsed, f: &Figures, reference: Option<&Figures>) -> Markup {
+/// The scope's lowest criteria (the overview has no reference above it).
+fn lowest_table(c: &Console, p: &Parsed, f: &Figures) -> Markup {
     let lang = c.lang;
-    let mut items: Vec<(&ItemFigure, Option<f64>)> = f
-        .items
-        .iter()
-        .filter(|i| i.value.is_some())
-        .map(|i| (i, reference.and_then(|r| r.items.iter().find(|x| x.code == i.code)).and_then(|x| x.value)))
-        .collect();
-    match reference {
-        Some(_) => items.sort_by(|a, b| {
-            (a.0.value.unwrap_or(0.0) - a.1.unwrap_or(0.0)).total_cmp(&(b.0.value.unwrap_or(0.0) - b.1.unwrap_or(0.0)))
-        }),
-        None => items.sort_by(|a, b| a.0.value.unwrap_or(0.0).total_cmp(&b.0.value.unwrap_or(0.0))),
-    }
+    let mut items: Vec<&ItemFigure> = f.items.iter().filter(|i| i.value.is_some()).collect();
+    items.sort_by(|a, b| a.value.unwrap_or(0.0).total_cmp(&b.value.unwrap_or(0.0)));
     items.truncate(5);
     if items.is_empty() {
         return html! { p.supp { (suppressed_note(lang, p.k)) } };
     }
     html! {
-        div.scroll { table {
+        div.scroll tabindex="0" { table {
             thead { tr { th { (t(lang, "Tiêu chí", "Criterion")) } th.num { (t(lang, "Trả lời", "Answers")) } th.num { (t(lang, "Chỉ số", "Index")) }
-                @if reference.is_some() { th.num { (t(lang, "Toàn tỉnh", "Province")) } th.num { (t(lang, "Chênh lệch", "Gap")) } } } }
-            tbody { @for (i, r) in &items {
+                th.num { (t(lang, "KTC 95%", "95% CI")) } } }
+            tbody { @for i in &items {
                 tr { td { (i.code) ". " (item_text(p, &i.code, lang)) } td.num { (i.n) } td.num { (num(i.value)) }
-                    @if reference.is_some() { td.num { (num(*r)) } td.num { (num(i.value.zip(*r).map(|(a, b)| a - b))) } } }
+                    td.num { (i.ci95.map_or("–".into(), |[a, b]| format!("{a:.1}–{b:.1}"))) } }
             } }
         } }
+    }
+}
+
+/// How many criteria below the province the unit page lists (the most certain first).
+const LOSSES_SHOWN: usize = 5;
+
+/// "Lost points": the criteria below the province (same form, period and filters), with the
+/// 95% interval of each gap and whether the gap is larger than its uncertainty
+/// (`index::compare`). `reference` is None on the province's own page.
+fn lost_section(c: &Console, p: &Parsed, f: &Figures, reference: Option<&Figures>) -> Markup {
+    let lang = c.lang;
+    let Some(reference) = reference else {
+        return html! { p.muted { (t(lang, "Đây là cấp tỉnh: không có cấp trên để so sánh.", "This is the province: there is nothing above it to compare with.")) } };
+    };
+    if f.suppressed {
+        return html! { p.supp { (t(lang, "Không so sánh được: ", "Nothing to compare: ")) (suppressed_note(lang, p.k)) "." } };
+    }
+    let found = compare::compare(&f.items, &reference.items, p.k);
+    let not_compared = html! {
+        @if found.not_compared > 0 {
+            p.muted { (found.not_compared) (match lang {
+                Lang::Vi => format!(" tiêu chí không so sánh được: dưới {} câu trả lời ở đơn vị hoặc ở phần còn lại của tỉnh.", p.k),
+                Lang::En => format!(" criteria not compared: fewer than {} answers at the unit or in the rest of the province.", p.k),
+            }) }
+        }
+    };
+    if found.compared == 0 {
+        return html! { p.supp { (t(lang, "Không so sánh được tiêu chí nào.", "No criterion could be compared.")) } (not_compared) };
+    }
+    let losses = found.losses;
+    if losses.is_empty() {
+        return html! { p { (t(lang, "Không có tiêu chí nào thấp hơn toàn tỉnh trong kỳ này.", "No criterion is below the province in this period.")) } (not_compared) };
+    }
+    let rest = losses.get(LOSSES_SHOWN..).unwrap_or_default();
+    let rest_clear = rest.iter().filter(|l| l.clear).count();
+    html! {
+        p.muted { (t(lang,
+            "Chỉ các tiêu chí thấp hơn toàn tỉnh (cùng kỳ, cùng bộ lọc). Chênh lệch = đơn vị − toàn tỉnh, kèm khoảng tin cậy 95%; \"rõ rệt\" khi cả khoảng nằm dưới 0 (so sánh đơn vị với phần còn lại của tỉnh, khoảng Newcombe–Wilson).",
+            "Only criteria below the province (same period, same filters). Gap = unit − province, with its 95% interval; \"clear\" when the whole interval is below 0 (the unit against the rest of the province, Newcombe–Wilson interval)."
+        )) }
+        // A criterion's text on a row of its own, its figures on the next: four narrow columns
+        // that fit a 320 px phone.
+        table.criteria data-table="lost" {
+            thead { tr { th.num { (t(lang, "Đơn vị", "Unit")) } th.num { (t(lang, "Toàn tỉnh", "Province")) }
+                th.num { (t(lang, "Chênh lệch (KTC 95%)", "Gap (95% CI)")) } th { (t(lang, "Khác biệt", "Difference")) } } }
+            @for l in losses.iter().take(LOSSES_SHOWN) {
+                tbody data-code=(l.code) data-gap=(format!("{:.2}", l.gap)) data-low=(format!("{:.2}", l.ci95[0])) data-high=(format!("{:.2}", l.ci95[1])) data-clear=(l.clear) {
+                    tr { th scope="rowgroup" colspan="4" { (l.code) ". " (item_text(p, &l.code, lang)) } }
+                    tr {
+                        td.num { (num(Some(l.value))) }
+                        td.num { (num(Some(l.reference))) }
+                        td.num { strong { (format!("{:+.1}", l.gap)) } br; span.muted { (format!("{:+.1} … {:+.1}", l.ci95[0], l.ci95[1])) } }
+                        @if l.clear { td { strong { (t(lang, "Rõ rệt", "Clear")) } } } @else { td.muted { (t(lang, "Chưa rõ", "Within uncertainty")) } }
+                    }
+                }
+            }
+        }
+        @if !rest.is_empty() {
+            p.muted { (t(lang, "Và ", "And ")) (rest.len()) (t(lang, " tiêu chí khác thấp hơn toàn tỉnh", " more criteria below the province"))
+                @if rest_clear > 0 { " (" (rest_clear) (t(lang, " rõ rệt)", " clear)")) } @else { (t(lang, " trong giới hạn sai số", " within their uncertainty")) }
+                (t(lang, ": xem bảng tất cả tiêu chí.", ": see the table of all criteria.")) }
+        }
+        (not_compared)
     }
 }
 
@@ -378,7 +470,7 @@ async fn unit_view(
     code: &str,
     q: PageQuery,
     printable: bool,
-) -> Result<(String, Markup), ApiError> {
+) -> Result<(String, String, Markup), ApiError> {
     let lang = c.lang;
     let tree = store::units::tree(&state.db).await?;
     let p = parse(state, c, &tree, Some(code), q.common).await?;
@@ -392,6 +484,8 @@ async fn unit_view(
         .cloned()
         .unwrap_or(unit.clone());
     let reference = index(state, &tree, &p, &root, None).await?;
+    // On the province's own page there is nothing above to compare with.
+    let compared = (root.id != unit.id).then_some(&reference.figures);
     let by_channel = index(state, &tree, &p, &unit, Some(Breakdown::Channel)).await?;
     let by_type = index(state, &tree, &p, &unit, Some(Breakdown::RespondentType)).await?;
     let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree };
@@ -426,6 +520,14 @@ async fn unit_view(
             note: suppressed_note(lang, p.k),
         })
         .collect();
+    let element_refs: Vec<Option<f64>> = r
+        .figures
+        .groups
+        .iter()
+        .map(|g| reference.figures.groups.iter().find(|x| x.code == g.code).and_then(|x| x.value))
+        .collect();
+    let province = t(lang, "Toàn tỉnh", "Province");
+    let elements_title = t(lang, "Chỉ số các yếu tố", "Element indices");
     let query = c.path.split_once('?').map_or(String::new(), |(_, q)| format!("?{q}"));
     let body = html! {
         @if !printable { (filters(c, state, &format!("/console/units/{}", unit.code), &p, html! {})) }
@@ -445,18 +547,26 @@ async fn unit_view(
         }
         (headline(c, &p, &r.figures))
         h2 { (t(lang, "Các yếu tố so với toàn tỉnh", "Elements against the province")) }
-        (charts::bars(t(lang, "Chỉ số các yếu tố", "Element indices"), &group_bars, reference.figures.index.as_ref().map(|e| (t(lang, "Toàn tỉnh", "Province"), e.value))))
+        div.keep data-chart="elements" {
+            @if compared.is_some() {
+                p.muted { (t(lang, "Vạch đỏ: chỉ số của toàn tỉnh cho cùng yếu tố; đường đen: khoảng tin cậy 95% của đơn vị.",
+                    "Red mark: the province's index for the same element; black line: the unit's 95% interval.")) }
+                (charts::bars_against(elements_title, &group_bars, province, &element_refs, &suppressed_note(lang, p.k)))
+            } @else {
+                (charts::bars(elements_title, &group_bars, None))
+            }
+        }
         h2 { (t(lang, "Tiêu chí mất điểm nhiều nhất so với toàn tỉnh", "Criteria furthest below the province")) }
-        (weak_table(c, &p, &r.figures, Some(&reference.figures)))
+        div.keep data-section="lost" { (lost_section(c, &p, &r.figures, compared)) }
         h2 { (t(lang, "Diễn biến", "Trend")) }
         (trend_chart(c, &trend))
         h2 { (t(lang, "Tất cả tiêu chí", "All criteria")) }
-        div.scroll { table {
-            thead { tr { th { (t(lang, "Tiêu chí", "Criterion")) } th.num { (t(lang, "Trả lời", "Answers")) } th.num { (t(lang, "Chỉ số", "Index")) }
+        table.criteria {
+            thead { tr { th.num { (t(lang, "Trả lời", "Answers")) } th.num { (t(lang, "Chỉ số", "Index")) }
                 th.num { (t(lang, "KTC 95%", "95% CI")) } th.num { (t(lang, "Điểm TB", "Mean")) } th.num { (t(lang, "Toàn tỉnh", "Province")) } } }
-            tbody { @for i in &r.figures.items {
+            @for i in &r.figures.items { tbody {
+                tr { th scope="rowgroup" colspan="5" { (i.code) ". " (item_text(&p, &i.code, lang)) } }
                 tr {
-                    td { (i.code) ". " (item_text(&p, &i.code, lang)) }
                     td.num { (i.n) }
                     @if i.suppressed { td.num.supp colspan="3" { (suppressed_note(lang, p.k)) } } @else {
                         td.num { (num(i.value)) } td.num { (i.ci95.map_or("–".into(), |[a, b]| format!("{a:.1}–{b:.1}"))) } td.num { (i.mean_score.map_or("–".into(), |m| format!("{m:.2}"))) }
@@ -464,11 +574,11 @@ async fn unit_view(
                     td.num { (num(reference.figures.items.iter().find(|x| x.code == i.code).and_then(|x| x.value))) }
                 }
             } }
-        } }
+        }
         h2 { (t(lang, "Phân bố câu trả lời", "How people answered")) }
         (charts::distribution(t(lang, "Phân bố theo mức", "Answers by level"), &dist, &levels))
         h2 { (t(lang, "Số phiếu theo kênh và đối tượng", "Responses by channel and respondent type")) }
-        div.cards {
+        div.cards.wide {
             @for (title, rep) in [(t(lang, "Kênh", "Channel"), &by_channel), (t(lang, "Đối tượng", "Respondents"), &by_type)] {
                 div.card { div.muted { (title) } table { tbody { @for row in rep.breakdown.iter().flatten() {
                     tr { td { (breakdown_label(&row.key, lang)) } td.num { (row.figures.n) } td.num { @if row.figures.suppressed { span.supp { (suppressed_note(lang, p.k)) } } @else { (num(row.figures.index.as_ref().map(|e| e.value))) } } }
@@ -488,7 +598,8 @@ async fn unit_view(
             @for (month, text) in &comments { blockquote { span.muted { (month) } " " (text) } }
         }
     };
-    Ok((unit.name_vi.clone(), body))
+    let period = format!("{} – {}", p.period.from, p.period.to);
+    Ok((unit.name_vi.clone(), period, body))
 }
 
 /// `/console/units/{code}`.
@@ -499,7 +610,7 @@ pub async fn unit_page(
     q: web::Query<PageQuery>,
 ) -> HttpResponse {
     match unit_view(&state, &c, &path, q.into_inner(), false).await {
-        Ok((title, body)) => page(&c, &title, "", body),
+        Ok((title, _, body)) => page(&c, &title, "", body),
         Err(e) => error_page(&c, &e),
     }
 }
@@ -512,11 +623,21 @@ pub async fn unit_report(
     q: web::Query<PageQuery>,
 ) -> HttpResponse {
     match unit_view(&state, &c, &path, q.into_inner(), true).await {
-        Ok((title, body)) => {
+        Ok((title, period, body)) => {
             let lang = c.lang;
             let heading = format!("{} – {}", t(lang, "Báo cáo SIPAS", "SIPAS report"), title);
-            let doc = super::document(lang, &heading, html! { main { h1 { (heading) } (body) } });
-            super::respond(actix_web::http::StatusCode::OK, doc)
+            // Every printed page's footer: the unit, the period, the day printed, the page.
+            let printed = format!("{} {}", t(lang, "In ngày", "Printed"), crate::vietnam_today());
+            let footer = format!(
+                "@page{{@bottom-left{{content:{};font:8.5pt system-ui,sans-serif;color:#444}}\
+                 @bottom-right{{content:{} counter(page) {} counter(pages);font:8.5pt system-ui,sans-serif;color:#444;white-space:nowrap}}}}",
+                super::css_string(&format!("{heading} · {period}")),
+                super::css_string(&format!("{printed} · {} ", t(lang, "Trang", "Page"))),
+                super::css_string(t(lang, " / ", " of ")),
+            );
+            let doc =
+                super::document_styled(lang, &heading, &footer, html! { main.report { h1 { (heading) } (body) } });
+            super::respond_styled(actix_web::http::StatusCode::OK, doc, &footer)
         }
         Err(e) => error_page(&c, &e),
     }
