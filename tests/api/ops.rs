@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{error_body, spawn_app};
+use crate::helpers::{error_body, python, spawn_app};
 
 #[tokio::test]
 async fn health_and_readiness_answer() {
@@ -112,4 +112,77 @@ async fn responses_carry_security_headers() {
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["referrer-policy"], "no-referrer");
     assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+}
+
+/// The document as a validator sees it: openapi-spec-validator (the reference checker of
+/// OpenAPI 3.1 documents; scripts/test.sh installs it) must find nothing wrong.
+#[tokio::test]
+async fn openapi_document_passes_openapi_spec_validator() {
+    let app = spawn_app().await;
+    let body = app.get("/api/openapi.json").await.text().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, body).unwrap();
+    let out = std::process::Command::new(python())
+        .args(["-m", "openapi_spec_validator", "--schema", "3.1", "--validation-errors", "all"])
+        .arg(&file)
+        .output()
+        .expect("python -m openapi_spec_validator: run scripts/test.sh, or set SIPAS_PYTHON");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "openapi-spec-validator: {said}");
+    assert!(said.contains("OK"), "{said}");
+}
+
+/// The same mistakes caught without Python: a query parameter declared in the path (utoipa's
+/// default for `IntoParams`), a path parameter missing from its template or the other way
+/// round, an operation id used twice.
+#[tokio::test]
+async fn openapi_parameters_sit_where_they_are_and_operation_ids_are_unique() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    let mut ids = std::collections::BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let template: Vec<&str> = path.split('{').skip(1).filter_map(|s| s.split_once('}')).map(|(n, _)| n).collect();
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            if let Some(other) = ids.insert(id.to_string(), format!("{method} {path}")) {
+                panic!("operationId {id} used by {other} and {method} {path}");
+            }
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let mut in_path = Vec::new();
+            let mut seen = std::collections::BTreeSet::new();
+            for p in &params {
+                let (name, place) = (p["name"].as_str().unwrap(), p["in"].as_str().unwrap());
+                assert!(seen.insert((name, place)), "{method} {path} declares {place} parameter {name} twice");
+                if place == "path" {
+                    assert!(template.contains(&name), "{method} {path}: path parameter {name} is not in the path");
+                    assert_eq!(p["required"], true, "{method} {path}: path parameter {name} must be required");
+                    in_path.push(name);
+                }
+            }
+            for name in &template {
+                assert!(in_path.contains(name), "{method} {path}: {{{name}}} is not declared");
+            }
+        }
+    }
+    // The query parameters the handlers read really are declared as query parameters.
+    let query = |path: &str, name: &str| {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == name && p["in"] == "query" && p["required"] != true)
+    };
+    for (path, name) in [
+        ("/api/v1/indices", "period"),
+        ("/api/v1/indices", "unit"),
+        ("/api/v1/rankings", "within"),
+        ("/api/v1/trends", "interval"),
+        ("/api/v1/exports/indices.{format}", "within"),
+        ("/api/v1/exports/microdata.{format}", "comments"),
+        ("/api/v1/admin/audit", "action"),
+        ("/api/v1/admin/volumes", "period"),
+    ] {
+        assert!(query(path, name), "GET {path}: {name} is not an optional query parameter");
+    }
 }
