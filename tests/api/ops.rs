@@ -2,7 +2,9 @@
 
 use serde_json::Value;
 
-use crate::helpers::{error_body, python, spawn_app};
+use sipas::config::Secret;
+
+use crate::helpers::{error_body, python, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn health_and_readiness_answer() {
@@ -185,4 +187,67 @@ async fn openapi_parameters_sit_where_they_are_and_operation_ids_are_unique() {
     ] {
         assert!(query(path, name), "GET {path}: {name} is not an optional query parameter");
     }
+}
+
+/// `url` with one more query parameter.
+fn with_param(url: &str, param: &str) -> String {
+    format!("{url}{}{param}", if url.contains('?') { '&' } else { '?' })
+}
+
+async fn connection_is_encrypted(db: &sea_orm::DatabaseConnection) -> bool {
+    use sea_orm::{ConnectionTrait, Statement};
+    let sql = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+    let row = db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap().unwrap();
+    row.try_get::<bool>("", "ssl").unwrap()
+}
+
+/// A remote PostgreSQL is reached over TLS (`sslmode=require`, rustls): the application
+/// starts on such a URL and the server reports the session as encrypted. The local server
+/// has `ssl = on` (.ci/postgres.sh turns it on where it is off).
+#[tokio::test]
+async fn postgresql_over_tls_is_encrypted() {
+    if !std::env::var("TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres")) {
+        eprintln!("skipped: TEST_DATABASE_URL is not a PostgreSQL URL");
+        return;
+    }
+    let app =
+        spawn_app_with(|s| s.database_url = Secret::new(with_param(s.database_url.expose(), "sslmode=require"))).await;
+    assert!(connection_is_encrypted(&app.db).await, "sslmode=require gave a plain connection");
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    // The control: without TLS the same query says false, so the check can tell them apart.
+    let plain_url = with_param(app.state.settings.database_url.expose().split('?').next().unwrap(), "sslmode=disable");
+    let plain = sipas::store::connect(&plain_url, 1).await.unwrap();
+    assert!(!connection_is_encrypted(&plain).await);
+}
+
+/// `sslmode=verify-full` checks the server's certificate against `sslrootcert` and its name
+/// against the host: refused without the CA, accepted with it. The local server's certificate
+/// is self-signed for `localhost` (Debian's snake-oil one, or the one .ci/postgres.sh makes),
+/// so it is its own CA.
+#[tokio::test]
+async fn postgresql_verify_full_checks_the_certificate() {
+    let Some(admin) = std::env::var("TEST_DATABASE_URL").ok().filter(|u| u.starts_with("postgres")) else {
+        eprintln!("skipped: TEST_DATABASE_URL is not a PostgreSQL URL");
+        return;
+    };
+    let url = admin.replace("@127.0.0.1:", "@localhost:");
+    let refused = sipas::store::connect(&with_param(&url, "sslmode=verify-full"), 1).await;
+    let error = refused.err().expect("a self-signed certificate passed without its CA").to_string();
+    assert!(error.to_lowercase().contains("certificate"), "refused for another reason: {error}");
+
+    let probe = sipas::store::connect(&admin, 1).await.unwrap();
+    let cert = {
+        use sea_orm::{ConnectionTrait, Statement};
+        let row = probe
+            .query_one_raw(Statement::from_string(probe.get_database_backend(), "SHOW ssl_cert_file"))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<String>("", "ssl_cert_file").unwrap()
+    };
+    assert!(std::fs::metadata(&cert).is_ok(), "the server's certificate {cert} is readable here");
+    let verified = sipas::store::connect(&with_param(&url, &format!("sslmode=verify-full&sslrootcert={cert}")), 1)
+        .await
+        .unwrap_or_else(|e| panic!("verify-full with the server's certificate as CA: {e}"));
+    assert!(connection_is_encrypted(&verified).await);
 }
