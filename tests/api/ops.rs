@@ -251,3 +251,105 @@ async fn postgresql_verify_full_checks_the_certificate() {
         .unwrap_or_else(|e| panic!("verify-full with the server's certificate as CA: {e}"));
     assert!(connection_is_encrypted(&verified).await);
 }
+
+/// `sipas healthcheck`, the container's health check: 0 while /readyz says 200, 1 when the
+/// database is gone (503) and when nothing listens.
+#[tokio::test]
+async fn healthcheck_command_follows_readiness() {
+    let app = spawn_app().await;
+    let port = app.address.rsplit(':').next().unwrap().to_string();
+    let healthcheck = |port: &str| {
+        let port = port.to_string();
+        // Off the test's runtime, which also serves the app.
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_sipas"))
+                .args(["healthcheck", "--port", &port])
+                .env_remove("SIPAS_CONFIG")
+                .output()
+                .unwrap()
+        })
+    };
+    let ok = healthcheck(&port).await.unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+
+    app.db.close_by_ref().await.unwrap();
+    let down = healthcheck(&port).await.unwrap();
+    assert_eq!(down.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&down.stderr).contains("503"), "{}", String::from_utf8_lossy(&down.stderr));
+
+    let nobody = healthcheck(&crate::helpers::free_port().to_string()).await.unwrap();
+    assert_eq!(nobody.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("nothing answers"));
+}
+
+/// docker-compose.yml read as Compose reads it (YAML, through the test Python's PyYAML).
+fn compose_file() -> Value {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docker-compose.yml");
+    let out = std::process::Command::new(python())
+        .args(["-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))"])
+        .arg(&file)
+        .output()
+        .expect("python with PyYAML: run scripts/test.sh, or set SIPAS_PYTHON");
+    assert!(out.status.success(), "docker-compose.yml: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// What the binary is asked to run in the container exists: `sipas <args> --help` succeeds.
+fn binary_accepts(args: &[&str]) -> bool {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sipas")).args(args).arg("--help").output().unwrap().status.success()
+}
+
+/// Docker (no engine here, so the files are checked as data): the app has a health check the
+/// image can run, the mail catcher is an exact version reachable from this machine only, data
+/// lives in volumes, and every setting and command the files give the binary exists.
+#[tokio::test]
+async fn docker_files_agree_with_the_binary() {
+    let compose = compose_file();
+    let services = compose["services"].as_object().unwrap();
+    let app = &services["app"];
+    let health: Vec<&str> =
+        app["healthcheck"]["test"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(health, ["CMD", "sipas", "healthcheck"]);
+    assert!(binary_accepts(&health[2..]));
+    let command: Vec<&str> = app["command"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(binary_accepts(&command), "the app's command {command:?}");
+
+    let mail = &services["mail"];
+    let image = mail["image"].as_str().unwrap();
+    let tag = image.rsplit_once(':').map(|(_, t)| t).unwrap_or("");
+    let exact = regex::Regex::new(r"^v?\d+\.\d+\.\d+$").unwrap();
+    assert!(exact.is_match(tag), "mail catcher image {image} is not an exact version");
+    for service in services.values() {
+        for port in service["ports"].as_array().into_iter().flatten() {
+            let port = port.as_str().unwrap();
+            if port.ends_with(":8025") {
+                assert!(port.starts_with("127.0.0.1:"), "the mail catcher's UI is published beyond localhost: {port}");
+            }
+        }
+    }
+
+    let declared: Vec<&String> = compose["volumes"].as_object().unwrap().keys().collect();
+    let db_volumes = services["db"]["volumes"].as_array().unwrap();
+    assert!(
+        db_volumes.iter().any(|v| v.as_str().unwrap().ends_with(":/var/lib/postgresql/data")
+            && declared.iter().any(|d| v.as_str().unwrap().starts_with(&format!("{d}:")))),
+        "PostgreSQL's data is not in a named volume: {db_volumes:?}"
+    );
+
+    // Every SIPAS_ variable names a setting (a typo would be silently ignored).
+    let keys = serde_json::to_value(sipas::config::Settings::default()).unwrap();
+    let dockerfile =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("Dockerfile")).unwrap();
+    let in_dockerfile = regex::Regex::new(r"SIPAS_([A-Z_]+)=").unwrap();
+    let mut variables: Vec<String> = app["environment"].as_object().unwrap().keys().cloned().collect();
+    variables.extend(in_dockerfile.captures_iter(&dockerfile).map(|c| format!("SIPAS_{}", &c[1])));
+    for var in &variables {
+        let key = var.strip_prefix("SIPAS_").unwrap().to_lowercase();
+        assert!(keys.get(&key).is_some(), "{var} is not a setting");
+    }
+
+    // The image: a health check through the binary, the SQLite file in a volume, `serve`.
+    assert!(dockerfile.contains(r#"HEALTHCHECK"#) && dockerfile.contains(r#"CMD ["sipas", "healthcheck"]"#));
+    assert!(dockerfile.contains("SIPAS_DATABASE_URL=sqlite:///app/data/") && dockerfile.contains("VOLUME /app/data"));
+    assert!(dockerfile.contains(r#"CMD ["serve"]"#) && binary_accepts(&["serve"]));
+}
