@@ -353,3 +353,87 @@ async fn docker_files_agree_with_the_binary() {
     assert!(dockerfile.contains("SIPAS_DATABASE_URL=sqlite:///app/data/") && dockerfile.contains("VOLUME /app/data"));
     assert!(dockerfile.contains(r#"CMD ["serve"]"#) && binary_accepts(&["serve"]));
 }
+
+fn readme_section(title: &str) -> String {
+    let readme = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme.find(&format!("\n## {title}\n")).unwrap_or_else(|| panic!("README has no {title} section"));
+    let rest = &readme[start + 4 + title.len()..];
+    rest[..rest.find("\n## ").unwrap_or(rest.len())].to_string()
+}
+
+/// The README's configuration table lists every setting, once, with its real default: a new
+/// key (like `sign_ins_per_minute`, once forgotten) or a changed default fails here.
+#[test]
+fn readme_configuration_table_matches_the_settings() {
+    let defaults = serde_json::to_value(sipas::config::Settings::default()).unwrap();
+    let defaults = defaults.as_object().unwrap();
+    let ticked = regex::Regex::new("`([^`]*)`").unwrap();
+    let mut listed = std::collections::BTreeSet::new();
+    for row in readme_section("Configuration").lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = row.split(" | ").collect();
+        let keys: Vec<&str> = ticked.captures_iter(cells[0]).map(|c| c.get(1).unwrap().as_str()).collect();
+        let mut values: Vec<&str> = cells[1].split(", ").map(|v| v.trim_matches('`')).collect();
+        // "none" once for a pair of keys: both have it.
+        if values.len() == 1 {
+            values = vec![values[0]; keys.len()];
+        }
+        assert_eq!(keys.len(), values.len(), "{row}: one default per key");
+        for (key, shown) in keys.iter().zip(values) {
+            assert!(listed.insert(key.to_string()), "{key} is listed twice");
+            let real = defaults.get(*key).unwrap_or_else(|| panic!("{key} is in the README but is no setting"));
+            let same = match real {
+                Value::Null => shown == "none",
+                Value::Number(n) => shown.parse::<f64>().ok() == n.as_f64(),
+                Value::Array(a) => a.is_empty() && shown == "[]",
+                Value::String(s) => s == shown,
+                Value::Bool(b) => b.to_string() == shown,
+                Value::Object(_) => false,
+            };
+            assert!(same, "{key}: the README says {shown}, the default is {real}");
+        }
+    }
+    let missing: Vec<&String> = defaults.keys().filter(|k| !listed.contains(*k)).collect();
+    assert!(missing.is_empty(), "settings missing from the README's configuration table: {missing:?}");
+}
+
+/// The README's commands run as written against the demo (its unit codes, the files in
+/// examples/), from the repository's layout. Usage lines with `[options]` are left out.
+#[tokio::test]
+async fn readme_commands_work_against_the_demo() {
+    let db = crate::helpers::TestDb::new().await;
+    let bin = env!("CARGO_BIN_EXE_sipas");
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"),
+        dir.path().join("examples"),
+    )
+    .unwrap();
+    let shell = |line: &str| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("set -e; sipas() {{ \"$SIPAS_BIN\" \"$@\"; }}; {line}"))
+            .current_dir(dir.path())
+            .env("SIPAS_BIN", bin)
+            .env("SIPAS_DATABASE_URL", &db.url)
+            .env("SIPAS_FORMS_DIR", crate::helpers::forms_dir())
+            .env("SIPAS_LOG", "warn")
+            .env("PASSWORD", "a demo password for a unit head")
+            .env_remove("SIPAS_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let demo = shell("sipas demo --responses 200");
+    assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
+
+    let section = readme_section("Commands");
+    let block = section.split("```sh\n").nth(1).unwrap().split("```").next().unwrap();
+    let mut ran = 0;
+    // The comment is the explanation; ` # ` appears nowhere else on these lines.
+    for command in block.lines().map(|l| l.split(" # ").next().unwrap().trim()).filter(|c| !c.contains('[')) {
+        let out = shell(command);
+        assert!(out.status.success(), "{command}: {}", String::from_utf8_lossy(&out.stderr));
+        ran += 1;
+    }
+    assert!(ran >= 10, "only {ran} commands found in the README");
+    assert!(dir.path().join("bc.svg").exists() && dir.path().join("bc.png").exists(), "sipas qr wrote its files");
+}
