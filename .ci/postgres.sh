@@ -35,8 +35,11 @@ if [ "$(psql "$url" -Atqc 'show ssl')" != on ]; then
   # in the data directory, readable by the tests (they use it as the CA for verify-full).
   echo "turning on TLS with a self-signed certificate for localhost"
   data="$(psql "$url" -Atqc 'show data_directory')"
+  # CA:FALSE, like Debian's snake-oil certificate: rustls refuses a CA certificate as the
+  # server's own.
   openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=localhost \
-    -addext subjectAltName=DNS:localhost -keyout "$data/sipas-ci.key" -out "$data/sipas-ci.crt" 2>/dev/null
+    -addext subjectAltName=DNS:localhost -addext basicConstraints=critical,CA:FALSE \
+    -keyout "$data/sipas-ci.key" -out "$data/sipas-ci.crt" 2>/dev/null
   chown postgres:postgres "$data/sipas-ci.key" "$data/sipas-ci.crt"
   chmod 600 "$data/sipas-ci.key"
   chmod 644 "$data/sipas-ci.crt"
