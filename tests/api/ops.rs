@@ -1,4 +1,6 @@
-//! Health, readiness, the OpenAPI document, the error shape of unknown routes, headers.
+//! Operations: health, readiness and `sipas healthcheck`, the OpenAPI document (valid, checked
+//! by openapi-spec-validator), error shapes, headers, PostgreSQL over TLS, the Docker files,
+//! and the README against the code (configuration table, commands run on the demo).
 
 use serde_json::Value;
 
