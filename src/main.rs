@@ -1,4 +1,4 @@
-//! The `sipas` command line: serve, migrate, demo, units, users.
+//! The `sipas` command line: serve, migrate, demo, units, users, healthcheck.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -35,6 +35,16 @@ enum Command {
         /// Seed the demo province first (does nothing when it is already there).
         #[arg(long)]
         demo: bool,
+    },
+    /// Exit 0 when the local service answers /readyz with 200, else 1: a container's
+    /// health check (slim images have no curl).
+    Healthcheck {
+        /// Default: 127.0.0.1 (the service listens there or on every address).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Default: the configured port.
+        #[arg(long)]
+        port: Option<u16>,
     },
     /// Apply database migrations and record the survey forms.
     Migrate,
@@ -176,6 +186,24 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The status of `GET /readyz` over plain HTTP/1.1, within a few seconds.
+fn readiness(host: &str, port: u16) -> anyhow::Result<u16> {
+    use std::io::Write;
+    use std::net::{TcpStream, ToSocketAddrs};
+    let timeout = std::time::Duration::from_secs(3);
+    let addr = (host, port).to_socket_addrs()?.next().ok_or_else(|| anyhow::anyhow!("no address for {host}"))?;
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| anyhow::anyhow!("nothing answers on {host}:{port}: {e}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(stream, "GET /readyz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")?;
+    let mut head = [0u8; 64];
+    let n = stream.read(&mut head)?;
+    // "HTTP/1.1 200 OK": the status is the second word of the first line.
+    let line = String::from_utf8_lossy(&head[..n]);
+    line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| anyhow::anyhow!("not an HTTP answer"))
+}
+
 fn read(file: &std::path::Path) -> anyhow::Result<String> {
     std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))
 }
@@ -201,6 +229,10 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             }
             tracing::info!("sipas listening on http://{}:{}", settings.host, app.port());
             app.run_until_stopped().await?;
+        }
+        Command::Healthcheck { host, port } => {
+            let status = readiness(&host, port.unwrap_or(settings.port))?;
+            anyhow::ensure!(status == 200, "/readyz answered {status}");
         }
         Command::Migrate => {
             let state = prepare(&settings).await?;

@@ -200,7 +200,7 @@ impl utoipa::Modify for BearerAuth {
 }
 
 /// The OpenAPI 3.1 description of every endpoint.
-#[utoipa::path(get, path = "/api/openapi.json", tag = "operations",
+#[utoipa::path(get, path = "/api/openapi.json", operation_id = "openapiJson", tag = "operations",
     responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
 pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())

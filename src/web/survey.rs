@@ -134,7 +134,7 @@ async fn context(state: &AppState, mode: Mode, code: &str, query: &PageQuery) ->
 }
 
 /// The survey form.
-#[utoipa::path(get, path = "/s/{unit_code}", tag = "public",
+#[utoipa::path(get, path = "/s/{unit_code}", operation_id = "showSurveyPage", tag = "public",
     params(("unit_code" = String, Path), ("lang" = Option<String>, Query, description = "`en` for English"),
            ("form" = Option<String>, Query, description = "form id when the unit takes several"),
            ("code" = Option<String>, Query, description = "a receipt code, as in an invitation link")),
@@ -156,7 +156,7 @@ pub async fn show(
 }
 
 /// Submit the survey form (form-encoded); same rules as `POST /api/v1/responses`.
-#[utoipa::path(post, path = "/s/{unit_code}", tag = "public",
+#[utoipa::path(post, path = "/s/{unit_code}", operation_id = "submitSurveyPage", tag = "public",
     params(("unit_code" = String, Path), ("lang" = Option<String>, Query)),
     request_body(content_type = "application/x-www-form-urlencoded", description = "One field per item code, plus submission_id, form, respondent_type, service, comment and demographics"),
     responses((status = 201, description = "Thank-you page: stored", content_type = "text/html"),

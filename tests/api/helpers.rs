@@ -250,6 +250,12 @@ pub fn csrf_of(page: &str) -> String {
     between(page, "name=\"csrf\" value=\"", "\"").expect("csrf field")
 }
 
+/// The Python that has the test tools (aiosmtpd, openapi-spec-validator): scripts/test.sh
+/// installs them into a virtual environment and names its interpreter in `SIPAS_PYTHON`.
+pub fn python() -> String {
+    std::env::var("SIPAS_PYTHON").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| "python3".into())
+}
+
 /// A real SMTP server (Python's aiosmtpd) on 127.0.0.1 that files every message in a Maildir.
 pub struct SmtpServer {
     child: Option<std::process::Child>,
@@ -274,7 +280,7 @@ impl SmtpServer {
     }
 
     pub fn run(&mut self) {
-        let child = std::process::Command::new("python3")
+        let child = std::process::Command::new(python())
             .args([
                 "-m",
                 "aiosmtpd",
@@ -288,7 +294,7 @@ impl SmtpServer {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("python3 -m aiosmtpd (pip install aiosmtpd)");
+            .expect("python -m aiosmtpd: run scripts/test.sh, or set SIPAS_PYTHON to a Python with aiosmtpd");
         self.child = Some(child);
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {

@@ -1,8 +1,12 @@
-//! Health, readiness, the OpenAPI document, the error shape of unknown routes, headers.
+//! Operations: health, readiness and `sipas healthcheck`, the OpenAPI document (valid, checked
+//! by openapi-spec-validator), error shapes, headers, PostgreSQL over TLS, the Docker files,
+//! and the README against the code (configuration table, commands run on the demo).
 
 use serde_json::Value;
 
-use crate::helpers::{error_body, spawn_app};
+use sipas::config::Secret;
+
+use crate::helpers::{error_body, python, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn health_and_readiness_answer() {
@@ -112,4 +116,328 @@ async fn responses_carry_security_headers() {
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["referrer-policy"], "no-referrer");
     assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+}
+
+/// The document as a validator sees it: openapi-spec-validator (the reference checker of
+/// OpenAPI 3.1 documents; scripts/test.sh installs it) must find nothing wrong.
+#[tokio::test]
+async fn openapi_document_passes_openapi_spec_validator() {
+    let app = spawn_app().await;
+    let body = app.get("/api/openapi.json").await.text().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, body).unwrap();
+    let out = std::process::Command::new(python())
+        .args(["-m", "openapi_spec_validator", "--schema", "3.1", "--validation-errors", "all"])
+        .arg(&file)
+        .output()
+        .expect("python -m openapi_spec_validator: run scripts/test.sh, or set SIPAS_PYTHON");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "openapi-spec-validator: {said}");
+    assert!(said.contains("OK"), "{said}");
+}
+
+/// The same mistakes caught without Python: a query parameter declared in the path (utoipa's
+/// default for `IntoParams`), a path parameter missing from its template or the other way
+/// round, an operation id used twice.
+#[tokio::test]
+async fn openapi_parameters_sit_where_they_are_and_operation_ids_are_unique() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    let mut ids = std::collections::BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let template: Vec<&str> = path.split('{').skip(1).filter_map(|s| s.split_once('}')).map(|(n, _)| n).collect();
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            if let Some(other) = ids.insert(id.to_string(), format!("{method} {path}")) {
+                panic!("operationId {id} used by {other} and {method} {path}");
+            }
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let mut in_path = Vec::new();
+            let mut seen = std::collections::BTreeSet::new();
+            for p in &params {
+                let (name, place) = (p["name"].as_str().unwrap(), p["in"].as_str().unwrap());
+                assert!(seen.insert((name, place)), "{method} {path} declares {place} parameter {name} twice");
+                if place == "path" {
+                    assert!(template.contains(&name), "{method} {path}: path parameter {name} is not in the path");
+                    assert_eq!(p["required"], true, "{method} {path}: path parameter {name} must be required");
+                    in_path.push(name);
+                }
+            }
+            for name in &template {
+                assert!(in_path.contains(name), "{method} {path}: {{{name}}} is not declared");
+            }
+        }
+    }
+    // The query parameters the handlers read really are declared as query parameters.
+    let query = |path: &str, name: &str| {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == name && p["in"] == "query" && p["required"] != true)
+    };
+    for (path, name) in [
+        ("/api/v1/indices", "period"),
+        ("/api/v1/indices", "unit"),
+        ("/api/v1/rankings", "within"),
+        ("/api/v1/trends", "interval"),
+        ("/api/v1/exports/indices.{format}", "within"),
+        ("/api/v1/exports/microdata.{format}", "comments"),
+        ("/api/v1/admin/audit", "action"),
+        ("/api/v1/admin/volumes", "period"),
+    ] {
+        assert!(query(path, name), "GET {path}: {name} is not an optional query parameter");
+    }
+}
+
+/// `url` with one more query parameter.
+fn with_param(url: &str, param: &str) -> String {
+    format!("{url}{}{param}", if url.contains('?') { '&' } else { '?' })
+}
+
+async fn connection_is_encrypted(db: &sea_orm::DatabaseConnection) -> bool {
+    use sea_orm::{ConnectionTrait, Statement};
+    let sql = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+    let row = db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap().unwrap();
+    row.try_get::<bool>("", "ssl").unwrap()
+}
+
+/// A remote PostgreSQL is reached over TLS (`sslmode=require`, rustls): the application
+/// starts on such a URL and the server reports the session as encrypted. The local server
+/// has `ssl = on` (.ci/postgres.sh turns it on where it is off).
+#[tokio::test]
+async fn postgresql_over_tls_is_encrypted() {
+    if !std::env::var("TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres")) {
+        eprintln!("skipped: TEST_DATABASE_URL is not a PostgreSQL URL");
+        return;
+    }
+    let app =
+        spawn_app_with(|s| s.database_url = Secret::new(with_param(s.database_url.expose(), "sslmode=require"))).await;
+    assert!(connection_is_encrypted(&app.db).await, "sslmode=require gave a plain connection");
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    // The control: without TLS the same query says false, so the check can tell them apart.
+    let plain_url = with_param(app.state.settings.database_url.expose().split('?').next().unwrap(), "sslmode=disable");
+    let plain = sipas::store::connect(&plain_url, 1).await.unwrap();
+    assert!(!connection_is_encrypted(&plain).await);
+}
+
+/// `sslmode=verify-full` checks the server's certificate against `sslrootcert` and its name
+/// against the host: refused without the CA, accepted with it. The local server's certificate
+/// is self-signed for `localhost` (Debian's snake-oil one, or the one .ci/postgres.sh makes),
+/// so it is its own CA.
+#[tokio::test]
+async fn postgresql_verify_full_checks_the_certificate() {
+    let Some(admin) = std::env::var("TEST_DATABASE_URL").ok().filter(|u| u.starts_with("postgres")) else {
+        eprintln!("skipped: TEST_DATABASE_URL is not a PostgreSQL URL");
+        return;
+    };
+    let url = admin.replace("@127.0.0.1:", "@localhost:");
+    let Err(error) = sipas::store::connect(&with_param(&url, "sslmode=verify-full"), 1).await else {
+        panic!("a self-signed certificate passed without its CA");
+    };
+    let error = error.to_string();
+    assert!(error.to_lowercase().contains("certificate"), "refused for another reason: {error}");
+
+    let probe = sipas::store::connect(&admin, 1).await.unwrap();
+    let cert = {
+        use sea_orm::{ConnectionTrait, Statement};
+        let row = probe
+            .query_one_raw(Statement::from_string(probe.get_database_backend(), "SHOW ssl_cert_file"))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<String>("", "ssl_cert_file").unwrap()
+    };
+    assert!(std::fs::metadata(&cert).is_ok(), "the server's certificate {cert} is readable here");
+    let verified = sipas::store::connect(&with_param(&url, &format!("sslmode=verify-full&sslrootcert={cert}")), 1)
+        .await
+        .unwrap_or_else(|e| panic!("verify-full with the server's certificate as CA: {e}"));
+    assert!(connection_is_encrypted(&verified).await);
+}
+
+/// `sipas healthcheck`, the container's health check: 0 while /readyz says 200, 1 when the
+/// database is gone (503) and when nothing listens.
+#[tokio::test]
+async fn healthcheck_command_follows_readiness() {
+    let app = spawn_app().await;
+    let port = app.address.rsplit(':').next().unwrap().to_string();
+    let healthcheck = |port: &str| {
+        let port = port.to_string();
+        // Off the test's runtime, which also serves the app.
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_sipas"))
+                .args(["healthcheck", "--port", &port])
+                .env_remove("SIPAS_CONFIG")
+                .output()
+                .unwrap()
+        })
+    };
+    let ok = healthcheck(&port).await.unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+
+    app.db.close_by_ref().await.unwrap();
+    let down = healthcheck(&port).await.unwrap();
+    assert_eq!(down.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&down.stderr).contains("503"), "{}", String::from_utf8_lossy(&down.stderr));
+
+    let nobody = healthcheck(&crate::helpers::free_port().to_string()).await.unwrap();
+    assert_eq!(nobody.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("nothing answers"));
+}
+
+/// docker-compose.yml read as Compose reads it (YAML, through the test Python's PyYAML).
+fn compose_file() -> Value {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docker-compose.yml");
+    let out = std::process::Command::new(python())
+        .args(["-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))"])
+        .arg(&file)
+        .output()
+        .expect("python with PyYAML: run scripts/test.sh, or set SIPAS_PYTHON");
+    assert!(out.status.success(), "docker-compose.yml: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// What the binary is asked to run in the container exists: `sipas <args> --help` succeeds.
+fn binary_accepts(args: &[&str]) -> bool {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sipas")).args(args).arg("--help").output().unwrap().status.success()
+}
+
+/// Docker (no engine here, so the files are checked as data): the app has a health check the
+/// image can run, the mail catcher is an exact version reachable from this machine only, data
+/// lives in volumes, and every setting and command the files give the binary exists.
+#[tokio::test]
+async fn docker_files_agree_with_the_binary() {
+    let compose = compose_file();
+    let services = compose["services"].as_object().unwrap();
+    let app = &services["app"];
+    let health: Vec<&str> =
+        app["healthcheck"]["test"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(health, ["CMD", "sipas", "healthcheck"]);
+    assert!(binary_accepts(&health[2..]));
+    let command: Vec<&str> = app["command"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(binary_accepts(&command), "the app's command {command:?}");
+
+    let mail = &services["mail"];
+    let image = mail["image"].as_str().unwrap();
+    let tag = image.rsplit_once(':').map(|(_, t)| t).unwrap_or("");
+    let exact = regex::Regex::new(r"^v?\d+\.\d+\.\d+$").unwrap();
+    assert!(exact.is_match(tag), "mail catcher image {image} is not an exact version");
+    for service in services.values() {
+        for port in service["ports"].as_array().into_iter().flatten() {
+            let port = port.as_str().unwrap();
+            if port.ends_with(":8025") {
+                assert!(port.starts_with("127.0.0.1:"), "the mail catcher's UI is published beyond localhost: {port}");
+            }
+        }
+    }
+
+    let declared: Vec<&String> = compose["volumes"].as_object().unwrap().keys().collect();
+    let db_volumes = services["db"]["volumes"].as_array().unwrap();
+    assert!(
+        db_volumes.iter().any(|v| v.as_str().unwrap().ends_with(":/var/lib/postgresql/data")
+            && declared.iter().any(|d| v.as_str().unwrap().starts_with(&format!("{d}:")))),
+        "PostgreSQL's data is not in a named volume: {db_volumes:?}"
+    );
+
+    // Every SIPAS_ variable names a setting (a typo would be silently ignored).
+    let keys = serde_json::to_value(sipas::config::Settings::default()).unwrap();
+    let dockerfile =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("Dockerfile")).unwrap();
+    let in_dockerfile = regex::Regex::new(r"SIPAS_([A-Z_]+)=").unwrap();
+    let mut variables: Vec<String> = app["environment"].as_object().unwrap().keys().cloned().collect();
+    variables.extend(in_dockerfile.captures_iter(&dockerfile).map(|c| format!("SIPAS_{}", &c[1])));
+    for var in &variables {
+        let key = var.strip_prefix("SIPAS_").unwrap().to_lowercase();
+        assert!(keys.get(&key).is_some(), "{var} is not a setting");
+    }
+
+    // The image: a health check through the binary, the SQLite file in a volume, `serve`.
+    assert!(dockerfile.contains(r#"HEALTHCHECK"#) && dockerfile.contains(r#"CMD ["sipas", "healthcheck"]"#));
+    assert!(dockerfile.contains("SIPAS_DATABASE_URL=sqlite:///app/data/") && dockerfile.contains("VOLUME /app/data"));
+    assert!(dockerfile.contains(r#"CMD ["serve"]"#) && binary_accepts(&["serve"]));
+}
+
+fn readme_section(title: &str) -> String {
+    let readme = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme.find(&format!("\n## {title}\n")).unwrap_or_else(|| panic!("README has no {title} section"));
+    let rest = &readme[start + 4 + title.len()..];
+    rest[..rest.find("\n## ").unwrap_or(rest.len())].to_string()
+}
+
+/// The README's configuration table lists every setting, once, with its real default: a new
+/// key (like `sign_ins_per_minute`, once forgotten) or a changed default fails here.
+#[test]
+fn readme_configuration_table_matches_the_settings() {
+    let defaults = serde_json::to_value(sipas::config::Settings::default()).unwrap();
+    let defaults = defaults.as_object().unwrap();
+    let ticked = regex::Regex::new("`([^`]*)`").unwrap();
+    let mut listed = std::collections::BTreeSet::new();
+    for row in readme_section("Configuration").lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = row.split(" | ").collect();
+        let keys: Vec<&str> = ticked.captures_iter(cells[0]).map(|c| c.get(1).unwrap().as_str()).collect();
+        let mut values: Vec<&str> = cells[1].split(", ").map(|v| v.trim_matches('`')).collect();
+        // "none" once for a pair of keys: both have it.
+        if values.len() == 1 {
+            values = vec![values[0]; keys.len()];
+        }
+        assert_eq!(keys.len(), values.len(), "{row}: one default per key");
+        for (key, shown) in keys.iter().zip(values) {
+            assert!(listed.insert(key.to_string()), "{key} is listed twice");
+            let real = defaults.get(*key).unwrap_or_else(|| panic!("{key} is in the README but is no setting"));
+            let same = match real {
+                Value::Null => shown == "none",
+                Value::Number(n) => shown.parse::<f64>().ok() == n.as_f64(),
+                Value::Array(a) => a.is_empty() && shown == "[]",
+                Value::String(s) => s == shown,
+                Value::Bool(b) => b.to_string() == shown,
+                Value::Object(_) => false,
+            };
+            assert!(same, "{key}: the README says {shown}, the default is {real}");
+        }
+    }
+    let missing: Vec<&String> = defaults.keys().filter(|k| !listed.contains(*k)).collect();
+    assert!(missing.is_empty(), "settings missing from the README's configuration table: {missing:?}");
+}
+
+/// The README's commands run as written against the demo (its unit codes, the files in
+/// examples/), from the repository's layout. Usage lines with `[options]` are left out.
+#[tokio::test]
+async fn readme_commands_work_against_the_demo() {
+    let db = crate::helpers::TestDb::new().await;
+    let bin = env!("CARGO_BIN_EXE_sipas");
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"),
+        dir.path().join("examples"),
+    )
+    .unwrap();
+    let shell = |line: &str| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("set -e; sipas() {{ \"$SIPAS_BIN\" \"$@\"; }}; {line}"))
+            .current_dir(dir.path())
+            .env("SIPAS_BIN", bin)
+            .env("SIPAS_DATABASE_URL", &db.url)
+            .env("SIPAS_FORMS_DIR", crate::helpers::forms_dir())
+            .env("SIPAS_LOG", "warn")
+            .env("PASSWORD", "a demo password for a unit head")
+            .env_remove("SIPAS_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let demo = shell("sipas demo --responses 200");
+    assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
+
+    let section = readme_section("Commands");
+    let block = section.split("```sh\n").nth(1).unwrap().split("```").next().unwrap();
+    let mut ran = 0;
+    // The comment is the explanation; ` # ` appears nowhere else on these lines.
+    for command in block.lines().map(|l| l.split(" # ").next().unwrap().trim()).filter(|c| !c.contains('[')) {
+        let out = shell(command);
+        assert!(out.status.success(), "{command}: {}", String::from_utf8_lossy(&out.stderr));
+        ran += 1;
+    }
+    assert!(ran >= 10, "only {ran} commands found in the README");
+    assert!(dir.path().join("bc.svg").exists() && dir.path().join("bc.png").exists(), "sipas qr wrote its files");
 }

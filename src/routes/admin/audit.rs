@@ -13,6 +13,7 @@ use crate::startup::AppState;
 use crate::{audit, entities};
 
 #[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// `login`, `login_failed`, `logout`, `export`, `unit_created`, ...
     pub action: Option<String>,
@@ -51,7 +52,7 @@ pub struct AuditEntry {
 }
 
 /// Audit entries, newest first.
-#[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin", security(("bearer" = [])), params(AuditQuery),
+#[utoipa::path(get, path = "/api/v1/admin/audit", operation_id = "listAudit", tag = "admin", security(("bearer" = [])), params(AuditQuery),
     responses((status = 200, body = [AuditEntry]), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -73,7 +74,7 @@ pub async fn list(
 }
 
 /// The same as CSV.
-#[utoipa::path(get, path = "/api/v1/admin/audit.csv", tag = "admin", security(("bearer" = [])), params(AuditQuery),
+#[utoipa::path(get, path = "/api/v1/admin/audit.csv", operation_id = "auditCsv", tag = "admin", security(("bearer" = [])), params(AuditQuery),
     responses((status = 200, description = "CSV", content_type = "text/csv"), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn csv(
     state: web::Data<AppState>,

@@ -52,7 +52,7 @@ pub fn session_cookie(state: &AppState, value: String, max_age: CookieDuration) 
 }
 
 /// Sign in with email and password.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "admin", request_body = LoginBody,
+#[utoipa::path(post, path = "/api/v1/auth/login", operation_id = "login", tag = "admin", request_body = LoginBody,
     responses((status = 200, body = LoginResult),
               (status = 401, description = "Wrong email or password", body = crate::error::ErrorBody),
               (status = 429, description = "Too many attempts from this address", body = crate::error::ErrorBody),
@@ -75,7 +75,7 @@ pub async fn login(
 }
 
 /// Sign out: the session is deleted server-side, so the token stops working at once.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/auth/logout", operation_id = "logout", tag = "admin", security(("bearer" = [])),
     responses((status = 204, description = "Signed out"), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn logout(state: web::Data<AppState>, who: Principal) -> Result<HttpResponse, ApiError> {
     store::sessions::delete(&state.db, &who.token_hash).await?;
@@ -93,7 +93,7 @@ pub struct Me {
 }
 
 /// Who is signed in.
-#[utoipa::path(get, path = "/api/v1/auth/me", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/auth/me", operation_id = "me", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn me(state: web::Data<AppState>, who: Principal) -> Result<HttpResponse, ApiError> {
     let unit = match who.unit_id {
@@ -112,7 +112,7 @@ pub struct ResetRequest {
 
 /// Ask for a password-reset link by email. Always 202: the answer does not tell whether
 /// the address has an account.
-#[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "admin", request_body = ResetRequest,
+#[utoipa::path(post, path = "/api/v1/auth/password-reset", operation_id = "requestPasswordReset", tag = "admin", request_body = ResetRequest,
     responses((status = 202, description = "A link was sent if the address has an account"),
               (status = 422, body = crate::error::ErrorBody)))]
 pub async fn request_reset(
@@ -134,7 +134,7 @@ pub struct ResetConfirm {
 
 /// Set a new password with the emailed token (once, within the hour); every session of the
 /// account ends.
-#[utoipa::path(post, path = "/api/v1/auth/password-reset/confirm", tag = "admin", request_body = ResetConfirm,
+#[utoipa::path(post, path = "/api/v1/auth/password-reset/confirm", operation_id = "confirmPasswordReset", tag = "admin", request_body = ResetConfirm,
     responses((status = 204, description = "Password changed"), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn confirm_reset(
     state: web::Data<AppState>,

@@ -21,6 +21,7 @@ use crate::startup::AppState;
 use crate::{audit, store};
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// The unit whose subtree is exported; default: your unit, or the province.
     pub within: Option<String>,
@@ -57,7 +58,7 @@ fn file_stem(kind: &str, p: &Parsed) -> String {
 }
 
 /// The indices table of every unit in a subtree.
-#[utoipa::path(get, path = "/api/v1/exports/indices.{format}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/exports/indices.{format}", operation_id = "exportIndices", tag = "admin", security(("bearer" = [])),
     params(("format" = String, Path, description = "csv, xlsx or json"), ExportQuery, Common),
     responses((status = 200, description = "The table", content_type = "text/csv"),
               (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
@@ -126,7 +127,7 @@ fn body(
 }
 
 /// Anonymised microdata: one row per response (see `export::microdata`).
-#[utoipa::path(get, path = "/api/v1/exports/microdata.{format}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/exports/microdata.{format}", operation_id = "exportMicrodata", tag = "admin", security(("bearer" = [])),
     params(("format" = String, Path, description = "csv or xlsx"), ExportQuery, Common),
     responses((status = 200, description = "Streamed rows", content_type = "text/csv"),
               (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]

@@ -19,6 +19,7 @@ use crate::units::{Level, UnitTree};
 
 /// Parameters shared by indices, rankings and trends.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Common {
     /// Form id; default: the first form the unit takes.
     pub form: Option<String>,
@@ -157,6 +158,7 @@ pub(crate) fn parse_common(
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct IndexQuery {
     /// Unit code; default: your unit, or the province.
     pub unit: Option<String>,
@@ -167,7 +169,7 @@ pub struct IndexQuery {
 }
 
 /// SIPAS, its groups and items, with counts, intervals and suppression.
-#[utoipa::path(get, path = "/api/v1/indices", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/indices", operation_id = "indices", tag = "admin", security(("bearer" = [])),
     params(IndexQuery, Common),
     responses((status = 200, body = report::IndexReport), (status = 401, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
@@ -218,6 +220,7 @@ pub async fn indices(
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RankingQuery {
     /// Rank the units of this level (default: the level just below `within`).
     pub level: Option<String>,
@@ -229,7 +232,7 @@ pub struct RankingQuery {
 
 /// Units of one level ranked by SIPAS, with the change against the previous period of the
 /// same length and each unit's weakest items against the reference.
-#[utoipa::path(get, path = "/api/v1/rankings", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/rankings", operation_id = "rankings", tag = "admin", security(("bearer" = [])),
     params(RankingQuery, Common),
     responses((status = 200, body = report::Rankings), (status = 401, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -280,6 +283,7 @@ pub async fn rankings(
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TrendQuery {
     /// Unit code; default: your unit, or the province.
     pub unit: Option<String>,
@@ -288,7 +292,7 @@ pub struct TrendQuery {
 }
 
 /// A unit's SIPAS and groups month by month or quarter by quarter.
-#[utoipa::path(get, path = "/api/v1/trends", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/trends", operation_id = "trends", tag = "admin", security(("bearer" = [])),
     params(TrendQuery, Common),
     responses((status = 200, body = report::Trend), (status = 401, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]

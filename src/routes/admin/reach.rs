@@ -61,7 +61,7 @@ pub struct IssuedCodes {
 }
 
 /// Issue one-time receipt codes for a unit.
-#[utoipa::path(post, path = "/api/v1/units/{unit_code}/codes", tag = "admin",
+#[utoipa::path(post, path = "/api/v1/units/{unit_code}/codes", operation_id = "issueCodes", tag = "admin",
     params(("unit_code" = String, Path), ("X-Api-Key" = Option<String>, Header, description = "the unit's office key, instead of a session")),
     request_body = CodeRequest, security(("bearer" = [])),
     responses((status = 201, body = IssuedCodes), (status = 401, body = crate::error::ErrorBody),
@@ -103,7 +103,7 @@ pub struct InvitationRequest {
 }
 
 /// Email one-time survey links (each with its own receipt code) to a list of addresses.
-#[utoipa::path(post, path = "/api/v1/units/{unit_code}/invitations", tag = "admin",
+#[utoipa::path(post, path = "/api/v1/units/{unit_code}/invitations", operation_id = "sendInvitations", tag = "admin",
     params(("unit_code" = String, Path), ("X-Api-Key" = Option<String>, Header, description = "the unit's office key, instead of a session")),
     request_body = InvitationRequest, security(("bearer" = [])),
     responses((status = 202, description = "Queued in the outbox"), (status = 403, body = crate::error::ErrorBody),
@@ -140,7 +140,7 @@ pub struct NewKey {
 }
 
 /// Create an API key for a unit (admin).
-#[utoipa::path(post, path = "/api/v1/admin/units/{unit_code}/keys", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/units/{unit_code}/keys", operation_id = "createOfficeKey", tag = "admin", security(("bearer" = [])),
     params(("unit_code" = String, Path)), request_body = KeyRequest,
     responses((status = 201, body = NewKey), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn create_key(

@@ -47,7 +47,7 @@ pub struct UnitList {
 }
 
 /// Units in the caller's scope, ordered by code.
-#[utoipa::path(get, path = "/api/v1/admin/units", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/units", operation_id = "listUnits", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = UnitList), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn list(state: web::Data<AppState>, who: Principal) -> Result<HttpResponse, ApiError> {
     let tree = store::units::tree(&state.db).await?;
@@ -57,7 +57,7 @@ pub async fn list(state: web::Data<AppState>, who: Principal) -> Result<HttpResp
 }
 
 /// One unit.
-#[utoipa::path(get, path = "/api/v1/admin/units/{unit_code}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/units/{unit_code}", operation_id = "getUnitAdmin", tag = "admin", security(("bearer" = [])),
     params(("unit_code" = String, Path)),
     responses((status = 200, body = UnitView), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody)))]
@@ -125,7 +125,7 @@ fn check_forms(state: &AppState, forms: Option<&Vec<String>>, fields: &mut Field
 }
 
 /// Create a unit (admin).
-#[utoipa::path(post, path = "/api/v1/admin/units", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/units", operation_id = "createUnit", tag = "admin", security(("bearer" = [])),
     request_body = CreateUnit,
     responses((status = 201, body = UnitView), (status = 403, body = crate::error::ErrorBody),
               (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -190,7 +190,7 @@ pub async fn create_unit(state: &AppState, who: &Principal, body: &CreateUnit) -
 }
 
 /// Change a unit (admin): names, level, parent (no cycles), forms.
-#[utoipa::path(patch, path = "/api/v1/admin/units/{unit_code}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/v1/admin/units/{unit_code}", operation_id = "updateUnit", tag = "admin", security(("bearer" = [])),
     params(("unit_code" = String, Path)), request_body = UpdateUnit,
     responses((status = 200, body = UnitView), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]

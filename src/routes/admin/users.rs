@@ -39,7 +39,7 @@ pub struct UserList {
 }
 
 /// Every account.
-#[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/users", operation_id = "listUsers", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = UserList), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn list(state: web::Data<AppState>, who: Principal) -> Result<HttpResponse, ApiError> {
     who.require_admin()?;
@@ -129,7 +129,7 @@ pub async fn create_user(state: &AppState, who: &Principal, body: &NewUser) -> R
 }
 
 /// Create an account.
-#[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])), request_body = NewUser,
+#[utoipa::path(post, path = "/api/v1/admin/users", operation_id = "createUser", tag = "admin", security(("bearer" = [])), request_body = NewUser,
     responses((status = 201, body = UserView), (status = 403, body = crate::error::ErrorBody),
               (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub async fn create(
@@ -192,7 +192,7 @@ pub async fn change_user(
 }
 
 /// Change an account's role, unit or disabled flag (disabling ends its sessions).
-#[utoipa::path(patch, path = "/api/v1/admin/users/{id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/v1/admin/users/{id}", operation_id = "updateUser", tag = "admin", security(("bearer" = [])),
     params(("id" = i32, Path)), request_body = UserChange,
     responses((status = 200, body = UserView), (status = 403, body = crate::error::ErrorBody),
               (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]

@@ -12,6 +12,7 @@ use crate::startup::AppState;
 use crate::store;
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct VolumeQuery {
     /// Unit code: its volumes and those of the units below it.
     pub unit: Option<String>,
@@ -33,7 +34,7 @@ pub struct VolumeList {
 }
 
 /// Recorded volumes.
-#[utoipa::path(get, path = "/api/v1/admin/volumes", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/volumes", operation_id = "listVolumes", tag = "admin", security(("bearer" = [])),
     params(VolumeQuery),
     responses((status = 200, body = VolumeList), (status = 403, body = crate::error::ErrorBody),
               (status = 422, body = crate::error::ErrorBody)))]
@@ -71,7 +72,7 @@ pub async fn list(
 }
 
 /// Record volumes (admin): each entry replaces the unit's figure for that month.
-#[utoipa::path(put, path = "/api/v1/admin/volumes", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/v1/admin/volumes", operation_id = "setVolume", tag = "admin", security(("bearer" = [])),
     request_body = VolumeList,
     responses((status = 200, body = VolumeList), (status = 403, body = crate::error::ErrorBody),
               (status = 422, body = crate::error::ErrorBody)))]

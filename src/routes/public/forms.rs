@@ -32,7 +32,7 @@ pub struct FormDefinition {
 }
 
 /// Every form this service takes.
-#[utoipa::path(get, path = "/api/v1/forms", tag = "public",
+#[utoipa::path(get, path = "/api/v1/forms", operation_id = "listForms", tag = "public",
     responses((status = 200, body = FormList)))]
 pub async fn list(state: web::Data<AppState>) -> HttpResponse {
     let forms = state
@@ -51,7 +51,7 @@ pub async fn list(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// One form's definition: index tree (groups with their items), scales, other questions.
-#[utoipa::path(get, path = "/api/v1/forms/{form_id}", tag = "public",
+#[utoipa::path(get, path = "/api/v1/forms/{form_id}", operation_id = "getForm", tag = "public",
     params(("form_id" = String, Path, description = "e.g. sipas-2017")),
     responses((status = 200, body = FormDefinition), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {

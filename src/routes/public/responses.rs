@@ -75,7 +75,7 @@ pub async fn accept(
 }
 
 /// Submit one anonymous response.
-#[utoipa::path(post, path = "/api/v1/responses", tag = "public",
+#[utoipa::path(post, path = "/api/v1/responses", operation_id = "submitResponse", tag = "public",
     request_body = SubmissionBody,
     responses(
         (status = 201, description = "Stored durably", body = Accepted),

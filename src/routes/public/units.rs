@@ -29,7 +29,7 @@ pub struct PublicUnit {
 }
 
 /// A unit's public information and the form(s) it takes.
-#[utoipa::path(get, path = "/api/v1/units/{unit_code}", tag = "public",
+#[utoipa::path(get, path = "/api/v1/units/{unit_code}", operation_id = "getUnit", tag = "public",
     params(("unit_code" = String, Path, description = "e.g. QNM.TK.AM")),
     responses((status = 200, body = PublicUnit), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -59,7 +59,7 @@ pub async fn get(state: web::Data<AppState>, path: web::Path<String>) -> Result<
 }
 
 /// The QR code of a unit's survey address, as SVG.
-#[utoipa::path(get, path = "/api/v1/units/{unit_code}/qr.svg", tag = "public", params(("unit_code" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/units/{unit_code}/qr.svg", operation_id = "unitQrSvg", tag = "public", params(("unit_code" = String, Path)),
     responses((status = 200, description = "SVG", content_type = "image/svg+xml"), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn qr_svg(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let unit =
@@ -73,7 +73,7 @@ pub async fn qr_svg(state: web::Data<AppState>, path: web::Path<String>) -> Resu
 }
 
 /// The same as PNG.
-#[utoipa::path(get, path = "/api/v1/units/{unit_code}/qr.png", tag = "public", params(("unit_code" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/units/{unit_code}/qr.png", operation_id = "unitQrPng", tag = "public", params(("unit_code" = String, Path)),
     responses((status = 200, description = "PNG", content_type = "image/png"), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn qr_png(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let unit =
