@@ -180,22 +180,32 @@ pub fn json_error(err: error::JsonPayloadError, _req: &HttpRequest) -> actix_web
     api.into()
 }
 
-pub fn form_error(err: error::UrlencodedError, _req: &HttpRequest) -> actix_web::Error {
-    match err {
-        error::UrlencodedError::Overflow { .. } => ApiError::PayloadTooLarge(crate::startup::MAX_BODY_BYTES).into(),
+pub fn form_error(err: error::UrlencodedError, req: &HttpRequest) -> actix_web::Error {
+    let api = match err {
+        error::UrlencodedError::Overflow { .. } => ApiError::PayloadTooLarge(crate::startup::MAX_BODY_BYTES),
         error::UrlencodedError::ContentType => {
-            ApiError::UnsupportedMediaType("send the form as application/x-www-form-urlencoded".into()).into()
+            ApiError::UnsupportedMediaType("send the form as application/x-www-form-urlencoded".into())
         }
-        other => ApiError::BadRequest(format!("invalid form: {other}")).into(),
+        other => ApiError::BadRequest(format!("invalid form: {other}")),
+    };
+    for_request(api, req)
+}
+
+pub fn query_error(err: error::QueryPayloadError, req: &HttpRequest) -> actix_web::Error {
+    for_request(ApiError::BadRequest(format!("invalid query string: {err}")), req)
+}
+
+pub fn path_error(err: error::PathError, req: &HttpRequest) -> actix_web::Error {
+    for_request(ApiError::BadRequest(format!("invalid path: {err}")), req)
+}
+
+/// The error as the asker reads it: a page on the console's and the survey's addresses,
+/// the common JSON shape everywhere else.
+pub fn for_request(api: ApiError, req: &HttpRequest) -> actix_web::Error {
+    match crate::web::error_page_for(req, &api) {
+        Some(page) => error::InternalError::from_response(api, page).into(),
+        None => api.into(),
     }
-}
-
-pub fn query_error(err: error::QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::BadRequest(format!("invalid query string: {err}")).into()
-}
-
-pub fn path_error(err: error::PathError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::BadRequest(format!("invalid path: {err}")).into()
 }
 
 /// For handlers that read the raw body (`Result<web::Bytes, actix_web::Error>`): 413 over

@@ -120,16 +120,16 @@ fn resource(path: &str) -> Resource {
     web::resource(path).default_service(web::to(method_not_allowed))
 }
 
-async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed(format!("{} is not allowed here", req.method())))
+async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, actix_web::Error> {
+    Err(crate::error::for_request(ApiError::MethodNotAllowed(format!("{} is not allowed here", req.method())), &req))
 }
 
 async fn favicon() -> HttpResponse {
     HttpResponse::NoContent().insert_header(("Cache-Control", "public, max-age=86400")).finish()
 }
 
-async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound("no such endpoint".into()))
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, actix_web::Error> {
+    Err(crate::error::for_request(ApiError::NotFound("no such endpoint".into()), &req))
 }
 
 #[derive(OpenApi)]

@@ -157,6 +157,30 @@ pub fn respond(status: StatusCode, markup: Markup) -> HttpResponse {
         .body(markup.into_string())
 }
 
+/// People's pages answer errors with pages, not the API's JSON: the console with its error
+/// page, the survey and kiosk with a plain one. `None` for the API's addresses.
+pub fn error_page_for(req: &actix_web::HttpRequest, error: &crate::error::ApiError) -> Option<HttpResponse> {
+    let path = req.path();
+    if path == "/console" || path.starts_with("/console/") {
+        return Some(console::bare_error_page(console::lang_of(req), error));
+    }
+    if !(path.starts_with("/s/") || path.starts_with("/k/")) {
+        return None;
+    }
+    let lang = Lang::from_param(req.query_string().contains("lang=en").then_some("en"));
+    if matches!(error, crate::error::ApiError::NotFound(_)) {
+        return Some(not_found(lang));
+    }
+    use actix_web::ResponseError;
+    let (title, text) = match lang {
+        Lang::Vi => {
+            ("Đường dẫn không hợp lệ", "Đường dẫn này không đúng. Vui lòng quét lại mã QR hoặc mở lại liên kết.")
+        }
+        Lang::En => ("Invalid address", "This address is not right. Please scan the QR code again or reopen the link."),
+    };
+    Some(respond(error.status_code(), page(lang, title, html! { h1 { (title) } p { (text) } })))
+}
+
 /// A plain page for a missing unit or form.
 pub fn not_found(lang: Lang) -> HttpResponse {
     let (title, text) = match lang {

@@ -450,3 +450,40 @@ async fn serve_warns_at_start_up_when_cookies_are_secure_but_the_address_is_plai
     assert!(plain.contains("listening on") && !plain.contains("cookie_secure is true"), "{plain}");
     assert!(https.contains("listening on") && !https.contains("cookie_secure is true"), "{https}");
 }
+
+#[tokio::test]
+async fn malformed_addresses_on_people_pages_answer_with_pages_and_the_api_with_json() {
+    let app = app().await;
+    let (client, _) = console_client(&app, Role::Admin, None).await;
+    // A repeated parameter fails the query parser before any handler runs; an unknown page
+    // and a wrong method fail before any route does.
+    for (method, path, status) in [
+        ("GET", "/console/rankings?period=2024&period=2025", 400),
+        ("GET", "/console/units/QNM.TK?form=a&form=b", 400),
+        ("GET", "/console/no-such-page", 404),
+        ("DELETE", "/console/rankings", 405),
+        ("GET", "/s/QNM.TK.AM?lang=en&lang=vi", 400),
+        ("PUT", "/s/QNM.TK.AM", 405),
+        ("GET", "/s/QNM.TK.AM/extra", 404),
+    ] {
+        let res = client.request(method.parse().unwrap(), app.url(path)).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), status, "{method} {path}");
+        let ct = res.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(ct.starts_with("text/html"), "{method} {path}: {ct}");
+        let html = res.text().await.unwrap();
+        assert!(html.contains("<h1>") && !html.contains("\"error\":"), "{method} {path}: {html}");
+    }
+    let (_, _, html) = get(&client, &app, "/console/rankings?period=2024&period=2025").await;
+    assert!(visible(&html).contains("Yêu cầu không hợp lệ"), "in Vietnamese");
+    // The API keeps its JSON shape for the same mistakes.
+    error_body(
+        client.get(app.url("/api/v1/indices?period=2024&period=2025")).send().await.unwrap(),
+        400,
+        "bad_request",
+    )
+    .await;
+    error_body(client.get(app.url("/api/v1/no-such-endpoint")).send().await.unwrap(), 404, "not_found").await;
+    error_body(client.delete(app.url("/api/v1/responses")).send().await.unwrap(), 405, "method_not_allowed").await;
+    // And the service keeps serving.
+    assert_eq!(get(&client, &app, "/console/rankings?period=2024").await.0, 200);
+}

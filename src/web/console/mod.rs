@@ -227,6 +227,21 @@ pub fn error_page_back(c: &Console, error: &ApiError, back: &str, back_label: &s
     page_with_status(c, error.status_code(), t(c.lang, "Không thực hiện được", "That did not work"), "", body)
 }
 
+/// An error met before the console knows who is asking (a malformed query string, an
+/// unknown address): the same explanation on a page without the navigation.
+pub fn bare_error_page(lang: Lang, error: &ApiError) -> HttpResponse {
+    use actix_web::ResponseError;
+    let title = t(lang, "Không thực hiện được", "That did not work");
+    let body = html! {
+        main.narrow {
+            h1 { (title) }
+            (explain(lang, error))
+            p { a href="/console" { (t(lang, "Về trang tổng quan", "Back to the overview")) } }
+        }
+    };
+    respond(error.status_code(), document(lang, title, body))
+}
+
 /// What went wrong and how to put it right, in the reader's language. The API's messages are
 /// English and for programs; people read these.
 pub fn explain(lang: Lang, error: &ApiError) -> Markup {
