@@ -115,21 +115,51 @@ async fn the_survey_works_in_chromium_on_a_phone_online_offline_with_codes_and_a
 }
 
 #[tokio::test]
-async fn lighthouse_scores_the_survey_page_on_the_mobile_profile() {
+async fn lighthouse_scores_the_survey_kiosk_and_console_pages_on_the_mobile_profile() {
     if skipped() {
         return;
     }
     let app = spawn_app_with(|_| {}).await;
-    app.seed_reference_units().await;
-    // Both forms: the 2023 one is the long page, with every part and "no answer".
-    for (name, path) in [("lighthouse", "/s/QNM.TK.AM"), ("lighthouse-2023", "/s/QNM.TK.AM?form=sipas-2023")] {
+    app.import_reference().await;
+    let admin = app.login_as(Role::Admin, None).await;
+    let kiosk: Value = app
+        .post_as("/api/v1/admin/units/QNM.SNV/keys", &admin, &json!({"kind": "kiosk", "name": "Quầy 1"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let enroll = kiosk["enroll_url"].as_str().unwrap();
+    let kiosk_cookie = format!("sipas_kiosk={}", &enroll[enroll.find("enroll=").unwrap() + 7..]);
+    let session = format!("sipas_session={admin}");
+    // Both forms (the 2023 one is the long page, with every part and "no answer"), the
+    // kiosk, and the console pages a unit head reads most.
+    for (name, path, cookie) in [
+        ("lighthouse", "/s/QNM.TK.AM", ""),
+        ("lighthouse-2023", "/s/QNM.TK.AM?form=sipas-2023", ""),
+        ("lighthouse-kiosk", "/k/QNM.SNV", kiosk_cookie.as_str()),
+        ("lighthouse-console", "/console?period=2024", session.as_str()),
+        ("lighthouse-unit", "/console/units/QNM.TK.AM?period=2024", session.as_str()),
+        ("lighthouse-rankings", "/console/rankings?period=2024&level=commune", session.as_str()),
+        ("lighthouse-exports", "/console/exports", session.as_str()),
+    ] {
         let url = format!("{}{path}", app.address);
+        // The page must be the one asked for, not the sign-in page or "not enrolled".
+        let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let res = plain.get(&url).header("cookie", cookie).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path} with the cookie Lighthouse sends");
         let out = screenshots(name);
-        let (ok, stdout) = node(&["lighthouse.mjs", &url, &out]).await;
+        let mut args = vec!["lighthouse.mjs", &url, &out];
+        if !cookie.is_empty() {
+            args.push(cookie);
+        }
+        let (ok, stdout) = node(&args).await;
         assert!(ok, "lighthouse failed:\n{stdout}");
         let scores: Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}")).unwrap();
         println!("lighthouse {path} (report in {out}/lighthouse.json): {scores}");
         assert_eq!(scores["formFactor"], "mobile");
+        let report: Value =
+            serde_json::from_str(&std::fs::read_to_string(format!("{out}/lighthouse.json")).unwrap()).unwrap();
+        assert_eq!(report["finalDisplayedUrl"].as_str(), Some(url.as_str()), "{path} was redirected");
         // Accessibility is a property of the page: it must be perfect. Performance depends on
         // the machine, so it is printed (and recorded in the closing note), not asserted.
         assert_eq!(scores["accessibility"], 100, "{path}: {scores}");

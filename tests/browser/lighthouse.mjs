@@ -1,11 +1,12 @@
-// Lighthouse 12 (mobile profile) on a survey page, in Debian's Chromium started by
-// playwright-core. Prints {"performance": .., "accessibility": ..} and writes the report.
-// Usage: node lighthouse.mjs URL OUT_DIR
+// Lighthouse 12 (mobile profile) on a page, in Debian's Chromium started by playwright-core.
+// Prints {"performance": .., "accessibility": ..} and writes the report. COOKIE (optional)
+// is sent with every request: a console session or an enrolled kiosk.
+// Usage: node lighthouse.mjs URL OUT_DIR [COOKIE]
 import { chromium } from 'playwright-core';
 import lighthouse from 'lighthouse';
 import { mkdirSync, writeFileSync } from 'node:fs';
 
-const [url, out] = process.argv.slice(2);
+const [url, out, cookie] = process.argv.slice(2);
 mkdirSync(out, { recursive: true });
 const port = 9300 + Math.floor(Math.random() * 500);
 const browser = await chromium.launch({
@@ -13,7 +14,8 @@ const browser = await chromium.launch({
   args: [`--remote-debugging-port=${port}`, '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
          '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
-const result = await lighthouse(url, { port, output: 'json', logLevel: 'error', onlyCategories: ['performance', 'accessibility'] });
+const result = await lighthouse(url, { port, output: 'json', logLevel: 'error', onlyCategories: ['performance', 'accessibility'],
+  ...(cookie ? { extraHeaders: { Cookie: cookie } } : {}) });
 await browser.close();
 writeFileSync(`${out}/lighthouse.json`, result.report);
 const scores = {
