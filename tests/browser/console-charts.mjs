@@ -5,21 +5,15 @@
 //     "pages": [["overview", "/console?period=2024"], ...], "report": "/console/units/X/report?period=2024",
 //     "footer": ["Phường An Mỹ", "01/01/2024 – 31/12/2024"] }
 // Prints one JSON line: { steps: [{name, ok, detail}], axe: {page: [violations]}, pdf: {pages, text} }.
-import { chromium } from 'playwright-core';
+import { axeSource, launch } from './common.mjs';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
 
 const config = JSON.parse(process.argv[2]);
 const { base, out } = config;
 mkdirSync(out, { recursive: true });
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const results = { steps: [], axe: {}, pdf: {} };
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-         '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 
 function step(name, ok, detail = '') {
   results.steps.push({ name, ok, detail });

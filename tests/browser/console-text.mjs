@@ -3,20 +3,14 @@
 // 390 px: axe-core, a real click on each export button with the page's default values,
 // and screenshots. Run by `console_text::...` in tests/api. Usage: node console-text.mjs CONFIG_JSON
 //   { "base": "http://127.0.0.1:PORT", "email": "...", "password": "...", "out": "DIR" }
-import { chromium } from 'playwright-core';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { axeSource, launch } from './common.mjs';
+import { mkdirSync } from 'node:fs';
 
 const { base, email, password, out } = JSON.parse(process.argv[2]);
 mkdirSync(out, { recursive: true });
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const phone = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 1, locale: 'vi-VN', acceptDownloads: true };
 const results = { steps: [], axe: {}, errors: [], shots: [] };
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-         '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 
 function step(name, ok, detail = '') {
   results.steps.push({ name, ok, detail });

@@ -2,18 +2,14 @@
 // Prints {"performance": .., "accessibility": ..} and writes the report. COOKIE (optional)
 // is sent with every request: a console session or an enrolled kiosk.
 // Usage: node lighthouse.mjs URL OUT_DIR [COOKIE]
-import { chromium } from 'playwright-core';
+import { launch } from './common.mjs';
 import lighthouse from 'lighthouse';
 import { mkdirSync, writeFileSync } from 'node:fs';
 
 const [url, out, cookie] = process.argv.slice(2);
 mkdirSync(out, { recursive: true });
 const port = 9300 + Math.floor(Math.random() * 500);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: [`--remote-debugging-port=${port}`, '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch([`--remote-debugging-port=${port}`]);
 const result = await lighthouse(url, { port, output: 'json', logLevel: 'error', onlyCategories: ['performance', 'accessibility'],
   ...(cookie ? { extraHeaders: { Cookie: cookie } } : {}) });
 await browser.close();

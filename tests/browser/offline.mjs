@@ -5,7 +5,7 @@
 // pages a marker), so the test sees an updated page reach a phone with the old worker.
 // Run by the Rust test `browser::the_service_worker_...`, which then counts the responses.
 // Usage: node offline.mjs CONFIG_JSON   { "base": "http://127.0.0.1:PORT", "out": "DIR" }
-import { chromium } from 'playwright-core';
+import { launch } from './common.mjs';
 import { mkdirSync } from 'node:fs';
 import http from 'node:http';
 
@@ -52,11 +52,7 @@ const proxy = http.createServer((req, res) => {
 await new Promise((ok) => proxy.listen(0, '127.0.0.1', ok));
 const site = `http://127.0.0.1:${proxy.address().port}`;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-         '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 const phone = { viewport: { width: 360, height: 800 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2, locale: 'vi-VN' };
 
 function watch(page, label) {

@@ -6,23 +6,17 @@
 // far the citizen is, and runs axe-core. Screenshots go to OUT_DIR.
 // Run by the Rust test `browser::the_survey_reads_well_on_narrow_phones...`.
 // Usage: node phones.mjs CONFIG_JSON   { "base": "http://127.0.0.1:PORT", "out": "DIR" }
-import { chromium } from 'playwright-core';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { axeSource, launch } from './common.mjs';
+import { mkdirSync } from 'node:fs';
 
 const { base, out } = JSON.parse(process.argv[2]);
 mkdirSync(out, { recursive: true });
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const results = { steps: [], errors: [], measured: [] };
 function step(name, ok, detail = '') {
   results.steps.push({ name, ok, detail });
   if (!ok) process.exitCode = 1;
 }
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-         '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 
 // Everything measured in the page: one entry per problem found.
 function geometry() {

@@ -1,15 +1,11 @@
 // Screenshots of the console's overview and of a unit page at phone and laptop widths, in
 // Debian's Chromium. Usage: node screenshots.mjs BASE_URL EMAIL PASSWORD UNIT OUT_DIR
-import { chromium } from 'playwright-core';
+import { launch } from './common.mjs';
 import { mkdirSync } from 'node:fs';
 
 const [base, email, password, unit, out] = process.argv.slice(2);
 mkdirSync(out, { recursive: true });
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-         '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 const shots = [];
 for (const [name, viewport] of [['phone', { width: 390, height: 844 }], ['laptop', { width: 1366, height: 900 }]]) {
   const context = await browser.newContext({ viewport, deviceScaleFactor: 1 });

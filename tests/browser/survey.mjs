@@ -2,21 +2,15 @@
 // viewport, in Vietnamese. Run by the Rust test `browser::...`, which prepares the data and
 // then checks the database. Usage: node survey.mjs CONFIG_JSON
 //   { "base": "http://127.0.0.1:PORT", "code": "ABCD-EFGH-K", "kiosk": "/k/UNIT?enroll=KEY", "out": "DIR" }
-import { chromium } from 'playwright-core';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { axeSource, launch } from './common.mjs';
+import { mkdirSync } from 'node:fs';
 
 const config = JSON.parse(process.argv[2]);
 const { base, out } = config;
 mkdirSync(out, { recursive: true });
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const phone = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2, locale: 'vi-VN', bypassCSP: false };
 const results = { steps: [], axe: {}, errors: [] };
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-         '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 
 function watch(page, label, allowed = []) {
   page.on('console', (m) => {
