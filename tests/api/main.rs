@@ -7,6 +7,7 @@ mod helpers;
 mod indices;
 
 mod access;
+mod adversary;
 mod auth;
 mod browser;
 mod cli;

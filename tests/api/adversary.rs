@@ -1,0 +1,324 @@
+//! The anonymity adversary of issue 9: everything a role can read, combined by exact linear
+//! algebra. It collects every answer distribution the indices API shows a signed-in analyst
+//! for a small province (every unit, every calendar range of whole months, every filter and
+//! breakdown), writes each shown cell as a linear equation over the atoms of the data set
+//! (own unit × month × respondent type × channel), and checks with exact rational elimination
+//! that no small group (0 < n < k responses) of the lattice is determined by the shown ones.
+//!
+//! Today's service fails it (year minus January–November, parent minus children, all minus
+//! one filter value): it is ignored until the publication gate lands, and run with
+//! `cargo test --test api adversary -- --ignored`.
+
+use std::collections::{BTreeMap, HashSet};
+
+use futures_util::StreamExt;
+use serde_json::Value;
+use sipas::auth::Role;
+
+use crate::helpers::{TestApp, spawn_app};
+
+const K: u64 = 10;
+const UNITS: [&str; 4] = ["TP", "TP.A", "TP.B", "TP.C"];
+const TYPES: [&str; 2] = ["citizen", "organization"];
+const CHANNELS: [&str; 2] = ["in_person", "online"];
+
+/// An atom: (own unit index, month 1..=12, respondent type index, channel index).
+type Atom = (usize, u32, usize, usize);
+
+fn atom_index(a: Atom) -> usize {
+    ((a.0 * 12 + (a.1 as usize - 1)) * 2 + a.2) * 2 + a.3
+}
+const ATOMS: usize = 4 * 12 * 2 * 2;
+
+/// The issue's small province: a parent with 4 responses of its own and children with 25,
+/// 14 and 6; the first child has three organisations and a single December response.
+fn data() -> Vec<(Atom, i64)> {
+    let mut out = Vec::new();
+    for (u, n) in [(0usize, 4usize), (1, 25), (2, 14), (3, 6)] {
+        for i in 0..n {
+            let month = if u == 1 && i == n - 1 { 12 } else { ((i * 5 + u * 3) % 11) as u32 + 1 };
+            let rt = usize::from(u == 1 && i < 3 || u == 2 && i < 2);
+            let ch = (i + u) % 2;
+            let a1 = ((i * 3 + u) % 5) as i64 + 1;
+            out.push(((u, month, rt, ch), a1));
+        }
+    }
+    out
+}
+
+fn last_day(month: u32) -> u32 {
+    match month {
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+async fn seed(app: &TestApp) {
+    let csv = "code,parent,level,name_vi\nTP,,province,Tỉnh Thử\nTP.A,TP,commune,Xã A\nTP.B,TP,commune,Xã B\nTP.C,TP,commune,Xã C\n";
+    let rows = sipas::units::import::parse_csv(csv).unwrap();
+    sipas::store::units::import(&app.db, rows).await.unwrap().unwrap();
+    let mut lines = String::new();
+    for (i, ((u, month, rt, ch), a1)) in data().into_iter().enumerate() {
+        let answers: BTreeMap<String, i64> =
+            ["A1", "B1", "C1", "D1", "E1"].iter().map(|c| (c.to_string(), if *c == "A1" { a1 } else { 4 })).collect();
+        let line = serde_json::json!({
+            "submission_id": uuid::Uuid::from_u128(0x5150_0000 + i as u128),
+            "unit": UNITS[u], "form": "sipas-2017", "respondent_type": TYPES[rt], "channel": CHANNELS[ch],
+            "date": format!("2025-{month:02}-{:02}", 1 + (i as u32 % 28)), "answers": answers,
+        });
+        lines.push_str(&line.to_string());
+        lines.push('\n');
+    }
+    let report = sipas::imports::responses_jsonl(&app.state, &lines).await.unwrap().unwrap();
+    assert_eq!(report.created as usize, data().len());
+}
+
+/// A shown cell: the atoms it adds up.
+#[derive(Clone)]
+struct Cell {
+    atoms: Vec<bool>,
+}
+
+/// The atoms of a unit's subtree (or only its own), months `from..=to`, and filters.
+/// The province (0) holds every unit; a commune only itself.
+fn select(unit: usize, own_only: bool, from: u32, to: u32, rt: Option<usize>, ch: Option<usize>) -> Vec<bool> {
+    let mut v = vec![false; ATOMS];
+    for u in 0..4 {
+        if !(u == unit || unit == 0 && !own_only) {
+            continue;
+        }
+        for m in from..=to {
+            for t in 0..2 {
+                for c in 0..2 {
+                    if rt.is_none_or(|r| r == t) && ch.is_none_or(|x| x == c) {
+                        v[atom_index((u, m, t, c))] = true;
+                    }
+                }
+            }
+        }
+    }
+    v
+}
+
+/// The A1 distribution of a reply's figures, when shown.
+fn shown(figures: &Value) -> bool {
+    figures["items"].as_array().into_iter().flatten().any(|i| i["code"] == "A1" && i["distribution"].is_object())
+}
+
+/// Every query the analyst may make here, with the cells each reply shows.
+async fn collect(app: &TestApp, token: &str) -> Vec<Cell> {
+    let mut queries = Vec::new();
+    for (u, code) in UNITS.iter().enumerate() {
+        for from in 1..=12u32 {
+            for to in from..=12u32 {
+                for filter in [
+                    None,
+                    Some(("respondent_type", 0)),
+                    Some(("respondent_type", 1)),
+                    Some(("channel", 0)),
+                    Some(("channel", 1)),
+                ] {
+                    let mut breakdowns = vec![None, Some("respondent_type"), Some("channel")];
+                    if u == 0 {
+                        breakdowns.push(Some("unit"));
+                    }
+                    for b in breakdowns {
+                        if filter.is_some_and(|(f, _)| Some(f) == b) {
+                            continue;
+                        }
+                        queries.push((u, *code, from, to, filter, b));
+                    }
+                }
+            }
+        }
+    }
+    let replies = futures_util::stream::iter(queries)
+        .map(|(u, code, from, to, filter, b)| async move {
+            let mut url =
+                format!("/api/v1/indices?unit={code}&from=2025-{from:02}-01&to=2025-{to:02}-{:02}", last_day(to));
+            if let Some((f, i)) = filter {
+                let value = if f == "channel" { CHANNELS[i] } else { TYPES[i] };
+                url.push_str(&format!("&{f}={value}"));
+            }
+            if let Some(b) = b {
+                url.push_str(&format!("&breakdown={b}"));
+            }
+            let res = app.get_as(&url, token).await;
+            assert_eq!(res.status(), 200, "{url}");
+            let body: Value = res.json().await.unwrap();
+            (u, from, to, filter, b, body)
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+    let mut cells = Vec::new();
+    for (u, from, to, filter, b, body) in replies {
+        let rt = filter.and_then(|(f, i)| (f == "respondent_type").then_some(i));
+        let ch = filter.and_then(|(f, i)| (f == "channel").then_some(i));
+        if shown(&body) {
+            cells.push(Cell { atoms: select(u, false, from, to, rt, ch) });
+        }
+        for row in body["breakdown"].as_array().into_iter().flatten() {
+            if !shown(row) {
+                continue;
+            }
+            let key = row["key"].as_str().unwrap_or_default();
+            let atoms = match b {
+                Some("unit") if key == "(own)" => select(0, true, from, to, rt, ch),
+                Some("unit") => match UNITS.iter().position(|c| *c == key) {
+                    Some(child) => select(child, false, from, to, rt, ch),
+                    None => continue,
+                },
+                Some("respondent_type") => select(u, false, from, to, TYPES.iter().position(|t| *t == key), ch),
+                Some("channel") => select(u, false, from, to, rt, CHANNELS.iter().position(|c| *c == key)),
+                _ => continue,
+            };
+            cells.push(Cell { atoms });
+        }
+    }
+    cells
+}
+
+/// Exact rationals, enough for 0/1 systems of this size.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Q(i128, i128);
+
+fn gcd(a: i128, b: i128) -> i128 {
+    if b == 0 { a.abs() } else { gcd(b, a % b) }
+}
+
+impl Q {
+    fn new(n: i128, d: i128) -> Q {
+        let g = gcd(n, d).max(1);
+        let s = if d < 0 { -1 } else { 1 };
+        Q(s * n / g, s * d / g)
+    }
+    fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+    fn sub_mul(self, f: Q, x: Q) -> Q {
+        // self − f·x
+        Q::new(self.0 * f.1 * x.1 - f.0 * x.0 * self.1, self.1 * f.1 * x.1)
+    }
+    fn div(self, d: Q) -> Q {
+        Q::new(self.0 * d.1, self.1 * d.0)
+    }
+}
+
+/// A row space in reduced echelon form: pivot column → row with 1 at the pivot.
+#[derive(Default)]
+struct Span {
+    rows: Vec<(usize, Vec<Q>)>,
+}
+
+impl Span {
+    fn reduce(&self, v: &[bool]) -> Vec<Q> {
+        let mut v: Vec<Q> = v.iter().map(|b| Q(i128::from(*b), 1)).collect();
+        for (pivot, row) in &self.rows {
+            let f = v[*pivot];
+            if !f.is_zero() {
+                for (x, r) in v.iter_mut().zip(row) {
+                    if !r.is_zero() {
+                        *x = x.sub_mul(f, *r);
+                    }
+                }
+            }
+        }
+        v
+    }
+    fn insert(&mut self, v: &[bool]) {
+        let r = self.reduce(v);
+        let Some(pivot) = r.iter().position(|x| !x.is_zero()) else { return };
+        let p = r[pivot];
+        let r: Vec<Q> = r.into_iter().map(|x| x.div(p)).collect();
+        // Keep the basis reduced: clear the new pivot from the other rows.
+        for (_, row) in &mut self.rows {
+            let f = row[pivot];
+            if !f.is_zero() {
+                for (x, n) in row.iter_mut().zip(&r) {
+                    if !n.is_zero() {
+                        *x = x.sub_mul(f, *n);
+                    }
+                }
+            }
+        }
+        self.rows.push((pivot, r));
+    }
+    fn determines(&self, v: &[bool]) -> bool {
+        self.reduce(v).iter().all(|x| x.is_zero())
+    }
+}
+
+/// Every small group a reader could name (a unit's subtree or own responses, a range of
+/// months, up to one value of each breakdown) that some combination of shown cells pins down.
+fn determined_small_groups(shown: &[Cell]) -> Vec<String> {
+    let mut span = Span::default();
+    let mut seen = HashSet::new();
+    for c in shown {
+        if seen.insert(c.atoms.clone()) {
+            span.insert(&c.atoms);
+        }
+    }
+    let mut counts = vec![0u64; ATOMS];
+    for (a, _) in data() {
+        counts[atom_index(a)] += 1;
+    }
+    let mut out = Vec::new();
+    for (u, code) in UNITS.iter().enumerate() {
+        for own_only in [false, true] {
+            if own_only && u != 0 {
+                continue;
+            }
+            for from in 1..=12u32 {
+                for to in from..=12u32 {
+                    for rt in [None, Some(0), Some(1)] {
+                        for ch in [None, Some(0), Some(1)] {
+                            let v = select(u, own_only, from, to, rt, ch);
+                            let n: u64 = v.iter().zip(&counts).filter(|(b, _)| **b).map(|(_, c)| c).sum();
+                            if n > 0 && n < K && span.determines(&v) {
+                                out.push(format!(
+                                    "{code}{} months {from}-{to} type {rt:?} channel {ch:?}: {n} responses",
+                                    if own_only { " (own)" } else { "" }
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_elimination_finds_a_remainder_and_misses_what_is_not_pinned() {
+    // Year and January–November shown: December is determined. Two overlapping cells alone
+    // determine neither part.
+    let year = Cell { atoms: select(1, false, 1, 12, None, None) };
+    let jan_nov = Cell { atoms: select(1, false, 1, 11, None, None) };
+    let mut span = Span::default();
+    span.insert(&year.atoms);
+    assert!(!span.determines(&select(1, false, 12, 12, None, None)));
+    span.insert(&jan_nov.atoms);
+    assert!(span.determines(&select(1, false, 12, 12, None, None)));
+    assert!(!span.determines(&select(1, false, 11, 12, None, None)));
+    assert!(span.determines(&select(1, false, 1, 12, None, None)));
+}
+
+#[tokio::test]
+#[ignore = "issue 9: fails until the publication gate lands"]
+async fn no_small_group_is_determined_by_what_an_analyst_can_read() {
+    let app = spawn_app().await;
+    seed(&app).await;
+    let token = app.login_as(Role::Analyst, None).await;
+    let shown = collect(&app, &token).await;
+    let found = determined_small_groups(&shown);
+    assert!(
+        found.is_empty(),
+        "{} small groups are determined by {} shown cells, for example:\n{}",
+        found.len(),
+        shown.len(),
+        found.iter().take(15).cloned().collect::<Vec<_>>().join("\n")
+    );
+}
