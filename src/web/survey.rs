@@ -462,7 +462,9 @@ fn render_form(ctx: &Context, e: &Entered) -> Markup {
                 @if let Some(c) = &f.comment {
                     label for="comment" { (c.prompt.get(lang)) }
                     (error_line(ctx, e, "comment"))
-                    textarea id="comment" name="comment" rows="4" maxlength=(c.max_chars) { (e.first("comment")) }
+                    // Browsers count UTF-16 units: a decomposed Vietnamese letter takes up to
+                    // three. The server counts letters after NFC and says when it is too long.
+                    textarea id="comment" name="comment" rows="4" maxlength=(c.max_chars * 3) { (e.first("comment")) }
                 }
             }
             // With a script, how many questions are answered so far (survey.js fills it in).
