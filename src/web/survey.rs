@@ -224,8 +224,12 @@ async fn handle(
         // Something that is not a number can only come from a tampered form: i64::MIN is
         // off every scale and is reported as such.
         let parse = |s: &String| s.parse::<i64>().unwrap_or(i64::MIN);
-        let value = match kind {
-            AnswerKind::Question { multiple: true } => AnswerValue::Many(given.into_iter().map(parse).collect()),
+        // Two values for a one-level item come only from a tampered form: sent on as a list,
+        // validation refuses them (keeping the first would hide the other).
+        let value = match (kind, &given[..]) {
+            (AnswerKind::Question { multiple: true }, _) | (_, [_, _, ..]) => {
+                AnswerValue::Many(given.into_iter().map(parse).collect())
+            }
             _ => AnswerValue::One(parse(given[0])),
         };
         answers.insert(code.to_string(), Some(value));

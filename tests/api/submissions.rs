@@ -450,6 +450,14 @@ async fn the_survey_page_stores_a_decomposed_comment_as_nfc() {
     let rows = response::Entity::find().all(&app.db).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].comment.as_deref(), Some(composed.as_str()));
+
+    // A one-level item sent twice (a tampered page) is refused on the page, not cut to one.
+    form[0].1 = Uuid::new_v4().to_string();
+    form.push(("A1".into(), "1".into()));
+    let res = app.client.post(app.url("/s/QNM.TK.AM")).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("Chỉ chọn một mức."), "the item says why");
+    assert_eq!(app.response_count().await, 1);
 }
 
 /// Paper forms keyed in through `sipas responses import` take the same path: a duplicate
