@@ -33,8 +33,7 @@ pub struct SubmissionBody {
     /// `in_person`, `online`, `kiosk`, `phone` or `paper`.
     pub channel: String,
     /// Item code to a level of its scale, a list of levels (multiple-choice questions), or
-    /// `null` for no answer.
-    /// Each item at most once (400 otherwise).
+    /// `null` for no answer. Each item at most once (400 otherwise).
     #[schema(value_type = BTreeMap<String, Option<serde_json::Value>>)]
     #[serde(deserialize_with = "unique_answers")]
     pub answers: BTreeMap<String, Option<AnswerValue>>,
