@@ -9,6 +9,9 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+/// The smallest `suppression_k` the service runs with.
+pub const MIN_SUPPRESSION_K: u64 = 5;
+
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Settings {
@@ -126,14 +129,46 @@ impl Settings {
         })
     }
 
+    /// Refuses settings the service must not run with, every problem at once, each naming its
+    /// key and environment variable. `load` and `startup::prepare` (which every command that
+    /// touches the database goes through) call it, so no running service holds such settings.
     pub fn check(&self) -> anyhow::Result<()> {
-        let url = self.database_url.expose();
-        anyhow::ensure!(
-            url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"),
-            "database_url must start with sqlite: or postgres://"
+        let mut problems: Vec<(&str, String)> = Vec::new();
+        let mut at_least = |key: &'static str, value: i128, floor: i128, why: &str| {
+            if value < floor {
+                problems.push((key, format!("is {value}; it must be at least {floor}{why}")));
+            }
+        };
+        at_least(
+            "suppression_k",
+            self.suppression_k.into(),
+            MIN_SUPPRESSION_K.into(),
+            ": fewer responses than that would single people out",
         );
-        anyhow::ensure!(self.session_idle_minutes > 0, "session_idle_minutes must be positive");
-        anyhow::ensure!(self.session_absolute_hours > 0, "session_absolute_hours must be positive");
+        at_least("max_db_connections", self.max_db_connections.into(), 1, "");
+        at_least("session_idle_minutes", self.session_idle_minutes.into(), 1, "");
+        at_least("session_absolute_hours", self.session_absolute_hours.into(), 1, "");
+        at_least("mail_poll_ms", self.mail_poll_ms.into(), 1, "");
+        at_least("mail_retry_base_seconds", self.mail_retry_base_seconds.into(), 1, "");
+        at_least("code_validity_days", self.code_validity_days.into(), 1, "");
+        // A limit of 0 would be read as 1 by the limiter: say so rather than guess.
+        at_least("submit_per_minute", self.submit_per_minute.into(), 1, "");
+        at_least("kiosk_per_minute", self.kiosk_per_minute.into(), 1, "");
+        at_least("code_attempts_per_hour", self.code_attempts_per_hour.into(), 1, "");
+        at_least("sign_ins_per_minute", self.sign_ins_per_minute.into(), 1, "");
+        let url = self.database_url.expose();
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            problems.push(("database_url", "must start with sqlite: or postgres://".into()));
+        }
+        if !["starttls", "tls", "none"].contains(&self.smtp_tls.as_str()) {
+            problems.push(("smtp_tls", format!("is {:?}; it must be starttls, tls or none", self.smtp_tls)));
+        }
+        if !(0.0..=100.0).contains(&self.alert_threshold) {
+            problems.push(("alert_threshold", format!("is {}; it must be from 0 to 100", self.alert_threshold)));
+        }
+        let lines: Vec<String> =
+            problems.iter().map(|(key, problem)| format!("{key} (SIPAS_{}) {problem}", key.to_uppercase())).collect();
+        anyhow::ensure!(lines.is_empty(), "invalid settings:\n  {}", lines.join("\n  "));
         Ok(())
     }
 }

@@ -2,10 +2,12 @@
 //! and service volumes (CSV). Each file is validated whole, like the API validates one
 //! body, and written in one transaction, or not at all, with every problem by line.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use sea_orm::DatabaseConnection;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use crate::Lang;
@@ -13,6 +15,18 @@ use crate::forms::submission::{self, SubmissionBody, UnitRef};
 use crate::startup::AppState;
 use crate::store;
 use crate::store::responses::BatchReport;
+
+/// One line of a paper import: a submission body plus the date written on the form.
+#[derive(Deserialize)]
+struct PaperLine {
+    date: Option<Value>,
+    #[serde(flatten)]
+    body: SubmissionBody,
+    /// What the body does not take: a flattened struct passes unknown fields over silently,
+    /// so they are caught here and refused.
+    #[serde(flatten)]
+    unknown: BTreeMap<String, IgnoredAny>,
+}
 
 /// Imports responses: each line is a submission body plus `date` (YYYY-MM-DD).
 pub async fn responses_jsonl(state: &AppState, text: &str) -> anyhow::Result<Result<BatchReport, Vec<String>>> {
@@ -26,25 +40,27 @@ pub async fn responses_jsonl(state: &AppState, text: &str) -> anyhow::Result<Res
         if line.trim().is_empty() {
             continue;
         }
-        let mut value: Value = match serde_json::from_str(line) {
-            Ok(v) => v,
-            Err(e) => {
+        // Straight from the text into the body: a `Value` first would keep the last of two
+        // equal keys and hide a duplicate answer.
+        let PaperLine { date, body, unknown } = match serde_json::from_str(line) {
+            Ok(l) => l,
+            Err(e) if e.is_syntax() || e.is_eof() => {
                 errors.push(format!("line {line_no}: not JSON: {e}"));
                 continue;
             }
+            Err(e) => {
+                errors.push(format!("line {line_no}: {e}"));
+                continue;
+            }
         };
-        let date = value.as_object_mut().and_then(|o| o.remove("date"));
+        if let Some(field) = unknown.keys().next() {
+            errors.push(format!("line {line_no}: unknown field `{field}`"));
+            continue;
+        }
         let date = match date.as_ref().and_then(Value::as_str).map(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d")) {
             Some(Ok(d)) => d,
             _ => {
                 errors.push(format!("line {line_no}: date: must be the survey date, YYYY-MM-DD"));
-                continue;
-            }
-        };
-        let body: SubmissionBody = match serde_json::from_value(value) {
-            Ok(b) => b,
-            Err(e) => {
-                errors.push(format!("line {line_no}: {e}"));
                 continue;
             }
         };

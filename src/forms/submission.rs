@@ -4,10 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::marker::PhantomData;
 
 use chrono::NaiveDate;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use unicode_normalization::UnicodeNormalization;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -30,16 +33,19 @@ pub struct SubmissionBody {
     /// `in_person`, `online`, `kiosk`, `phone` or `paper`.
     pub channel: String,
     /// Item code to a level of its scale, a list of levels (multiple-choice questions), or
-    /// `null` for no answer.
+    /// `null` for no answer. Each item at most once (400 otherwise).
     #[schema(value_type = BTreeMap<String, Option<serde_json::Value>>)]
+    #[serde(deserialize_with = "unique_answers")]
     pub answers: BTreeMap<String, Option<AnswerValue>>,
-    /// Optional coarse bands: `gender`, `age_band`, `education`, `occupation`.
-    #[serde(default)]
+    /// Optional coarse bands: `gender`, `age_band`, `education`, `occupation`, each at most
+    /// once (400 otherwise).
+    #[serde(default, deserialize_with = "unique_demographics")]
     pub demographics: Option<BTreeMap<String, Option<String>>>,
     /// Field (lĩnh vực) of the procedure, from the form's `fields`.
     #[serde(default)]
     pub service: Option<String>,
-    /// Free text, at most the form's `comment.max_chars` characters.
+    /// Free text, at most the form's `comment.max_chars` characters, counted after Unicode
+    /// NFC normalisation (stored that way): decomposed Vietnamese counts as it reads.
     #[serde(default)]
     pub comment: Option<String>,
     /// A one-time receipt code (`ABCD-EFGH-K`); required by units that ask for one.
@@ -53,6 +59,62 @@ pub struct SubmissionBody {
     pub website: Option<String>,
 }
 
+/// A JSON object whose keys each appear once. serde's own map keeps the last of two equal
+/// keys silently: `{"A1": 1, "A1": 5}` would store 5 and hide that the client sent two answers.
+fn unique_keys<'de, D, V>(d: D, field: &'static str) -> Result<BTreeMap<String, V>, D::Error>
+where
+    D: Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    struct Keys<V> {
+        field: &'static str,
+        value: PhantomData<V>,
+    }
+    impl<'de, V: Deserialize<'de>> Visitor<'de> for Keys<V> {
+        type Value = BTreeMap<String, V>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            write!(f, "an object giving each key of `{}` once", self.field)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if out.contains_key(&key) {
+                    return Err(de::Error::custom(format!("`{}.{key}` is given twice", self.field)));
+                }
+                let value = map.next_value()?;
+                out.insert(key, value);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Keys { field, value: PhantomData })
+}
+
+fn unique_answers<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Option<AnswerValue>>, D::Error> {
+    unique_keys(d, "answers")
+}
+
+/// `null` is the same as no demographics.
+fn unique_demographics<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BTreeMap<String, Option<String>>>, D::Error> {
+    struct Demographics;
+    impl<'de> Visitor<'de> for Demographics {
+        type Value = Option<BTreeMap<String, Option<String>>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object of demographic bands, or null")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            unique_keys(d, "demographics").map(Some)
+        }
+    }
+    d.deserialize_option(Demographics)
+}
+
 /// One level, or several for multiple-choice questions.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
@@ -62,20 +124,20 @@ pub enum AnswerValue {
 }
 
 impl<'de> Deserialize<'de> for AnswerValue {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
+        impl<'de> Visitor<'de> for V {
             type Value = AnswerValue;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a whole number, a list of whole numbers, or null")
             }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<AnswerValue, E> {
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<AnswerValue, E> {
                 Ok(AnswerValue::One(v))
             }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<AnswerValue, E> {
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<AnswerValue, E> {
                 Ok(AnswerValue::One(i64::try_from(v).unwrap_or(i64::MAX)))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<AnswerValue, A::Error> {
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<AnswerValue, A::Error> {
                 let mut out = Vec::new();
                 while let Some(v) = seq.next_element::<i64>()? {
                     out.push(v);
@@ -232,9 +294,13 @@ struct Canonical<'a> {
     date: Option<NaiveDate>,
 }
 
-/// Removes control characters (NUL breaks PostgreSQL text) but keeps line breaks and tabs.
+/// Removes control characters (NUL breaks PostgreSQL text) but keeps line breaks and tabs,
+/// and composes the text to Unicode NFC: "ệ" typed as e + two combining marks becomes the one
+/// character a reader sees, so lengths count characters as read and equal texts are equal.
+/// After NFC every Vietnamese letter is one `char` (all have precomposed forms), so counting
+/// `char`s counts letters; grapheme clusters would let stacked marks pass as one character.
 pub fn clean_text(value: &str) -> Option<String> {
-    let cleaned: String = value.chars().filter(|c| !c.is_control() || matches!(c, '\n' | '\t')).collect();
+    let cleaned: String = value.chars().filter(|c| !c.is_control() || matches!(c, '\n' | '\t')).nfc().collect();
     let trimmed = cleaned.trim();
     (!trimmed.is_empty()).then(|| trimmed.to_string())
 }

@@ -224,8 +224,12 @@ async fn handle(
         // Something that is not a number can only come from a tampered form: i64::MIN is
         // off every scale and is reported as such.
         let parse = |s: &String| s.parse::<i64>().unwrap_or(i64::MIN);
-        let value = match kind {
-            AnswerKind::Question { multiple: true } => AnswerValue::Many(given.into_iter().map(parse).collect()),
+        // Two values for a one-level item come only from a tampered form: sent on as a list,
+        // validation refuses them (keeping the first would hide the other).
+        let value = match (kind, &given[..]) {
+            (AnswerKind::Question { multiple: true }, _) | (_, [_, _, ..]) => {
+                AnswerValue::Many(given.into_iter().map(parse).collect())
+            }
             _ => AnswerValue::One(parse(given[0])),
         };
         answers.insert(code.to_string(), Some(value));
@@ -462,7 +466,9 @@ fn render_form(ctx: &Context, e: &Entered) -> Markup {
                 @if let Some(c) = &f.comment {
                     label for="comment" { (c.prompt.get(lang)) }
                     (error_line(ctx, e, "comment"))
-                    textarea id="comment" name="comment" rows="4" maxlength=(c.max_chars) { (e.first("comment")) }
+                    // Browsers count UTF-16 units: a decomposed Vietnamese letter takes up to
+                    // three. The server counts letters after NFC and says when it is too long.
+                    textarea id="comment" name="comment" rows="4" maxlength=(c.max_chars * 3) { (e.first("comment")) }
                 }
             }
             // With a script, how many questions are answered so far (survey.js fills it in).

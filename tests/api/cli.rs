@@ -1,5 +1,5 @@
 //! The `sipas` binary as an operator runs it: demo, serve (logs, graceful shutdown),
-//! units import, users add.
+//! units import, users add, and settings it refuses.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -170,4 +170,26 @@ async fn migrate_applies_the_schema_and_records_the_forms() {
     let out = sipas(&db).arg("migrate").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("2 forms recorded"));
+}
+
+/// A k under the floor from the environment stops every command that loads the settings,
+/// with the key, the variable, the value and the floor, before anything touches the database.
+#[tokio::test]
+async fn every_command_refuses_suppression_k_below_5_from_the_environment() {
+    let db = TestDb::new().await;
+    for args in [&["serve", "--port", "0"][..], &["migrate"], &["demo", "--responses", "10"], &["healthcheck"]] {
+        let out = sipas(&db).args(args).env("SIPAS_SUPPRESSION_K", "0").output().unwrap();
+        assert!(!out.status.success(), "{args:?} ran with k = 0");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("suppression_k (SIPAS_SUPPRESSION_K) is 0; it must be at least 5"),
+            "{args:?}: {stderr}"
+        );
+    }
+    // Nothing was migrated or seeded: the schema is not there.
+    let conn = sipas::store::connect(&db.url, 1).await.unwrap();
+    assert!(sipas::store::units::tree(&conn).await.is_err(), "a command ran its work with k = 0");
+
+    let out = sipas(&db).arg("migrate").env("SIPAS_SUPPRESSION_K", "5").output().unwrap();
+    assert!(out.status.success(), "k = 5 is the floor itself: {}", String::from_utf8_lossy(&out.stderr));
 }

@@ -1,6 +1,7 @@
 //! Operations: health, readiness and `sipas healthcheck`, the OpenAPI document (valid, checked
 //! by openapi-spec-validator), error shapes, headers, PostgreSQL over TLS, the Docker files,
-//! and the README against the code (configuration table, commands run on the demo).
+//! the README against the code (configuration table, commands run on the demo), and settings
+//! the service refuses to run with.
 
 use serde_json::Value;
 
@@ -440,4 +441,45 @@ async fn readme_commands_work_against_the_demo() {
     }
     assert!(ran >= 10, "only {ran} commands found in the README");
     assert!(dir.path().join("bc.svg").exists() && dir.path().join("bc.png").exists(), "sipas qr wrote its files");
+}
+
+async fn build_error(change: impl FnOnce(&mut sipas::config::Settings)) -> String {
+    let db = crate::helpers::TestDb::new().await;
+    let mut settings = crate::helpers::test_settings(&db);
+    change(&mut settings);
+    match sipas::startup::Application::build(settings).await {
+        Ok(_) => panic!("the application built with invalid settings"),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+/// k below the floor, and other settings the service cannot run with, stop the library
+/// before it touches the database; k = 5 is the floor itself and runs.
+#[tokio::test]
+async fn the_application_refuses_to_build_with_suppression_k_below_5() {
+    for k in [0, 4] {
+        let message = build_error(|s| s.suppression_k = k).await;
+        assert!(
+            message.contains(&format!("suppression_k (SIPAS_SUPPRESSION_K) is {k}; it must be at least 5")),
+            "{message}"
+        );
+    }
+    let app = spawn_app_with(|s| s.suppression_k = 5).await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+
+    let message = build_error(|s| {
+        s.max_db_connections = 0;
+        s.session_idle_minutes = 0;
+        s.smtp_tls = "ssl".into();
+        s.suppression_k = 1;
+    })
+    .await;
+    for expected in [
+        "max_db_connections (SIPAS_MAX_DB_CONNECTIONS) is 0; it must be at least 1",
+        "session_idle_minutes (SIPAS_SESSION_IDLE_MINUTES) is 0",
+        "smtp_tls (SIPAS_SMTP_TLS) is \"ssl\"",
+        "suppression_k (SIPAS_SUPPRESSION_K) is 1",
+    ] {
+        assert!(message.contains(expected), "every problem is listed at once: {expected} missing from {message}");
+    }
 }

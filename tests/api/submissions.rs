@@ -1,11 +1,13 @@
-//! `POST /api/v1/responses`: storage, idempotency and every way a body can be wrong.
+//! `POST /api/v1/responses`: storage, idempotency and every way a body can be wrong; and
+//! what the survey page's post and the paper import share with it (duplicate keys, NFC).
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use sipas::entities::{answer, response};
+use unicode_normalization::{UnicodeNormalization, is_nfc};
 use uuid::Uuid;
 
-use crate::helpers::{error_body, spawn_app, valid_submission};
+use crate::helpers::{error_body, fixture, spawn_app, valid_submission};
 
 #[tokio::test]
 async fn valid_submission_returns_201_and_commits_the_response_with_its_answers() {
@@ -106,7 +108,7 @@ async fn many_concurrent_distinct_submissions_are_all_committed() {
     assert_eq!(app.response_count().await, 40);
 }
 
-async fn assert_400_and_nothing_stored(raw: &str) {
+async fn assert_400_and_nothing_stored(raw: &str) -> Value {
     let app = spawn_app().await;
     app.seed_reference_units().await;
     let res = app
@@ -117,8 +119,9 @@ async fn assert_400_and_nothing_stored(raw: &str) {
         .send()
         .await
         .unwrap();
-    error_body(res, 400, "bad_request").await;
+    let out = error_body(res, 400, "bad_request").await;
     assert_eq!(app.response_count().await, 0);
+    out
 }
 
 #[tokio::test]
@@ -342,4 +345,146 @@ async fn multiple_choice_questions_take_lists_on_the_2023_form() {
     dup["answers"]["GAY_KHO"] = json!([1, 2]);
     let out = error_body(app.submit(&dup).await, 422, "validation_failed").await;
     assert!(out["fields"]["answers.KENH"].is_array() && out["fields"]["answers.GAY_KHO"].is_array(), "{out}");
+}
+
+/// serde's map keeps the last of two equal keys: `{"A1": 1, "A1": 5}` would store 5 and
+/// hide the first answer. Each is refused with 400 naming the key, at every level.
+#[tokio::test]
+async fn duplicate_keys_in_answers_demographics_or_the_body_return_400_naming_them_and_store_nothing() {
+    let raw = valid_submission("QNM.SNV").to_string();
+    assert!(raw.contains("\"A1\":4"), "{raw}");
+    let out = assert_400_and_nothing_stored(&raw.replacen("\"A1\":4", "\"A1\":1,\"A1\":4", 1)).await;
+    assert!(out["message"].as_str().unwrap().contains("`answers.A1` is given twice"), "{out}");
+    // A null first is still a second answer to the same item.
+    let out = assert_400_and_nothing_stored(&raw.replacen("\"A1\":4", "\"A1\":null,\"A1\":4", 1)).await;
+    assert!(out["message"].as_str().unwrap().contains("`answers.A1` is given twice"), "{out}");
+
+    let mut body = valid_submission("QNM.SNV");
+    body["demographics"] = json!({"gender": "female"});
+    let raw = body.to_string().replacen("\"gender\":\"female\"", "\"gender\":\"female\",\"gender\":\"male\"", 1);
+    let out = assert_400_and_nothing_stored(&raw).await;
+    assert!(out["message"].as_str().unwrap().contains("`demographics.gender` is given twice"), "{out}");
+
+    let raw = valid_submission("QNM.SNV").to_string();
+    let out = assert_400_and_nothing_stored(&raw.replacen("\"unit\":", "\"unit\":\"QNM.NOPE\",\"unit\":", 1)).await;
+    assert!(out["message"].as_str().unwrap().contains("duplicate field `unit`"), "{out}");
+    let out = assert_400_and_nothing_stored(&raw.replacen("{", "{\"comment\":\"a\",\"comment\":\"b\",", 1)).await;
+    assert!(out["message"].as_str().unwrap().contains("duplicate field `comment`"), "{out}");
+
+    // Demographics given as null are the same as none.
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    let mut body = valid_submission("QNM.SNV");
+    body["demographics"] = Value::Null;
+    assert_eq!(app.submit(&body).await.status(), 201);
+}
+
+/// `n` letters of Vietnamese as a reader counts them, composed (NFC), not ending in a space.
+fn vietnamese(n: usize) -> String {
+    let phrase = "Cán bộ hướng dẫn tận tình, thủ tục nhanh gọn; nhưng phòng chờ thiếu ghế ngồi. ";
+    let text: String = phrase.chars().cycle().take(n - 1).chain(['ệ']).collect();
+    assert!(is_nfc(&text) && text.chars().count() == n);
+    text
+}
+
+/// Decomposed input (base letter + combining marks, as some Vietnamese keyboards type it)
+/// counts as it reads and is stored composed; the limit stays 2,000 letters.
+#[tokio::test]
+async fn a_decomposed_vietnamese_comment_counts_letters_as_read_and_is_stored_as_nfc() {
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    let composed = vietnamese(2000);
+    let decomposed: String = composed.nfd().collect();
+    assert!(decomposed.chars().count() > 2600, "the decomposed text is far longer in code points");
+    let mut body = valid_submission("QNM.SNV");
+    body["comment"] = json!(decomposed);
+    let res = app.submit(&body).await;
+    assert_eq!(res.status(), 201);
+    let out: Value = res.json().await.unwrap();
+    let id: Uuid = out["id"].as_str().unwrap().parse().unwrap();
+    let row = response::Entity::find_by_id(id).one(&app.db).await.unwrap().unwrap();
+    assert_eq!(row.comment.as_deref(), Some(composed.as_str()), "stored composed");
+
+    // The same text composed is the same content: a replay, not a mismatch.
+    body["comment"] = json!(composed);
+    assert_eq!(app.submit(&body).await.status(), 200);
+
+    let mut body = valid_submission("QNM.SNV");
+    body["comment"] = json!(vietnamese(2001).nfd().collect::<String>());
+    let out = error_body(app.submit(&body).await, 422, "validation_failed").await;
+    let fields: Vec<&String> = out["fields"].as_object().unwrap().keys().collect();
+    assert_eq!(fields, ["comment"], "{out}");
+    assert_eq!(app.response_count().await, 1);
+}
+
+/// The survey page's post goes through the same validation: decomposed text is stored
+/// composed, and the textarea lets a decomposed 2,000-letter comment through.
+#[tokio::test]
+async fn the_survey_page_stores_a_decomposed_comment_as_nfc() {
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    let html = app.get("/s/QNM.TK.AM").await.text().await.unwrap();
+    let composed = vietnamese(2000);
+    let decomposed: String = composed.nfd().collect();
+    let textarea = html.split("<textarea").nth(1).unwrap();
+    let maxlength: usize = textarea
+        .split("maxlength=")
+        .nth(1)
+        .unwrap()
+        .trim_start_matches('"')
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(maxlength >= decomposed.encode_utf16().count(), "the browser would cut the comment at {maxlength} units");
+    let mut form: Vec<(String, String)> = vec![
+        ("submission_id".into(), Uuid::new_v4().to_string()),
+        ("form".into(), "sipas-2017".into()),
+        ("respondent_type".into(), "citizen".into()),
+        ("comment".into(), decomposed),
+    ];
+    form.push(("A1".into(), "4".into()));
+    let res = app.client.post(app.url("/s/QNM.TK.AM")).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    let rows = response::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].comment.as_deref(), Some(composed.as_str()));
+
+    // A one-level item sent twice (a tampered page) is refused on the page, not cut to one.
+    form[0].1 = Uuid::new_v4().to_string();
+    form.push(("A1".into(), "1".into()));
+    let res = app.client.post(app.url("/s/QNM.TK.AM")).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("Chỉ chọn một mức."), "the item says why");
+    assert_eq!(app.response_count().await, 1);
+}
+
+/// Paper forms keyed in through `sipas responses import` take the same path: a duplicate
+/// key on a line is reported for that line and nothing is imported; a decomposed comment is
+/// stored composed; a field the body does not know is still refused.
+#[tokio::test]
+async fn the_paper_import_refuses_duplicate_keys_and_stores_comments_as_nfc() {
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    let good: Vec<String> =
+        std::fs::read_to_string(fixture("responses.jsonl")).unwrap().lines().take(3).map(String::from).collect();
+    let mut lines = good.clone();
+    lines[0] = lines[0].replacen("\"A1\": ", "\"A1\": 1, \"A1\": ", 1);
+    lines[1] = lines[1].replacen("\"date\": ", "\"ip\": \"1.2.3.4\", \"date\": ", 1);
+    lines[2] = lines[2].replacen("\"date\": ", "\"date\": \"2024-01-02\", \"date\": ", 1);
+    let errors = sipas::imports::responses_jsonl(&app.state, &lines.join("\n")).await.unwrap().unwrap_err();
+    let joined = errors.join("\n");
+    assert!(joined.contains("line 1: `answers.A1` is given twice"), "{joined}");
+    assert!(joined.contains("line 2: unknown field `ip`"), "{joined}");
+    assert!(joined.contains("line 3: duplicate field `date`"), "{joined}");
+    assert_eq!(app.response_count().await, 0);
+
+    let composed = vietnamese(2000);
+    let mut line: Value = serde_json::from_str(&good[0]).unwrap();
+    line["comment"] = json!(composed.nfd().collect::<String>());
+    let report = sipas::imports::responses_jsonl(&app.state, &line.to_string()).await.unwrap().unwrap();
+    assert_eq!(report.created, 1);
+    let rows = response::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(rows[0].comment.as_deref(), Some(composed.as_str()));
 }
