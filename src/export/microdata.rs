@@ -1,4 +1,6 @@
-//! Anonymised microdata: one row per response, streamed page by page so memory stays flat.
+//! Anonymised microdata: one row per response, streamed page by page so memory stays flat,
+//! all read from one snapshot of the database (`Snapshot`), so a file taken while
+//! submissions arrive is the database as it was at one instant.
 //!
 //! What keeps a row from singling anyone out:
 //! - the survey date is given as its month;
@@ -13,8 +15,8 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    FromQueryResult, JoinType, QueryFilter, QueryOrder, QuerySelect, RelationTrait,
 };
 use uuid::Uuid;
 
@@ -199,9 +201,10 @@ pub fn in_words(mut row: Vec<Cell>) -> Vec<Cell> {
     row
 }
 
-/// A response as the export reads it.
+/// A response with one of its answers, as the export reads them: one line per answer, and a
+/// single line without one for a response that has no answers.
 #[derive(Debug, FromQueryResult)]
-struct Head {
+struct Line {
     id: Uuid,
     unit_id: i32,
     survey_date: NaiveDate,
@@ -213,39 +216,63 @@ struct Head {
     education: Option<String>,
     occupation: Option<String>,
     comment: Option<String>,
-}
-
-#[derive(Debug, FromQueryResult)]
-struct Answer {
-    response_id: Uuid,
-    item_code: String,
-    value: i16,
+    item_code: Option<String>,
+    value: Option<i16>,
 }
 
 type Stream<'a, T> = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<T, DbErr>> + Send + 'a>>;
 
-/// Rows in pages of a thousand responses. Responses and their answers are read by two
-/// streaming queries in the same (response id) order and merged: one pass over each
-/// table, in index order, whatever the size; the order says nothing about time.
+/// One export's view of the database: a read-only transaction (`store::begin_snapshot`) in
+/// which the plan is counted and the rows are read, so both see the same responses, each
+/// with all its answers, however many are submitted meanwhile. Reading responses and
+/// answers as two statements on two connections gave two snapshots, and the rows of a
+/// response committed between them lost their answers.
+pub struct Snapshot {
+    txn: DatabaseTransaction,
+    pub plan: Plan,
+}
+
+impl Snapshot {
+    /// Opens the transaction and counts the plan in it.
+    pub async fn open(db: &DatabaseConnection, tree: &UnitTree, request: &Request) -> Result<Snapshot, DbErr> {
+        let txn = crate::store::begin_snapshot(db).await?;
+        let plan = plan(&txn, tree, request).await?;
+        Ok(Snapshot { txn, plan })
+    }
+
+    /// The rows, page by page.
+    pub async fn pages<'a>(&'a self, request: &'a Request, form: &'a Versioned) -> Result<Pages<'a>, DbErr> {
+        Pages::new(&self.txn, request, &self.plan, form).await
+    }
+
+    /// Ends the transaction (read-only: nothing to keep, but the end is checked).
+    pub async fn close(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+}
+
+/// Rows in pages of a thousand responses, read by one statement joining responses and their
+/// answers in (response id, item) order: one pass in primary-key order whatever the size,
+/// and one statement because a transaction's connection serves one stream at a time. The
+/// order says nothing about time.
 pub struct Pages<'a> {
     request: &'a Request,
     plan: &'a Plan,
     form: &'a Versioned,
-    heads: Stream<'a, Head>,
-    answers: Stream<'a, Answer>,
-    /// An answer read ahead, belonging to a later response.
-    pending: Option<Answer>,
+    lines: Stream<'a, Line>,
+    /// The first line of the next response, read ahead.
+    ahead: Option<Line>,
     done: bool,
 }
 
 impl<'a> Pages<'a> {
-    pub async fn new(
-        db: &'a DatabaseConnection,
+    async fn new(
+        txn: &'a DatabaseTransaction,
         request: &'a Request,
         plan: &'a Plan,
         form: &'a Versioned,
     ) -> Result<Pages<'a>, DbErr> {
-        let heads = response::Entity::find()
+        let lines = response::Entity::find()
             .select_only()
             .columns([
                 response::Column::Id,
@@ -260,72 +287,63 @@ impl<'a> Pages<'a> {
                 response::Column::Occupation,
                 response::Column::Comment,
             ])
+            .column(answer::Column::ItemCode)
+            .column(answer::Column::Value)
+            .join(JoinType::LeftJoin, answer::Relation::Response.def().rev())
             .filter(scope_filter(request))
             .order_by_asc(response::Column::Id)
-            .into_model::<Head>()
-            .stream(db)
+            .order_by_asc(answer::Column::ItemCode)
+            .order_by_asc(answer::Column::Value)
+            .into_model::<Line>()
+            .stream(txn)
             .await?;
-        let in_scope = sea_orm::sea_query::Query::select()
-            .column(response::Column::Id)
-            .from(response::Entity)
-            .cond_where(scope_filter(request))
-            .to_owned();
-        let answers = answer::Entity::find()
-            .filter(answer::Column::ResponseId.in_subquery(in_scope))
-            .order_by_asc(answer::Column::ResponseId)
-            .into_model::<Answer>()
-            .stream(db)
-            .await?;
-        Ok(Pages {
-            request,
-            plan,
-            form,
-            heads: Box::pin(heads),
-            answers: Box::pin(answers),
-            pending: None,
-            done: false,
-        })
+        Ok(Pages { request, plan, form, lines: Box::pin(lines), ahead: None, done: false })
     }
 
-    /// The answers of response `id` (the streams are in the same order).
-    async fn answers_of(&mut self, id: Uuid) -> Result<Vec<(String, i16)>, DbErr> {
+    /// The next response with its answers (its lines are consecutive).
+    async fn next_response(&mut self) -> Result<Option<(Line, Vec<(String, i16)>)>, DbErr> {
         use futures_util::StreamExt;
-        let mut out = Vec::with_capacity(24);
-        loop {
-            let next = match self.pending.take() {
-                Some(a) => Some(a),
-                None => self.answers.next().await.transpose()?,
-            };
-            match next {
-                Some(a) if a.response_id == id => out.push((a.item_code, a.value)),
-                Some(a) => {
-                    self.pending = Some(a);
-                    return Ok(out);
-                }
-                None => return Ok(out),
+        let first = match self.ahead.take() {
+            Some(line) => line,
+            None => match self.lines.next().await.transpose()? {
+                Some(line) => line,
+                None => return Ok(None),
+            },
+        };
+        let mut answers = Vec::with_capacity(24);
+        let mut take = |line: &Line| {
+            if let (Some(code), Some(value)) = (&line.item_code, line.value) {
+                answers.push((code.clone(), value));
             }
+        };
+        take(&first);
+        while let Some(line) = self.lines.next().await.transpose()? {
+            if line.id != first.id {
+                self.ahead = Some(line);
+                break;
+            }
+            take(&line);
         }
+        Ok(Some((first, answers)))
     }
 
     pub async fn next(&mut self) -> Result<Option<Vec<Vec<Cell>>>, DbErr> {
-        use futures_util::StreamExt;
         if self.done {
             return Ok(None);
         }
         let mut rows = Vec::with_capacity(PAGE as usize);
         while rows.len() < PAGE as usize {
-            let Some(head) = self.heads.next().await.transpose()? else {
+            let Some((head, answers)) = self.next_response().await? else {
                 self.done = true;
                 break;
             };
-            let answers = self.answers_of(head.id).await?;
             rows.extend(self.row(&head, &answers));
         }
         Ok(if rows.is_empty() && self.done { None } else { Some(rows) })
     }
 
     /// The published row of one response (None when its unit is withheld).
-    fn row(&self, r: &Head, answers: &[(String, i16)]) -> Option<Vec<Cell>> {
+    fn row(&self, r: &Line, answers: &[(String, i16)]) -> Option<Vec<Cell>> {
         let (code, name) = self.plan.unit_label.get(&r.unit_id)?.as_ref()?;
         let demo: Demo = [r.gender.clone(), r.age_band.clone(), r.education.clone(), r.occupation.clone()];
         let shown = self.plan.demo.get(&(code.clone(), demo)).cloned().unwrap_or_default();
