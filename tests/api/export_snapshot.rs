@@ -37,7 +37,7 @@ fn answers(seed: u64) -> serde_json::Map<String, Value> {
 fn submission(seed: u64) -> Value {
     let mut body = valid_submission(UNITS[(seed % 3) as usize]);
     body["answers"] = Value::Object(answers(seed));
-    body["channel"] = json!(if seed % 2 == 0 { "online" } else { "kiosk" });
+    body["channel"] = json!(if seed.is_multiple_of(2) { "online" } else { "kiosk" });
     body
 }
 
@@ -47,7 +47,7 @@ async fn seed(app: &TestApp, n: u64, date: &str) {
     for i in 0..n {
         let mut body = submission(1_000_000 + i);
         body["date"] = json!(date);
-        body["respondent_type"] = json!(if i % 4 == 0 { "organization" } else { "citizen" });
+        body["respondent_type"] = json!(if i.is_multiple_of(4) { "organization" } else { "citizen" });
         lines.push_str(&format!("{body}\n"));
     }
     let report = sipas::imports::responses_jsonl(&app.state, &lines).await.unwrap().unwrap();
