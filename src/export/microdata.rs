@@ -16,12 +16,12 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    FromQueryResult, JoinType, QueryFilter, QueryOrder, QuerySelect, RelationTrait,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
 use uuid::Uuid;
 
 use super::Cell;
-use crate::entities::{answer, response};
+use crate::entities::response;
 use crate::forms::{AnswerKind, DemographicKey};
 use crate::index::catalog::Versioned;
 use crate::index::period::Period;
@@ -201,10 +201,9 @@ pub fn in_words(mut row: Vec<Cell>) -> Vec<Cell> {
     row
 }
 
-/// A response with one of its answers, as the export reads them: one line per answer, and a
-/// single line without one for a response that has no answers.
+/// A response as the export reads it, its answers folded into one `code:value,...` text.
 #[derive(Debug, FromQueryResult)]
-struct Line {
+struct Head {
     id: Uuid,
     unit_id: i32,
     survey_date: NaiveDate,
@@ -216,8 +215,23 @@ struct Line {
     education: Option<String>,
     occupation: Option<String>,
     comment: Option<String>,
-    item_code: Option<String>,
-    value: Option<i16>,
+    answers: Option<String>,
+}
+
+/// The answers of a response, read in the same statement as the response. `string_agg`
+/// exists under this name in PostgreSQL and SQLite (3.44+; the bundled one is newer).
+const ANSWERS: &str = r#"(SELECT string_agg(item_code || ':' || CAST(value AS TEXT), ',') FROM answers WHERE answers.response_id = "responses"."id")"#;
+
+/// `A1:5,Q2:1,Q2:3` as (code, value) pairs, by code and value; anything else is an error,
+/// never a blank answer.
+fn parse_answers(id: Uuid, folded: Option<&str>) -> Result<Vec<(String, i16)>, DbErr> {
+    let mut out = Vec::with_capacity(24);
+    for pair in folded.unwrap_or_default().split(',').filter(|p| !p.is_empty()) {
+        let parsed = pair.rsplit_once(':').and_then(|(code, v)| Some((code.to_string(), v.parse::<i16>().ok()?)));
+        out.push(parsed.ok_or_else(|| DbErr::Custom(format!("unreadable answer {pair:?} of response {id}")))?);
+    }
+    out.sort();
+    Ok(out)
 }
 
 type Stream<'a, T> = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<T, DbErr>> + Send + 'a>>;
@@ -251,17 +265,15 @@ impl Snapshot {
     }
 }
 
-/// Rows in pages of a thousand responses, read by one statement joining responses and their
-/// answers in (response id, item) order: one pass in primary-key order whatever the size,
-/// and one statement because a transaction's connection serves one stream at a time. The
-/// order says nothing about time.
+/// Rows in pages of a thousand responses, read by one statement in response id order with
+/// each response's answers folded in: one stream, because a transaction's connection serves
+/// one stream at a time; one line per response, so the database sorts responses, not
+/// answers. The order says nothing about time.
 pub struct Pages<'a> {
     request: &'a Request,
     plan: &'a Plan,
     form: &'a Versioned,
-    lines: Stream<'a, Line>,
-    /// The first line of the next response, read ahead.
-    ahead: Option<Line>,
+    heads: Stream<'a, Head>,
     done: bool,
 }
 
@@ -272,7 +284,7 @@ impl<'a> Pages<'a> {
         plan: &'a Plan,
         form: &'a Versioned,
     ) -> Result<Pages<'a>, DbErr> {
-        let lines = response::Entity::find()
+        let heads = response::Entity::find()
             .select_only()
             .columns([
                 response::Column::Id,
@@ -287,63 +299,34 @@ impl<'a> Pages<'a> {
                 response::Column::Occupation,
                 response::Column::Comment,
             ])
-            .column(answer::Column::ItemCode)
-            .column(answer::Column::Value)
-            .join(JoinType::LeftJoin, answer::Relation::Response.def().rev())
+            .column_as(Expr::cust(ANSWERS), "answers")
             .filter(scope_filter(request))
             .order_by_asc(response::Column::Id)
-            .order_by_asc(answer::Column::ItemCode)
-            .order_by_asc(answer::Column::Value)
-            .into_model::<Line>()
+            .into_model::<Head>()
             .stream(txn)
             .await?;
-        Ok(Pages { request, plan, form, lines: Box::pin(lines), ahead: None, done: false })
-    }
-
-    /// The next response with its answers (its lines are consecutive).
-    async fn next_response(&mut self) -> Result<Option<(Line, Vec<(String, i16)>)>, DbErr> {
-        use futures_util::StreamExt;
-        let first = match self.ahead.take() {
-            Some(line) => line,
-            None => match self.lines.next().await.transpose()? {
-                Some(line) => line,
-                None => return Ok(None),
-            },
-        };
-        let mut answers = Vec::with_capacity(24);
-        let mut take = |line: &Line| {
-            if let (Some(code), Some(value)) = (&line.item_code, line.value) {
-                answers.push((code.clone(), value));
-            }
-        };
-        take(&first);
-        while let Some(line) = self.lines.next().await.transpose()? {
-            if line.id != first.id {
-                self.ahead = Some(line);
-                break;
-            }
-            take(&line);
-        }
-        Ok(Some((first, answers)))
+        Ok(Pages { request, plan, form, heads: Box::pin(heads), done: false })
     }
 
     pub async fn next(&mut self) -> Result<Option<Vec<Vec<Cell>>>, DbErr> {
         if self.done {
             return Ok(None);
         }
+        use futures_util::StreamExt;
         let mut rows = Vec::with_capacity(PAGE as usize);
         while rows.len() < PAGE as usize {
-            let Some((head, answers)) = self.next_response().await? else {
+            let Some(head) = self.heads.next().await.transpose()? else {
                 self.done = true;
                 break;
             };
+            let answers = parse_answers(head.id, head.answers.as_deref())?;
             rows.extend(self.row(&head, &answers));
         }
         Ok(if rows.is_empty() && self.done { None } else { Some(rows) })
     }
 
     /// The published row of one response (None when its unit is withheld).
-    fn row(&self, r: &Line, answers: &[(String, i16)]) -> Option<Vec<Cell>> {
+    fn row(&self, r: &Head, answers: &[(String, i16)]) -> Option<Vec<Cell>> {
         let (code, name) = self.plan.unit_label.get(&r.unit_id)?.as_ref()?;
         let demo: Demo = [r.gender.clone(), r.age_band.clone(), r.education.clone(), r.occupation.clone()];
         let shown = self.plan.demo.get(&(code.clone(), demo)).cloned().unwrap_or_default();

@@ -276,7 +276,7 @@ async fn a_microdata_export_that_fails_half_way_does_not_end_as_a_complete_file(
             .query_one_raw(sea_orm::Statement::from_string(
                 sea_orm::DbBackend::Postgres,
                 "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
-                 WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%LEFT JOIN \"answers\"%'",
+                 WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%string_agg(item_code%'",
             ))
             .await
             .unwrap()
