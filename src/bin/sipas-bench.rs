@@ -355,7 +355,7 @@ async fn exports(state: &AppState, tree: &sipas::units::UnitTree, responses: u64
     );
     for format in ["csv", "xlsx"] {
         let started = Instant::now();
-        let plan = microdata::plan(&state.db, tree, &request).await?;
+        let snapshot = microdata::Snapshot::open(&state.db, tree, &request).await?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(8);
         let sink = tokio::spawn(async move {
             let mut bytes = 0usize;
@@ -365,9 +365,9 @@ async fn exports(state: &AppState, tree: &sipas::units::UnitTree, responses: u64
             bytes
         });
         let rows = if format == "csv" {
-            stream_csv(state, &request, &plan, &form, &tx).await?
+            stream_csv(snapshot, &request, &form, &tx).await?
         } else {
-            stream_xlsx(state, &request, &plan, &form, &tx).await?
+            stream_xlsx(snapshot, &request, &form, &tx).await?
         };
         drop(tx);
         let bytes = sink.await?;

@@ -1,4 +1,6 @@
-//! Anonymised microdata: one row per response, streamed page by page so memory stays flat.
+//! Anonymised microdata: one row per response, streamed page by page so memory stays flat,
+//! all read from one snapshot of the database (`Snapshot`), so a file taken while
+//! submissions arrive is the database as it was at one instant.
 //!
 //! What keeps a row from singling anyone out:
 //! - the survey date is given as its month;
@@ -13,13 +15,13 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
 use uuid::Uuid;
 
 use super::Cell;
-use crate::entities::{answer, response};
+use crate::entities::response;
 use crate::forms::{AnswerKind, DemographicKey};
 use crate::index::catalog::Versioned;
 use crate::index::period::Period;
@@ -199,7 +201,7 @@ pub fn in_words(mut row: Vec<Cell>) -> Vec<Cell> {
     row
 }
 
-/// A response as the export reads it.
+/// A response as the export reads it, its answers folded into one `code:value,...` text.
 #[derive(Debug, FromQueryResult)]
 struct Head {
     id: Uuid,
@@ -213,34 +215,71 @@ struct Head {
     education: Option<String>,
     occupation: Option<String>,
     comment: Option<String>,
+    answers: Option<String>,
 }
 
-#[derive(Debug, FromQueryResult)]
-struct Answer {
-    response_id: Uuid,
-    item_code: String,
-    value: i16,
+/// The answers of a response, read in the same statement as the response. `string_agg`
+/// exists under this name in PostgreSQL and SQLite (3.44+; the bundled one is newer).
+const ANSWERS: &str = r#"(SELECT string_agg(item_code || ':' || CAST(value AS TEXT), ',') FROM answers WHERE answers.response_id = "responses"."id")"#;
+
+/// `A1:5,Q2:1,Q2:3` as (code, value) pairs, by code and value; anything else is an error,
+/// never a blank answer.
+fn parse_answers(id: Uuid, folded: Option<&str>) -> Result<Vec<(String, i16)>, DbErr> {
+    let mut out = Vec::with_capacity(24);
+    for pair in folded.unwrap_or_default().split(',').filter(|p| !p.is_empty()) {
+        let parsed = pair.rsplit_once(':').and_then(|(code, v)| Some((code.to_string(), v.parse::<i16>().ok()?)));
+        out.push(parsed.ok_or_else(|| DbErr::Custom(format!("unreadable answer {pair:?} of response {id}")))?);
+    }
+    out.sort();
+    Ok(out)
 }
 
 type Stream<'a, T> = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<T, DbErr>> + Send + 'a>>;
 
-/// Rows in pages of a thousand responses. Responses and their answers are read by two
-/// streaming queries in the same (response id) order and merged: one pass over each
-/// table, in index order, whatever the size; the order says nothing about time.
+/// One export's view of the database: a read-only transaction (`store::begin_snapshot`) in
+/// which the plan is counted and the rows are read, so both see the same responses, each
+/// with all its answers, however many are submitted meanwhile. Reading responses and
+/// answers as two statements on two connections gave two snapshots, and the rows of a
+/// response committed between them lost their answers.
+pub struct Snapshot {
+    txn: DatabaseTransaction,
+    pub plan: Plan,
+}
+
+impl Snapshot {
+    /// Opens the transaction and counts the plan in it.
+    pub async fn open(db: &DatabaseConnection, tree: &UnitTree, request: &Request) -> Result<Snapshot, DbErr> {
+        let txn = crate::store::begin_snapshot(db).await?;
+        let plan = plan(&txn, tree, request).await?;
+        Ok(Snapshot { txn, plan })
+    }
+
+    /// The rows, page by page.
+    pub async fn pages<'a>(&'a self, request: &'a Request, form: &'a Versioned) -> Result<Pages<'a>, DbErr> {
+        Pages::new(&self.txn, request, &self.plan, form).await
+    }
+
+    /// Ends the transaction (read-only: nothing to keep, but the end is checked).
+    pub async fn close(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+}
+
+/// Rows in pages of a thousand responses, read by one statement in response id order with
+/// each response's answers folded in: one stream, because a transaction's connection serves
+/// one stream at a time; one line per response, so the database sorts responses, not
+/// answers. The order says nothing about time.
 pub struct Pages<'a> {
     request: &'a Request,
     plan: &'a Plan,
     form: &'a Versioned,
     heads: Stream<'a, Head>,
-    answers: Stream<'a, Answer>,
-    /// An answer read ahead, belonging to a later response.
-    pending: Option<Answer>,
     done: bool,
 }
 
 impl<'a> Pages<'a> {
-    pub async fn new(
-        db: &'a DatabaseConnection,
+    async fn new(
+        txn: &'a DatabaseTransaction,
         request: &'a Request,
         plan: &'a Plan,
         form: &'a Versioned,
@@ -260,65 +299,27 @@ impl<'a> Pages<'a> {
                 response::Column::Occupation,
                 response::Column::Comment,
             ])
+            .column_as(Expr::cust(ANSWERS), "answers")
             .filter(scope_filter(request))
             .order_by_asc(response::Column::Id)
             .into_model::<Head>()
-            .stream(db)
+            .stream(txn)
             .await?;
-        let in_scope = sea_orm::sea_query::Query::select()
-            .column(response::Column::Id)
-            .from(response::Entity)
-            .cond_where(scope_filter(request))
-            .to_owned();
-        let answers = answer::Entity::find()
-            .filter(answer::Column::ResponseId.in_subquery(in_scope))
-            .order_by_asc(answer::Column::ResponseId)
-            .into_model::<Answer>()
-            .stream(db)
-            .await?;
-        Ok(Pages {
-            request,
-            plan,
-            form,
-            heads: Box::pin(heads),
-            answers: Box::pin(answers),
-            pending: None,
-            done: false,
-        })
-    }
-
-    /// The answers of response `id` (the streams are in the same order).
-    async fn answers_of(&mut self, id: Uuid) -> Result<Vec<(String, i16)>, DbErr> {
-        use futures_util::StreamExt;
-        let mut out = Vec::with_capacity(24);
-        loop {
-            let next = match self.pending.take() {
-                Some(a) => Some(a),
-                None => self.answers.next().await.transpose()?,
-            };
-            match next {
-                Some(a) if a.response_id == id => out.push((a.item_code, a.value)),
-                Some(a) => {
-                    self.pending = Some(a);
-                    return Ok(out);
-                }
-                None => return Ok(out),
-            }
-        }
+        Ok(Pages { request, plan, form, heads: Box::pin(heads), done: false })
     }
 
     pub async fn next(&mut self) -> Result<Option<Vec<Vec<Cell>>>, DbErr> {
-        use futures_util::StreamExt;
         if self.done {
             return Ok(None);
         }
+        use futures_util::StreamExt;
         let mut rows = Vec::with_capacity(PAGE as usize);
         while rows.len() < PAGE as usize {
             let Some(head) = self.heads.next().await.transpose()? else {
                 self.done = true;
                 break;
             };
-            let answers = self.answers_of(head.id).await?;
+            let answers = parse_answers(head.id, head.answers.as_deref())?;
             rows.extend(self.row(&head, &answers));
         }
         Ok(if rows.is_empty() && self.done { None } else { Some(rows) })

@@ -1,6 +1,6 @@
 //! Database access: plain functions over `&impl ConnectionTrait`, one file per table group.
-//! One code path serves SQLite and PostgreSQL; the differences are confined to `connect`
-//! and `begin_write`.
+//! One code path serves SQLite and PostgreSQL; the differences are confined to `connect`,
+//! `begin_write` and `begin_snapshot`.
 
 pub mod forms;
 pub mod responses;
@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    IsolationLevel, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 /// Opens the pool. SQLite: WAL, `synchronous=FULL` (a 201 survives power loss), foreign
@@ -47,6 +47,24 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     db.begin_with_options(TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..Default::default()
+    })
+    .await
+}
+
+/// Starts a read-only transaction whose statements all see one snapshot, for a reader that
+/// needs several queries to agree (an export's plan and its rows). PostgreSQL: `REPEATABLE
+/// READ READ ONLY` (the snapshot is taken by the first statement; read-only transactions
+/// never fail to serialise). SQLite: a deferred `BEGIN`, whose first SELECT pins the WAL
+/// snapshot until the end; writers (`BEGIN IMMEDIATE`) keep committing meanwhile, since a
+/// WAL reader takes no lock they wait for. It holds one pooled connection while it lasts.
+pub async fn begin_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    // SQLite has neither setting (sea-orm would only warn): a WAL read transaction already is
+    // a snapshot, and nothing in it writes.
+    let postgres = db.get_database_backend() == DbBackend::Postgres;
+    db.begin_with_options(TransactionOptions {
+        isolation_level: postgres.then_some(IsolationLevel::RepeatableRead),
+        access_mode: postgres.then_some(AccessMode::ReadOnly),
+        sqlite_transaction_mode: None,
     })
     .await
 }

@@ -16,6 +16,7 @@ mod console_charts;
 mod console_text;
 mod email;
 mod engine;
+mod export_snapshot;
 mod exports;
 mod forms;
 mod ops;

@@ -14,7 +14,7 @@ use super::indices::{Common, Parsed, add, parse_common};
 use crate::auth::Principal;
 use crate::error::{ApiError, FieldErrors};
 use crate::export::indices::{ExportMeta, IndicesTable};
-use crate::export::microdata::{self, Pages, Plan};
+use crate::export::microdata::{self, Snapshot};
 use crate::export::{BOM, csv_lines};
 use crate::index::report::{self, Context};
 use crate::startup::AppState;
@@ -161,16 +161,18 @@ pub async fn microdata_file(
         k: p.k,
         comments: q.comments.as_deref() == Some("true"),
     };
-    let plan = microdata::plan(&state.db, &tree, &request).await?;
+    let snapshot = Snapshot::open(&state.db, &tree, &request).await?;
     let details = json!({"export": "microdata", "format": format, "within": p.unit.code, "period": p.period.label(),
-        "filters": p.filters, "k": p.k, "comments": request.comments, "rows": plan.rows});
+        "filters": p.filters, "k": p.k, "comments": request.comments, "rows": snapshot.plan.rows});
     audit::record(&state.db, Some((who.user_id, &who.email)), "export", Some(&p.unit.code), details).await?;
     let stem = file_stem("microdata", &p);
     let (tx, rx) = tokio::sync::mpsc::channel(8);
     let form = p.form.clone();
     if format == "csv" {
         actix_web::rt::spawn(async move {
-            if let Err(e) = stream_csv(&state, &request, &plan, &form, &tx).await {
+            // An error after the headers ends the body with an error: the client sees a
+            // truncated transfer, never a clean end of a partial file.
+            if let Err(e) = stream_csv(snapshot, &request, &form, &tx).await {
                 tracing::error!("microdata export stopped: {e}");
                 let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
             }
@@ -181,7 +183,7 @@ pub async fn microdata_file(
             .streaming(body(rx)));
     }
     actix_web::rt::spawn(async move {
-        if let Err(e) = stream_xlsx(&state, &request, &plan, &form, &tx).await {
+        if let Err(e) = stream_xlsx(snapshot, &request, &form, &tx).await {
             tracing::error!("microdata export stopped: {e}");
             let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
         }
@@ -194,9 +196,8 @@ pub async fn microdata_file(
 
 /// Writes the CSV page by page; the channel's bound keeps memory flat when the client is slow.
 pub async fn stream_csv(
-    state: &AppState,
+    snapshot: Snapshot,
     request: &microdata::Request,
-    plan: &Plan,
     form: &crate::index::catalog::Versioned,
     tx: &Sender,
 ) -> anyhow::Result<u64> {
@@ -206,21 +207,22 @@ pub async fn stream_csv(
         .map(crate::export::Cell::Text)
         .collect()]));
     tx.send(Ok(Bytes::from(head))).await?;
-    let mut pages = Pages::new(&state.db, request, plan, form).await?;
+    let mut pages = snapshot.pages(request, form).await?;
     let mut rows = 0;
     while let Some(page) = pages.next().await? {
         rows += page.len() as u64;
         tx.send(Ok(Bytes::from(csv_lines(&page)))).await?;
     }
+    drop(pages);
+    snapshot.close().await?;
     Ok(rows)
 }
 
 /// Writes the workbook in constant-memory mode on a blocking thread (a sheet per million
 /// rows), then streams the finished file.
 pub async fn stream_xlsx(
-    state: &AppState,
+    snapshot: Snapshot,
     request: &microdata::Request,
-    plan: &Plan,
     form: &crate::index::catalog::Versioned,
     tx: &Sender,
 ) -> anyhow::Result<u64> {
@@ -257,7 +259,7 @@ pub async fn stream_xlsx(
         book.save_to_writer(&mut file)?;
         Ok(file)
     });
-    let mut pages = Pages::new(&state.db, request, plan, form).await?;
+    let mut pages = snapshot.pages(request, form).await?;
     let mut rows = 0;
     while let Some(page) = pages.next().await? {
         rows += page.len() as u64;
@@ -266,6 +268,9 @@ pub async fn stream_xlsx(
         }
     }
     drop(rows_tx);
+    drop(pages);
+    // The rows are read: the snapshot's connection goes back to the pool before the file is sent.
+    snapshot.close().await?;
     let mut file = writer.await??;
     use std::io::Seek;
     file.seek(std::io::SeekFrom::Start(0))?;
