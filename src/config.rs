@@ -57,7 +57,7 @@ pub struct Settings {
     pub min_fill_seconds: i64,
     /// Days a receipt code stays valid.
     pub code_validity_days: i64,
-    /// A unit's SIPAS over the last 30 days below this (with at least k responses) alerts
+    /// A unit's SIPAS for the current calendar month below this (with at least k responses) alerts
     /// its managers, at most once a week.
     pub alert_threshold: f64,
     /// `RUST_LOG`-style filter.

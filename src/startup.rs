@@ -31,6 +31,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Signs the time a survey page was served (minimum fill time).
     pub form_secret: Arc<Vec<u8>>,
+    /// The publication gate's decided lattices.
+    pub publisher: Arc<crate::publish::Publisher>,
 }
 
 /// Connects, runs the migrations, loads and checks the forms and records them.
@@ -52,6 +54,7 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
         limits: Limits::new(settings),
         settings: Arc::new(settings.clone()),
         form_secret,
+        publisher: Arc::default(),
     })
 }
 

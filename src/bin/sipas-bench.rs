@@ -283,7 +283,7 @@ async fn main() -> anyhow::Result<()> {
         let t = Instant::now();
         let tree = store::units::tree(&state.db).await?;
         let root = tree.by_code("BTR").ok_or_else(|| anyhow::anyhow!("root"))?.clone();
-        let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree };
+        let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree, publisher: &state.publisher };
         let request = RankingRequest {
             form: &form,
             level: Level::Commune,

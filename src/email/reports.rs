@@ -1,5 +1,5 @@
 //! What the worker sends on its own: a weekly digest to each unit_manager (Monday from
-//! 07:00, Vietnam time) and an alert when a unit's SIPAS over the last 30 days is below
+//! 07:00, Vietnam time) and an alert when a unit's SIPAS for the current calendar month is below
 //! `alert_threshold` with at least k responses (checked daily, at most one a week per unit
 //! and manager). Messages are in Vietnamese, then English. Dedupe keys make every run
 //! idempotent, also across processes.
@@ -14,9 +14,13 @@ use crate::index::report::{self, Context, Filters, IndexReport, IndexRequest, Ro
 use crate::startup::AppState;
 use crate::store;
 
-/// The last 30 days up to `today`, and the 30 before.
+/// The calendar month of `today` (so far), and the month before. Calendar months, not a
+/// rolling 30 days: the publication gate protects calendar periods only, and two rolling
+/// windows a day apart would differ by that day's few responses.
 fn windows(today: NaiveDate) -> (Period, Period) {
-    let now = Period { from: today - TimeDelta::days(29), to: today };
+    let first = today.with_day(1).unwrap_or(today);
+    let now =
+        Period::parse(&format!("{}-{:02}", first.year(), first.month())).unwrap_or(Period { from: first, to: today });
     (now, now.previous())
 }
 
@@ -26,7 +30,7 @@ async fn figures(state: &AppState, unit: &unit::Model, period: Period) -> anyhow
     let Some(form) = state.forms.get(&form_id).and_then(|f| state.catalog.get(&f.form.id, f.form.version)) else {
         return Ok(None);
     };
-    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree };
+    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree, publisher: &state.publisher };
     let request = IndexRequest {
         form,
         unit,
@@ -60,9 +64,9 @@ pub async fn digest(
     let previous = figures(state, unit, before).await?;
     let k = state.settings.suppression_k;
     let link = format!("{}/console/units/{}", state.settings.public_base_url.trim_end_matches('/'), unit.code);
-    let mut vi = format!("Đơn vị: {} ({})\n30 ngày qua ({} – {}):\n", unit.name_vi, unit.code, now.from, now.to);
+    let mut vi = format!("Đơn vị: {} ({})\nTháng này ({} – {}):\n", unit.name_vi, unit.code, now.from, now.to);
     let mut en = format!(
-        "Unit: {} ({})\nLast 30 days ({} – {}):\n",
+        "Unit: {} ({})\nThis month ({} – {}):\n",
         unit.name_en.as_deref().unwrap_or(&unit.name_vi),
         unit.code,
         now.from,
@@ -80,8 +84,8 @@ pub async fn digest(
             vi.push_str(&format!("  SIPAS {v:.1}{ci}, {} phiếu\n", r.figures.n));
             en.push_str(&format!("  SIPAS {v:.1}{ci}, {} responses\n", r.figures.n));
             if let Some(p) = previous.as_ref().and_then(value) {
-                vi.push_str(&format!("  So với 30 ngày trước đó ({p:.1}): {:+.1} điểm\n", v - p));
-                en.push_str(&format!("  Against the 30 days before ({p:.1}): {:+.1} points\n", v - p));
+                vi.push_str(&format!("  So với tháng trước ({p:.1}): {:+.1} điểm\n", v - p));
+                en.push_str(&format!("  Against the month before ({p:.1}): {:+.1} points\n", v - p));
             }
             for g in &r.figures.groups {
                 let title = state
@@ -96,9 +100,16 @@ pub async fn digest(
             }
         }
         None => {
-            let n = current.as_ref().map_or(0, |r| r.figures.n);
-            vi.push_str(&format!("  Chưa đủ {k} phiếu để công bố số liệu ({n} phiếu).\n"));
-            en.push_str(&format!("  Fewer than {k} responses: no figure is published ({n} responses).\n"));
+            let protects = current.as_ref().and_then(|r| r.figures.withheld)
+                == Some(crate::index::engine::Withheld::ProtectsAnother);
+            if protects {
+                vi.push_str("  Số liệu được ẩn để bảo vệ một nhóm khác.\n");
+                en.push_str("  Withheld to protect another group.\n");
+            } else {
+                let n = current.as_ref().map_or(0, |r| r.figures.n);
+                vi.push_str(&format!("  Chưa đủ {k} phiếu để công bố số liệu ({n} phiếu).\n"));
+                en.push_str(&format!("  Fewer than {k} responses: no figure is published ({n} responses).\n"));
+            }
         }
     }
     let text = format!("{vi}\nXem chi tiết: {link}\n\n---\n\n{en}\nDetails: {link}\n");
@@ -139,7 +150,7 @@ pub async fn enqueue_digests(state: &AppState, today: NaiveDate) -> anyhow::Resu
     Ok(queued)
 }
 
-/// Queues an alert to the managers of every unit whose last 30 days fall below the threshold.
+/// Queues an alert to the managers of every unit whose current month falls below the threshold.
 pub async fn enqueue_alerts(state: &AppState, today: NaiveDate) -> anyhow::Result<usize> {
     let threshold = state.settings.alert_threshold;
     let (now, _) = windows(today);
@@ -149,9 +160,9 @@ pub async fn enqueue_alerts(state: &AppState, today: NaiveDate) -> anyhow::Resul
         let Some(v) = value(&r).filter(|v| !r.figures.suppressed && *v < threshold) else { continue };
         let link = format!("{}/console/units/{}", state.settings.public_base_url.trim_end_matches('/'), unit.code);
         let text = format!(
-            "Chỉ số SIPAS của {name} trong 30 ngày qua ({from} – {to}) là {v:.1}, dưới ngưỡng {threshold:.1} ({n} phiếu).\n\
+            "Chỉ số SIPAS của {name} trong tháng này ({from} – {to}) là {v:.1}, dưới ngưỡng {threshold:.1} ({n} phiếu).\n\
              Xem các tiêu chí bị mất điểm: {link}\n\n---\n\n\
-             The SIPAS of {name} over the last 30 days ({from} – {to}) is {v:.1}, below the threshold of {threshold:.1} ({n} responses).\n\
+             The SIPAS of {name} this month ({from} – {to}) is {v:.1}, below the threshold of {threshold:.1} ({n} responses).\n\
              See which criteria lost points: {link}\n",
             name = unit.name_vi,
             from = now.from,

@@ -117,6 +117,19 @@ pub struct Figures {
     /// Expectation items: `value` is the share choosing the top levels.
     pub expectations: Vec<ItemFigure>,
     pub questions: Vec<QuestionFigure>,
+    /// Why the cell is withheld, when the publication gate withholds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withheld: Option<Withheld>,
+}
+
+/// Why a cell is withheld (set by the publication gate; the maths never sets it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Withheld {
+    /// Fewer than k responses.
+    UnderK,
+    /// Shown, it would let a reader work out another group of fewer than k responses.
+    ProtectsAnother,
 }
 
 /// One cell being computed: its form, tally and threshold.
@@ -285,6 +298,7 @@ pub fn compute(form: &Form, layout: &Layout, tally: &Tally, k: u64) -> Figures {
         items: form.index_items().iter().filter_map(|i| cell.item(&i.code)).collect(),
         expectations: form.expectations.iter().filter_map(|e| cell.item(&e.code)).collect(),
         questions,
+        withheld: None,
     }
 }
 
@@ -368,6 +382,7 @@ pub fn combine(cells: &[(&Figures, f64)]) -> Figures {
             items: vec![],
             expectations: vec![],
             questions: vec![],
+            withheld: None,
         };
     };
     let index = mix(cells
@@ -393,6 +408,7 @@ pub fn combine(cells: &[(&Figures, f64)]) -> Figures {
             &cells.iter().map(|(f, w)| (&f.expectations, *w)).collect::<Vec<_>>(),
         ),
         questions: vec![],
+        withheld: None,
     }
 }
 
@@ -430,80 +446,9 @@ impl Figures {
     }
 }
 
-/// Complementary suppression over cells that add up to a published total: while the
-/// hidden cells hold fewer than k responses together (so their sum, recoverable by
-/// subtraction, would be a small cell), hide the smallest visible cell too.
-/// `cells` are (count, hidden); returns the indices to hide in addition.
-pub fn complementary(cells: &[(u64, bool)], k: u64) -> Vec<usize> {
-    let mut hidden: Vec<bool> = cells.iter().map(|(_, h)| *h).collect();
-    let mut hidden_sum: u64 = cells.iter().filter(|(n, h)| *h && *n > 0).map(|(n, _)| n).sum();
-    let mut extra = Vec::new();
-    if hidden_sum == 0 {
-        return extra;
-    }
-    while hidden_sum < k {
-        let next = cells
-            .iter()
-            .enumerate()
-            .filter(|(i, (n, _))| !hidden[*i] && *n > 0)
-            .min_by_key(|(_, (n, _))| *n)
-            .map(|(i, _)| i);
-        let Some(i) = next else { break };
-        hidden[i] = true;
-        hidden_sum += cells[i].0;
-        extra.push(i);
-    }
-    extra
-}
-
-/// Applies complementary suppression to rows that partition a published total: first to
-/// whole rows, then item by item (an item's satisfied count and distribution add up too).
-pub fn protect(rows: &mut [Figures], k: u64) {
-    let cells: Vec<(u64, bool)> = rows.iter().map(|r| (r.n, r.suppressed)).collect();
-    for i in complementary(&cells, k) {
-        rows[i].strip();
-    }
-    let Some(first) = rows.first() else { return };
-    let codes: Vec<String> = first.items.iter().chain(&first.expectations).map(|i| i.code.clone()).collect();
-    for code in codes {
-        let cells: Vec<(u64, bool)> = rows
-            .iter()
-            .map(|r| {
-                let item = r.items.iter().chain(&r.expectations).find(|i| i.code == code);
-                item.map_or((0, false), |i| (i.n, i.suppressed))
-            })
-            .collect();
-        for i in complementary(&cells, k) {
-            let row = &mut rows[i];
-            for item in row.items.iter_mut().chain(row.expectations.iter_mut()).filter(|it| it.code == code) {
-                strip_item(item);
-            }
-            fn in_groups(groups: &mut [GroupFigure], code: &str) {
-                for g in groups {
-                    g.items.iter_mut().filter(|it| it.code == code).for_each(strip_item);
-                    in_groups(&mut g.groups, code);
-                }
-            }
-            in_groups(&mut row.groups, &code);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_single_small_cell_takes_the_smallest_other_cell_with_it() {
-        // 4 is under k=10: alone it could be recovered from the total, so 12 goes too.
-        assert_eq!(complementary(&[(30, false), (4, true), (12, false), (25, false)], 10), vec![2]);
-        // Two small cells that together reach k protect each other.
-        assert!(complementary(&[(30, false), (6, true), (5, true)], 10).is_empty());
-        // Two small cells under k together need a third.
-        assert_eq!(complementary(&[(30, false), (3, true), (2, true), (40, false)], 10), vec![0]);
-        // Nothing hidden, nothing to do; empty cells hide nothing.
-        assert!(complementary(&[(30, false), (0, true)], 10).is_empty());
-    }
 
     #[test]
     fn wilson_interval_matches_the_reference_formula() {

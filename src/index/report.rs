@@ -1,6 +1,7 @@
 //! Figures as the API and the console publish them: gathers tallies for a unit, period,
-//! filters, roll-up and breakdown, runs the engine, and applies primary and complementary
-//! suppression. Rankings and trends are built from the same pieces.
+//! filters, roll-up and breakdown, runs the engine, and passes every cell through the
+//! publication gate (`crate::publish`), which alone decides what is withheld. Rankings,
+//! trends and the unit table are built from the same pieces.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -12,6 +13,7 @@ use super::engine::{self, Estimate, Figures};
 use super::period::Period;
 use super::tally::Tally;
 use crate::entities::unit;
+use crate::publish::{Cell, Gate, Publisher};
 use crate::store::tallies::{self, ALL, Dim, Selection};
 use crate::store::volumes;
 use crate::units::UnitTree;
@@ -21,6 +23,18 @@ pub struct Filters {
     pub respondent_type: Option<String>,
     pub channel: Option<String>,
     pub service: Option<String>,
+}
+
+impl Filters {
+    /// The dimension and value filtered on (the query allows one at most).
+    pub fn dimension(&self) -> (Option<Dim>, Option<&str>) {
+        match (&self.respondent_type, &self.channel, &self.service) {
+            (Some(v), _, _) => (Some(Dim::RespondentType), Some(v)),
+            (None, Some(v), _) => (Some(Dim::Channel), Some(v)),
+            (None, None, Some(v)) => (Some(Dim::Service), Some(v)),
+            (None, None, None) => (None, None),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -45,11 +59,38 @@ pub enum Breakdown {
     Unit,
 }
 
+impl Breakdown {
+    /// The dimension of detail it splits by (none for units).
+    pub fn dim(self) -> Option<Dim> {
+        match self {
+            Breakdown::RespondentType => Some(Dim::RespondentType),
+            Breakdown::Channel => Some(Dim::Channel),
+            Breakdown::Service => Some(Dim::Service),
+            Breakdown::Unit => None,
+        }
+    }
+}
+
 /// Everything a report needs besides the question.
 pub struct Context<'a> {
     pub db: &'a sea_orm::DatabaseConnection,
     pub catalog: &'a Catalog,
     pub tree: &'a UnitTree,
+    pub publisher: &'a Publisher,
+}
+
+impl Context<'_> {
+    /// The gate for an output about `unit_id` over `periods`, by `dim`.
+    async fn gate(
+        &self,
+        unit_id: i32,
+        form: &Versioned,
+        periods: &[Period],
+        dim: Option<Dim>,
+        k: u64,
+    ) -> Result<Gate, sea_orm::DbErr> {
+        Gate::load(self.publisher, self.db, self.tree, unit_id, &form.form.id, periods, dim, k).await
+    }
 }
 
 /// Tallies per unit and per value of the dimension kept apart (`*` when none), in the
@@ -182,12 +223,12 @@ fn subtree_volume(tree: &UnitTree, volumes: &HashMap<i32, i64>, unit_id: i32) ->
 
 pub async fn index(ctx: &Context<'_>, q: &IndexRequest<'_>) -> Result<IndexReport, sea_orm::DbErr> {
     let unit_id = q.unit.id;
-    let split = match q.breakdown {
-        Some(Breakdown::RespondentType) => Some(Dim::RespondentType),
-        Some(Breakdown::Channel) => Some(Dim::Channel),
-        Some(Breakdown::Service) => Some(Dim::Service),
-        _ => None,
-    };
+    let split = q.breakdown.and_then(Breakdown::dim);
+    let (filtered, value) = q.filters.dimension();
+    let gate = ctx.gate(unit_id, q.form, &[q.period], filtered.or(split), q.k).await?;
+    fn cell(unit_id: i32, own: bool, period: Period, value: Option<&str>) -> Cell<'_> {
+        Cell { unit_id, own, period, value }
+    }
     let subtree = ctx.tree.subtree(unit_id);
     let gathered = gather(ctx, q.form, Some(subtree), q.period, &q.filters, split).await?;
     let volumes = volumes::totals(ctx.db, &q.period).await?;
@@ -200,7 +241,11 @@ pub async fn index(ctx: &Context<'_>, q: &IndexRequest<'_>) -> Result<IndexRepor
     let children: Vec<&unit::Model> = ctx.tree.children(unit_id).iter().filter_map(|c| ctx.tree.get(*c)).collect();
     let mut parts = None;
     let figures_out = match q.rollup {
-        Rollup::Pooled => figures(q.form, Some(&total), q.k),
+        Rollup::Pooled => {
+            let mut f = figures(q.form, Some(&total), q.k);
+            gate.publish(&mut f, &cell(unit_id, false, q.period, value));
+            f
+        }
         Rollup::MeanOfChildren | Rollup::VolumeWeighted => {
             let mut used = Vec::new();
             let mut described = Vec::new();
@@ -209,7 +254,8 @@ pub async fn index(ctx: &Context<'_>, q: &IndexRequest<'_>) -> Result<IndexRepor
                 for part in gathered.pooled(ctx.tree, child.id).values() {
                     t.add(part);
                 }
-                let f = figures(q.form, Some(&t), q.k);
+                let mut f = figures(q.form, Some(&t), q.k);
+                gate.publish(&mut f, &cell(child.id, false, q.period, value));
                 let weight = match q.rollup {
                     Rollup::VolumeWeighted => subtree_volume(ctx.tree, &volumes, child.id).map(|v| v as f64),
                     _ => Some(1.0),
@@ -235,18 +281,18 @@ pub async fn index(ctx: &Context<'_>, q: &IndexRequest<'_>) -> Result<IndexRepor
                 for part in gathered.pooled(ctx.tree, child.id).values() {
                     t.add(part);
                 }
-                rows.push(BreakdownRow {
-                    key: child.code.clone(),
-                    name: Some(child.name_vi.clone()),
-                    figures: figures(q.form, Some(&t), q.k),
-                });
+                let mut f = figures(q.form, Some(&t), q.k);
+                gate.publish(&mut f, &cell(child.id, false, q.period, value));
+                rows.push(BreakdownRow { key: child.code.clone(), name: Some(child.name_vi.clone()), figures: f });
             }
             let mut own = Tally::empty(&q.form.layout);
             for part in gathered.own(unit_id).values() {
                 own.add(part);
             }
             if own.responses() > 0 || children.is_empty() {
-                rows.push(BreakdownRow { key: "(own)".into(), name: None, figures: figures(q.form, Some(&own), q.k) });
+                let mut f = figures(q.form, Some(&own), q.k);
+                gate.publish(&mut f, &cell(unit_id, true, q.period, value));
+                rows.push(BreakdownRow { key: "(own)".into(), name: None, figures: f });
             }
             Some(rows)
         }
@@ -255,23 +301,15 @@ pub async fn index(ctx: &Context<'_>, q: &IndexRequest<'_>) -> Result<IndexRepor
             Some(
                 pooled
                     .iter()
-                    .map(|(key, t)| BreakdownRow {
-                        key: key.clone(),
-                        name: None,
-                        figures: figures(q.form, Some(t), q.k),
+                    .map(|(key, t)| {
+                        let mut f = figures(q.form, Some(t), q.k);
+                        gate.publish(&mut f, &cell(unit_id, false, q.period, Some(key)));
+                        BreakdownRow { key: key.clone(), name: None, figures: f }
                     })
                     .collect(),
             )
         }
     };
-    let breakdown = breakdown.map(|mut rows| {
-        let mut figs: Vec<Figures> = rows.iter().map(|r| r.figures.clone()).collect();
-        engine::protect(&mut figs, q.k);
-        for (row, f) in rows.iter_mut().zip(figs) {
-            row.figures = f;
-        }
-        rows
-    });
 
     let volume = subtree_volume(ctx.tree, &volumes, unit_id);
     let flagged = crate::store::responses::count_flagged(ctx.db, &ctx.tree.subtree(unit_id), &q.period).await?;
@@ -312,6 +350,8 @@ pub struct RankingRow {
     pub name: String,
     pub n: u64,
     pub suppressed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withheld: Option<engine::Withheld>,
     pub value: Option<f64>,
     pub ci95: Option<[f64; 2]>,
     /// 1 = best; equal values share a rank. None when suppressed.
@@ -366,6 +406,13 @@ pub async fn rankings(ctx: &Context<'_>, q: &RankingRequest<'_>) -> Result<Ranki
     let targets: Vec<&unit::Model> =
         scope.iter().filter_map(|id| ctx.tree.get(*id)).filter(|u| u.level == q.level.as_str()).collect();
     let previous = q.period.previous();
+    let (dim, value) = q.filters.dimension();
+    let gate = ctx.gate(q.within.id, q.form, &[q.period, previous], dim, q.k).await?;
+    let published = |t: &Tally, unit_id: i32, period: Period| {
+        let mut f = figures(q.form, Some(t), q.k);
+        gate.publish(&mut f, &Cell { unit_id, own: false, period, value });
+        f
+    };
     let now = gather(ctx, q.form, Some(scope.clone()), q.period, &q.filters, None).await?;
     let before = gather(ctx, q.form, Some(scope), previous, &q.filters, None).await?;
     let pooled = |g: &Gathered, id: i32| -> Tally {
@@ -375,9 +422,9 @@ pub async fn rankings(ctx: &Context<'_>, q: &RankingRequest<'_>) -> Result<Ranki
         }
         t
     };
-    let reference = figures(q.form, Some(&pooled(&now, q.within.id)), q.k);
-    let current: Vec<Figures> = targets.iter().map(|u| figures(q.form, Some(&pooled(&now, u.id)), q.k)).collect();
-    let past: Vec<Figures> = targets.iter().map(|u| figures(q.form, Some(&pooled(&before, u.id)), q.k)).collect();
+    let reference = published(&pooled(&now, q.within.id), q.within.id, q.period);
+    let current: Vec<Figures> = targets.iter().map(|u| published(&pooled(&now, u.id), u.id, q.period)).collect();
+    let past: Vec<Figures> = targets.iter().map(|u| published(&pooled(&before, u.id), u.id, previous)).collect();
     let value = |f: &Figures| f.index.as_ref().map(|e| e.value);
     let rank_now = ranks(&current.iter().map(value).collect::<Vec<_>>());
     let rank_before = ranks(&past.iter().map(value).collect::<Vec<_>>());
@@ -405,6 +452,7 @@ pub async fn rankings(ctx: &Context<'_>, q: &RankingRequest<'_>) -> Result<Ranki
                 name: u.name_vi.clone(),
                 n: f.n,
                 suppressed: f.suppressed,
+                withheld: f.withheld,
                 value: value(f),
                 ci95: f.index.as_ref().and_then(|e| e.ci95),
                 rank: rank_now[i],
@@ -447,6 +495,8 @@ pub struct TrendPoint {
     pub to: chrono::NaiveDate,
     pub n: u64,
     pub suppressed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withheld: Option<engine::Withheld>,
     pub index: Option<Estimate>,
     pub groups: Vec<engine::GroupFigure>,
 }
@@ -471,6 +521,8 @@ pub async fn trend(
     k: u64,
 ) -> Result<Trend, sea_orm::DbErr> {
     let subtree = ctx.tree.subtree(unit.id);
+    let (dim, value) = filters.dimension();
+    let gate = ctx.gate(unit.id, form, &[period], dim, k).await?;
     let mut points = Vec::new();
     for p in period.series(quarterly) {
         let g = gather(ctx, form, Some(subtree.clone()), p, filters, None).await?;
@@ -479,6 +531,7 @@ pub async fn trend(
             t.add(part);
         }
         let mut f = figures(form, Some(&t), k);
+        gate.publish(&mut f, &Cell { unit_id: unit.id, own: false, period: p, value });
         for g in &mut f.groups {
             g.items.clear();
             g.groups.iter_mut().for_each(|sub| sub.items.clear());
@@ -489,6 +542,7 @@ pub async fn trend(
             to: p.to,
             n: f.n,
             suppressed: f.suppressed,
+            withheld: f.withheld,
             index: f.index,
             groups: f.groups,
         });
@@ -517,10 +571,7 @@ pub struct UnitFigures {
 }
 
 /// Pooled figures of every unit of `within`'s subtree (parents before children), ranked
-/// within each level. When a family (a parent's children) has suppressed members, further
-/// children are suppressed until the hidden part, with the parent's own responses (which no
-/// row shows), holds at least k responses: no suppressed child is left recoverable as
-/// parent minus siblings.
+/// within each level, each row as the publication gate lets it out.
 pub async fn unit_table(
     ctx: &Context<'_>,
     form: &Versioned,
@@ -530,52 +581,29 @@ pub async fn unit_table(
     k: u64,
 ) -> Result<Vec<UnitFigures>, sea_orm::DbErr> {
     let scope = ctx.tree.subtree(within.id);
+    let (dim, value) = filters.dimension();
+    let gate = ctx.gate(within.id, form, &[period], dim, k).await?;
     let gathered = gather(ctx, form, Some(scope.clone()), period, filters, None).await?;
-    let pooled = |id: i32| -> Tally {
-        let mut t = Tally::empty(&form.layout);
-        for part in gathered.pooled(ctx.tree, id).values() {
-            t.add(part);
-        }
-        t
-    };
     let mut rows: Vec<UnitFigures> = scope
         .iter()
         .filter_map(|id| ctx.tree.get(*id))
-        .map(|u| UnitFigures {
-            unit: u.code.clone(),
-            name: u.name_vi.clone(),
-            level: u.level.clone(),
-            parent: u.parent_id.and_then(|p| ctx.tree.get(p)).map(|p| p.code.clone()),
-            rank: None,
-            figures: figures(form, Some(&pooled(u.id)), k),
+        .map(|u| {
+            let mut t = Tally::empty(&form.layout);
+            for part in gathered.pooled(ctx.tree, u.id).values() {
+                t.add(part);
+            }
+            let mut f = figures(form, Some(&t), k);
+            gate.publish(&mut f, &Cell { unit_id: u.id, own: false, period, value });
+            UnitFigures {
+                unit: u.code.clone(),
+                name: u.name_vi.clone(),
+                level: u.level.clone(),
+                parent: u.parent_id.and_then(|p| ctx.tree.get(p)).map(|p| p.code.clone()),
+                rank: None,
+                figures: f,
+            }
         })
         .collect();
-    let index_of: HashMap<String, usize> = rows.iter().enumerate().map(|(i, r)| (r.unit.clone(), i)).collect();
-    for id in &scope {
-        let children: Vec<usize> = ctx
-            .tree
-            .children(*id)
-            .iter()
-            .filter_map(|c| ctx.tree.get(*c))
-            .filter_map(|c| index_of.get(&c.code).copied())
-            .collect();
-        if children.is_empty() {
-            continue;
-        }
-        let mut cells: Vec<(u64, bool)> =
-            children.iter().map(|i| (rows[*i].figures.n, rows[*i].figures.suppressed)).collect();
-        if !cells.iter().any(|(n, hidden)| *hidden && *n > 0) {
-            continue;
-        }
-        // The parent's own responses are in no row: they mask the hidden children as well.
-        let own: u64 = gathered.own(*id).values().map(Tally::responses).sum();
-        cells.push((own, true));
-        for extra in engine::complementary(&cells, k) {
-            if let Some(i) = children.get(extra) {
-                rows[*i].figures.strip();
-            }
-        }
-    }
     let mut by_level: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, r) in rows.iter().enumerate() {
         by_level.entry(r.level.clone()).or_default().push(i);

@@ -225,7 +225,9 @@ pub async fn count_in(db: &impl ConnectionTrait, unit_ids: &[i32]) -> Result<u64
     response::Entity::find().filter(response::Column::UnitId.is_in(unit_ids.to_vec())).count(db).await
 }
 
-/// Comments of a selection of responses, newest months first, as (month, text).
+/// Comments of a selection of responses (the latest `limit`), in the order of their text:
+/// no date and no order that would date them finer than the cell they are shown with. Only
+/// the publication gate calls this, for a cell it shows.
 pub async fn comments(
     db: &impl ConnectionTrait,
     unit_ids: &[i32],
@@ -233,7 +235,7 @@ pub async fn comments(
     period: &crate::index::period::Period,
     filters: &crate::index::report::Filters,
     limit: u64,
-) -> Result<Vec<(String, String)>, DbErr> {
+) -> Result<Vec<String>, DbErr> {
     use sea_orm::QueryOrder;
     let mut q = response::Entity::find()
         .select_only()
@@ -255,8 +257,9 @@ pub async fn comments(
     }
     let rows: Vec<(chrono::NaiveDate, Option<String>)> =
         q.order_by_desc(response::Column::SurveyDate).limit(limit).into_tuple().all(db).await?;
-    // Only the month: the day would help put a name to a comment.
-    Ok(rows.into_iter().filter_map(|(d, c)| c.map(|c| (d.format("%Y-%m").to_string(), c))).collect())
+    let mut out: Vec<String> = rows.into_iter().filter_map(|(_, c)| c).collect();
+    out.sort();
+    Ok(out)
 }
 
 /// Flagged responses at some units in a period (they are out of the indices).

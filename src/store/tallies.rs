@@ -417,3 +417,44 @@ pub fn file(
     }
     Ok(())
 }
+
+/// Responses per unit, month and value of `dim` (or `*` when none) for one form and year:
+/// the counts the publication gate decides from. Summed over form versions.
+pub async fn month_counts(
+    db: &impl ConnectionTrait,
+    form_id: &str,
+    units: &[i32],
+    year: i32,
+    dim: Option<Dim>,
+) -> Result<Vec<(i32, u32, String, u64)>, DbErr> {
+    use chrono::Datelike;
+    let (Some(first), Some(last)) = (NaiveDate::from_ymd_opt(year, 1, 1), NaiveDate::from_ymd_opt(year, 12, 1)) else {
+        return Ok(vec![]);
+    };
+    let detail = |col: tally::Column, d: Dim| {
+        if dim == Some(d) { col.ne(ALL) } else { col.eq(ALL) }
+    };
+    let value = match dim {
+        Some(Dim::RespondentType) => tally::Column::RespondentType,
+        Some(Dim::Channel) => tally::Column::Channel,
+        Some(Dim::Service) => tally::Column::Service,
+        None => tally::Column::RespondentType,
+    };
+    let rows: Vec<(i32, NaiveDate, String, i64)> = tally::Entity::find()
+        .select_only()
+        .columns([tally::Column::UnitId, tally::Column::PeriodStart])
+        .column(value)
+        .column(tally::Column::Responses)
+        .filter(tally::Column::FormId.eq(form_id))
+        .filter(tally::Column::Grain.eq(Grain::Month.as_str()))
+        .filter(tally::Column::PeriodStart.between(first, last))
+        .filter(tally::Column::UnitId.is_in(units.iter().copied()))
+        .filter(detail(tally::Column::RespondentType, Dim::RespondentType))
+        .filter(detail(tally::Column::Channel, Dim::Channel))
+        .filter(detail(tally::Column::Service, Dim::Service))
+        .filter(tally::Column::Responses.gt(0))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|(u, start, v, n)| (u, start.month(), v, u64::try_from(n).unwrap_or(0))).collect())
+}

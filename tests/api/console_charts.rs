@@ -98,9 +98,19 @@ async fn two_communes() -> TestApp {
             assert_eq!(app.submit(&body).await.status(), 201);
         }
     }
-    // Four at a third commune: under k everywhere.
+    // Four at a third commune: under k everywhere. Six more, without E, at a fourth beside it,
+    // so that the two small communes hide each other and Tam Kỳ's other commune stays shown.
     for _ in 0..4 {
         assert_eq!(app.submit(&valid_submission("QNM.TK.HH")).await.status(), 201);
+    }
+    for _ in 0..6 {
+        let mut body = valid_submission("QNM.TK.TT");
+        for (code, v) in body["answers"].as_object_mut().unwrap() {
+            if code.starts_with('E') {
+                *v = Value::Null;
+            }
+        }
+        assert_eq!(app.submit(&body).await.status(), 201);
     }
     app
 }
@@ -160,7 +170,12 @@ async fn the_trend_says_why_a_month_has_no_point() {
     // A month with a point is not in the note: Minh An has 10 or more in January.
     let html = page(&client, &app, "/console/units/QNM.HA.MA?period=2024").await;
     let note = between(&html, "<ul class=\"chart-note\"", "</ul>").expect("a note under the trend");
-    assert!(note.contains("2024-02 (5 phiếu)") && !note.contains("2024-01"), "{note}");
+    let withheld = between(&note, "Dưới 10 phiếu, không công bố:", "</li>").unwrap();
+    assert!(withheld.contains("2024-02 (5 phiếu)") && !withheld.contains("2024-01"), "{note}");
+    // January is withheld only to protect February and March (Q1 minus January would give
+    // them): said apart, without its count.
+    let protecting = between(&note, "Ẩn để bảo vệ một nhóm khác:", "</li>").unwrap();
+    assert!(protecting.contains("2024-01") && !protecting.contains("phiếu"), "{note}");
 }
 
 #[tokio::test]

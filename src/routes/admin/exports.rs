@@ -10,13 +10,13 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
 
-use super::indices::{Common, Parsed, add, parse_common};
 use crate::auth::Principal;
 use crate::error::{ApiError, FieldErrors};
 use crate::export::indices::{ExportMeta, IndicesTable};
 use crate::export::microdata::{self, Snapshot};
 use crate::export::{BOM, csv_lines};
 use crate::index::report::{self, Context};
+use crate::publish::query::{Common, Parsed, Periods, add, parse_common};
 use crate::startup::AppState;
 use crate::{audit, store};
 
@@ -43,7 +43,7 @@ async fn parsed(
 ) -> Result<(Parsed, crate::units::UnitTree), ApiError> {
     let tree = store::units::tree(&state.db).await?;
     let mut fields = FieldErrors::new();
-    let p = parse_common(state, &tree, who, q.within.as_deref(), common, &mut fields)?;
+    let p = parse_common(state, &tree, who, q.within.as_deref(), common, Periods::Calendar, &mut fields)?;
     if !matches!(q.comments.as_deref(), None | Some("true" | "false")) {
         add(&mut fields, "comments", "must be true or false");
     }
@@ -85,7 +85,7 @@ pub async fn indices_file(
         return Err(ApiError::NotFound("exports come as csv, xlsx or json".into()));
     }
     let (p, tree) = parsed(state, who, q, common).await?;
-    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree };
+    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree, publisher: &state.publisher };
     let units = report::unit_table(&ctx, &p.form, &p.unit, p.period, &p.filters, p.k).await?;
     let table = IndicesTable {
         meta: ExportMeta {

@@ -1,161 +1,18 @@
 //! Indices, rankings and trends (signed in; a unit_manager only within its subtree).
-//! Every query parameter is checked and every problem listed at once (422).
+//! The query is parsed by `publish::query`; every problem is listed at once (422).
 
 use actix_web::{HttpResponse, web};
-use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::auth::{Principal, Role};
-use crate::entities::unit;
+use crate::auth::Principal;
 use crate::error::{ApiError, FieldErrors};
-use crate::forms::{Channel, RespondentType};
-use crate::index::catalog::Versioned;
-use crate::index::period::Period;
-use crate::index::report::{self, Breakdown, Context, Filters, Rollup};
+use crate::index::report::{self, Context};
+pub use crate::publish::query::Common;
+use crate::publish::query::{Periods, add, parse_breakdown, parse_common, parse_rollup};
 use crate::startup::AppState;
 use crate::store;
-use crate::units::{Level, UnitTree};
-
-/// Parameters shared by indices, rankings and trends.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct Common {
-    /// Form id; default: the first form the unit takes.
-    pub form: Option<String>,
-    /// `2024`, `2024-Q1` or `2024-03`; or give `from` and `to`. Default: this year.
-    pub period: Option<String>,
-    /// First day, YYYY-MM-DD (Vietnam's calendar).
-    pub from: Option<String>,
-    /// Last day, YYYY-MM-DD.
-    pub to: Option<String>,
-    /// `citizen` or `organization`.
-    pub respondent_type: Option<String>,
-    /// `in_person`, `online`, `kiosk`, `phone` or `paper`.
-    pub channel: Option<String>,
-    /// A field code of the form.
-    pub service: Option<String>,
-    /// Suppression threshold; never below the configured one.
-    pub k: Option<String>,
-}
-
-pub(crate) struct Parsed {
-    pub form: std::sync::Arc<Versioned>,
-    pub unit: unit::Model,
-    pub period: Period,
-    pub filters: Filters,
-    pub k: u64,
-}
-
-pub(crate) fn add(fields: &mut FieldErrors, field: &str, message: impl Into<String>) {
-    fields.entry(field.to_string()).or_default().push(message.into());
-}
-
-/// The unit a query is about: the one named, else the caller's own, else the root.
-fn pick_unit(tree: &UnitTree, who: &Principal, code: Option<&str>) -> Result<unit::Model, ApiError> {
-    let unit = match code {
-        Some(code) => tree.by_code(code).ok_or_else(|| ApiError::NotFound(format!("no unit {code}")))?,
-        None => match (who.role, who.unit_id) {
-            (Role::UnitManager, Some(id)) => {
-                tree.get(id).ok_or_else(|| ApiError::NotFound("your unit is gone".into()))?
-            }
-            _ => tree
-                .all()
-                .iter()
-                .find(|u| u.parent_id.is_none())
-                .ok_or_else(|| ApiError::NotFound("there are no units yet".into()))?,
-        },
-    };
-    who.require_unit(tree, unit.id)?;
-    Ok(unit.clone())
-}
-
-fn parse_date(fields: &mut FieldErrors, name: &str, value: &str) -> Option<NaiveDate> {
-    let parsed = NaiveDate::parse_from_str(value, "%Y-%m-%d").ok();
-    if parsed.is_none() {
-        add(fields, name, "must be a date, YYYY-MM-DD");
-    }
-    parsed
-}
-
-pub(crate) fn parse_common(
-    state: &AppState,
-    tree: &UnitTree,
-    who: &Principal,
-    unit_code: Option<&str>,
-    q: &Common,
-    fields: &mut FieldErrors,
-) -> Result<Option<Parsed>, ApiError> {
-    let unit = pick_unit(tree, who, unit_code)?;
-    let taken = tree.effective_forms(unit.id, &state.forms.ids());
-    let form_id = q.form.clone().or_else(|| taken.first().cloned()).unwrap_or_default();
-    let form = state.forms.get(&form_id).and_then(|f| state.catalog.get(&f.form.id, f.form.version)).cloned();
-    if form.is_none() {
-        add(fields, "form", format!("unknown form {form_id:?}"));
-    }
-
-    let period = match (&q.period, &q.from, &q.to) {
-        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-            add(fields, "period", "give either period or from and to, not both");
-            None
-        }
-        (Some(p), None, None) => {
-            let parsed = Period::parse(p);
-            if parsed.is_none() {
-                add(fields, "period", "must be a year (2024), a quarter (2024-Q1) or a month (2024-03)");
-            }
-            parsed
-        }
-        (None, Some(from), Some(to)) => {
-            let (from, to) = (parse_date(fields, "from", from), parse_date(fields, "to", to));
-            match from.zip(to) {
-                Some((f, t)) if f > t => {
-                    add(fields, "to", "must not be before from");
-                    None
-                }
-                Some((f, t)) if (t - f).num_days() > 366 * 20 => {
-                    add(fields, "to", "a period spans at most 20 years");
-                    None
-                }
-                Some((f, t)) => Period::new(f, t),
-                None => None,
-            }
-        }
-        (None, Some(_), None) => {
-            add(fields, "to", "is needed with from");
-            None
-        }
-        (None, None, Some(_)) => {
-            add(fields, "from", "is needed with to");
-            None
-        }
-        (None, None, None) => Period::year(crate::vietnam_today().year()),
-    };
-
-    if q.respondent_type.as_deref().is_some_and(|r| RespondentType::parse(r).is_none()) {
-        add(fields, "respondent_type", "must be citizen or organization");
-    }
-    if q.channel.as_deref().is_some_and(|c| Channel::parse(c).is_none()) {
-        add(fields, "channel", "must be in_person, online, kiosk, phone or paper");
-    }
-    if let (Some(service), Some(form)) = (q.service.as_deref(), &form)
-        && !form.form.fields.iter().any(|f| f.code == service)
-    {
-        add(fields, "service", "not one of the form's fields");
-    }
-    let floor = state.settings.suppression_k;
-    let k = match q.k.as_deref().map(str::parse::<u64>) {
-        None => floor,
-        Some(Ok(k)) if (floor..=1_000_000).contains(&k) => k,
-        Some(_) => {
-            add(fields, "k", format!("must be a whole number from {floor} (the configured threshold) up"));
-            floor
-        }
-    };
-    let filters =
-        Filters { respondent_type: q.respondent_type.clone(), channel: q.channel.clone(), service: q.service.clone() };
-    Ok(form.zip(period).map(|(form, period)| Parsed { form, unit, period, filters, k }))
-}
+use crate::units::Level;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -182,31 +39,14 @@ pub async fn indices(
 ) -> Result<HttpResponse, ApiError> {
     let tree = store::units::tree(&state.db).await?;
     let mut fields = FieldErrors::new();
-    let parsed = parse_common(&state, &tree, &who, q.unit.as_deref(), &common, &mut fields)?;
-    let rollup = match q.rollup.as_deref() {
-        None | Some("pooled") => Rollup::Pooled,
-        Some("mean_of_children") => Rollup::MeanOfChildren,
-        Some("volume_weighted") => Rollup::VolumeWeighted,
-        Some(_) => {
-            add(&mut fields, "rollup", "must be pooled, mean_of_children or volume_weighted");
-            Rollup::Pooled
-        }
-    };
-    let breakdown = match q.breakdown.as_deref() {
-        None => None,
-        Some("respondent_type") => Some(Breakdown::RespondentType),
-        Some("channel") => Some(Breakdown::Channel),
-        Some("service") => Some(Breakdown::Service),
-        Some("unit") => Some(Breakdown::Unit),
-        Some(_) => {
-            add(&mut fields, "breakdown", "must be respondent_type, channel, service or unit");
-            None
-        }
-    };
+    let parsed = parse_common(&state, &tree, &who, q.unit.as_deref(), &common, Periods::Calendar, &mut fields)?;
+    let rollup = parse_rollup(q.rollup.as_deref(), &mut fields);
+    let filters = parsed.as_ref().map(|p| p.filters.clone()).unwrap_or_default();
+    let breakdown = parse_breakdown(q.breakdown.as_deref(), &filters, &mut fields);
     let (Some(p), true) = (parsed, fields.is_empty()) else {
         return Err(ApiError::validation(fields));
     };
-    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree };
+    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree, publisher: &state.publisher };
     let request = report::IndexRequest {
         form: &p.form,
         unit: &p.unit,
@@ -244,7 +84,7 @@ pub async fn rankings(
 ) -> Result<HttpResponse, ApiError> {
     let tree = store::units::tree(&state.db).await?;
     let mut fields = FieldErrors::new();
-    let parsed = parse_common(&state, &tree, &who, q.within.as_deref(), &common, &mut fields)?;
+    let parsed = parse_common(&state, &tree, &who, q.within.as_deref(), &common, Periods::Calendar, &mut fields)?;
     let level = match q.level.as_deref() {
         Some(l) => {
             let level = Level::parse(l);
@@ -269,7 +109,7 @@ pub async fn rankings(
     let (Some(p), Some(level), true) = (parsed, level, fields.is_empty()) else {
         return Err(ApiError::validation(fields));
     };
-    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree };
+    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree, publisher: &state.publisher };
     let request = report::RankingRequest {
         form: &p.form,
         level,
@@ -304,7 +144,7 @@ pub async fn trends(
 ) -> Result<HttpResponse, ApiError> {
     let tree = store::units::tree(&state.db).await?;
     let mut fields = FieldErrors::new();
-    let parsed = parse_common(&state, &tree, &who, q.unit.as_deref(), &common, &mut fields)?;
+    let parsed = parse_common(&state, &tree, &who, q.unit.as_deref(), &common, Periods::Months, &mut fields)?;
     let quarterly = match q.interval.as_deref() {
         None | Some("month") => false,
         Some("quarter") => true,
@@ -319,7 +159,7 @@ pub async fn trends(
     let (Some(p), true) = (parsed, fields.is_empty()) else {
         return Err(ApiError::validation(fields));
     };
-    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree };
+    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree, publisher: &state.publisher };
     let trend = report::trend(&ctx, &p.form, &p.unit, p.period, quarterly, &p.filters, p.k).await?;
     Ok(HttpResponse::Ok().json(trend))
 }

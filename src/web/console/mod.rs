@@ -363,6 +363,17 @@ pub fn num(v: Option<f64>) -> String {
     v.map_or("–".into(), |v| format!("{v:.1}"))
 }
 
+/// Why a figure is not shown, as the publication gate said: too few responses, or hidden
+/// so that another, smaller group cannot be worked out from it.
+pub fn withheld_note(lang: Lang, why: Option<crate::index::engine::Withheld>, k: u64) -> String {
+    match (why, lang) {
+        (Some(crate::index::engine::Withheld::ProtectsAnother), Lang::Vi) => "ẩn để bảo vệ một nhóm khác".into(),
+        (Some(crate::index::engine::Withheld::ProtectsAnother), Lang::En) => "withheld to protect another group".into(),
+        (_, Lang::Vi) => format!("ẩn: dưới {k} phiếu"),
+        (_, Lang::En) => format!("withheld: under {k} responses"),
+    }
+}
+
 pub fn suppressed_note(lang: Lang, k: u64) -> String {
     match lang {
         Lang::Vi => format!("dưới {k} phiếu"),

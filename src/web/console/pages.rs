@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{Console, error_page, error_page_back, num, page, suppressed_note, t};
+use super::{Console, error_page, error_page_back, num, page, suppressed_note, t, withheld_note};
 use crate::Lang;
 use crate::auth::Role;
 use crate::entities::unit;
@@ -14,8 +14,8 @@ use crate::forms::{Channel, RespondentType, Text};
 use crate::index::compare;
 use crate::index::engine::{Figures, ItemFigure};
 use crate::index::report::{self, Breakdown, Context, IndexReport, IndexRequest, Rollup};
+use crate::publish::query::{Common, Parsed, Periods, parse_common};
 use crate::routes::admin::exports::{self, ExportQuery};
-use crate::routes::admin::indices::{Common, Parsed, parse_common};
 use crate::startup::AppState;
 use crate::store;
 use crate::units::{Level, UnitTree};
@@ -94,7 +94,7 @@ async fn parse(
     q: Common,
 ) -> Result<Parsed, ApiError> {
     let mut fields = FieldErrors::new();
-    let parsed = parse_common(state, tree, &c.who, unit, &clean(q), &mut fields)?;
+    let parsed = parse_common(state, tree, &c.who, unit, &clean(q), Periods::Calendar, &mut fields)?;
     match (parsed, fields.is_empty()) {
         (Some(p), true) => Ok(p),
         _ => Err(ApiError::validation(fields)),
@@ -108,7 +108,7 @@ async fn index(
     unit: &unit::Model,
     breakdown: Option<Breakdown>,
 ) -> Result<IndexReport, ApiError> {
-    let ctx = Context { db: &state.db, catalog: &state.catalog, tree };
+    let ctx = Context { db: &state.db, catalog: &state.catalog, tree, publisher: &state.publisher };
     let request = IndexRequest {
         form: &p.form,
         unit,
@@ -143,7 +143,7 @@ fn headline(c: &Console, p: &Parsed, f: &Figures) -> Markup {
                     div.muted { (t(lang, "KTC 95%: ", "95% CI: ")) (e.ci95.map_or("–".into(), |[a, b]| format!("{a:.1}–{b:.1}"))) }
                 } @else {
                     div.v.supp { "–" }
-                    div.muted.supp { (suppressed_note(lang, p.k)) }
+                    div.muted.supp { (withheld_note(lang, f.withheld, p.k)) }
                 }
                 div.muted { (f.n) " " (t(lang, "phiếu", "responses")) }
             }
@@ -162,9 +162,10 @@ fn headline(c: &Console, p: &Parsed, f: &Figures) -> Markup {
 /// than k (withheld), or no answer to any criterion.
 fn trend_chart(c: &Console, trend: &report::Trend) -> Markup {
     let lang = c.lang;
-    let why = |p: &report::TrendPoint| match (p.n, p.suppressed) {
-        (0, _) => "–",
-        (_, true) => "*",
+    let why = |p: &report::TrendPoint| match (p.n, p.withheld, p.suppressed) {
+        (0, _, _) => "–",
+        (_, Some(crate::index::engine::Withheld::ProtectsAnother), _) => "†",
+        (_, _, true) => "*",
         _ => "○",
     };
     let points: Vec<Point> = trend
@@ -175,7 +176,7 @@ fn trend_chart(c: &Console, trend: &report::Trend) -> Markup {
     let missing = |mark: &str| -> Vec<&report::TrendPoint> {
         trend.points.iter().filter(|p| p.index.is_none() && why(p) == mark).collect()
     };
-    let (none, withheld, unanswered) = (missing("–"), missing("*"), missing("○"));
+    let (none, withheld, unanswered, protecting) = (missing("–"), missing("*"), missing("○"), missing("†"));
     let months = |ps: &[&report::TrendPoint]| ps.iter().map(|p| p.period.as_str()).collect::<Vec<_>>().join(", ");
     let counted = |ps: &[&report::TrendPoint]| {
         ps.iter()
@@ -193,6 +194,9 @@ fn trend_chart(c: &Console, trend: &report::Trend) -> Markup {
             ul.chart-note {
                 @if !none.is_empty() { li { "– " (t(lang, "Không có phiếu:", "No responses:")) " " (months(&none)) } }
                 @if !withheld.is_empty() { li { "* " (withheld_title) " " (counted(&withheld)) } }
+                @if !protecting.is_empty() {
+                    li { "† " (t(lang, "Ẩn để bảo vệ một nhóm khác:", "Withheld to protect another group:")) " " (months(&protecting)) }
+                }
                 @if !unanswered.is_empty() {
                     li { "○ " (t(lang, "Không ai trả lời các tiêu chí:", "No answer to any criterion:")) " " (counted(&unanswered)) }
                 }
@@ -223,7 +227,7 @@ async fn overview_inner(state: &AppState, c: &Console, q: PageQuery) -> Result<H
     let p = parse(state, c, &tree, None, q.common).await?;
     let unit = p.unit.clone();
     let r = index(state, &tree, &p, &unit, Some(Breakdown::Unit)).await?;
-    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree };
+    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree, publisher: &state.publisher };
     let trend = report::trend(&ctx, &p.form, &unit, p.period, false, &p.filters, p.k).await?;
     let rows = r.breakdown.clone().unwrap_or_default();
     let mut bars: Vec<Bar> = rows
@@ -232,7 +236,7 @@ async fn overview_inner(state: &AppState, c: &Console, q: PageQuery) -> Result<H
             label: row.name.clone().unwrap_or_else(|| t(lang, "(tại đơn vị)", "(own office)").to_string()),
             value: row.figures.index.as_ref().map(|e| e.value),
             ci: row.figures.index.as_ref().and_then(|e| e.ci95),
-            note: suppressed_note(lang, p.k),
+            note: withheld_note(lang, row.figures.withheld, p.k),
         })
         .collect();
     bars.sort_by(|a, b| b.value.unwrap_or(-1.0).total_cmp(&a.value.unwrap_or(-1.0)));
@@ -266,7 +270,7 @@ fn unit_rows(c: &Console, p: &Parsed, rows: &[report::BreakdownRow]) -> Markup {
                         td.num { (num(Some(e.value))) }
                         td.num { (e.ci95.map_or("–".into(), |[a, b]| format!("{a:.1}–{b:.1}"))) }
                     } @else {
-                        td.num.supp colspan="2" { (suppressed_note(lang, p.k)) }
+                        td.num.supp colspan="2" { (withheld_note(lang, row.figures.withheld, p.k)) }
                     }
                 }
             } }
@@ -379,7 +383,7 @@ async fn rankings_inner(state: &AppState, c: &Console, q: PageQuery) -> Result<H
             .and_then(|u| Level::parse(&u.level))
             .unwrap_or(Level::Commune),
     };
-    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree };
+    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree, publisher: &state.publisher };
     let request = report::RankingRequest {
         form: &p.form,
         level,
@@ -398,7 +402,7 @@ async fn rankings_inner(state: &AppState, c: &Console, q: PageQuery) -> Result<H
     let bars: Vec<Bar> = r
         .units
         .iter()
-        .map(|u| Bar { label: u.name.clone(), value: u.value, ci: u.ci95, note: suppressed_note(lang, p.k) })
+        .map(|u| Bar { label: u.name.clone(), value: u.value, ci: u.ci95, note: withheld_note(lang, u.withheld, p.k) })
         .collect();
     let body = html! {
         (filters(c, state, "/console/rankings", &p, level_select))
@@ -422,7 +426,7 @@ async fn rankings_inner(state: &AppState, c: &Console, q: PageQuery) -> Result<H
                         td.num { (u.change.map_or("–".into(), |c| format!("{c:+.1}"))) }
                         td.num { (u.rank_change.map_or("–".into(), |c| format!("{c:+}"))) }
                     } @else {
-                        td.supp colspan="4" { (suppressed_note(lang, p.k)) }
+                        td.supp colspan="4" { (withheld_note(lang, u.withheld, p.k)) }
                     }
                 }
                 @if u.value.is_some() {
@@ -488,14 +492,9 @@ async fn unit_view(
     let compared = (root.id != unit.id).then_some(&reference.figures);
     let by_channel = index(state, &tree, &p, &unit, Some(Breakdown::Channel)).await?;
     let by_type = index(state, &tree, &p, &unit, Some(Breakdown::RespondentType)).await?;
-    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree };
+    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree, publisher: &state.publisher };
     let trend = report::trend(&ctx, &p.form, &unit, p.period, false, &p.filters, p.k).await?;
-    let comments = if r.figures.suppressed {
-        vec![]
-    } else {
-        store::responses::comments(&state.db, &tree.subtree(unit.id), &p.form.form.id, &p.period, &p.filters, 30)
-            .await?
-    };
+    let comments = crate::publish::comments(&ctx, &p, &unit, 30).await?;
     let levels: Vec<String> = p
         .form
         .form
@@ -581,7 +580,7 @@ async fn unit_view(
         div.cards.wide {
             @for (title, rep) in [(t(lang, "Kênh", "Channel"), &by_channel), (t(lang, "Đối tượng", "Respondents"), &by_type)] {
                 div.card { div.muted { (title) } table { tbody { @for row in rep.breakdown.iter().flatten() {
-                    tr { td { (breakdown_label(&row.key, lang)) } td.num { (row.figures.n) } td.num { @if row.figures.suppressed { span.supp { (suppressed_note(lang, p.k)) } } @else { (num(row.figures.index.as_ref().map(|e| e.value))) } } }
+                    tr { td { (breakdown_label(&row.key, lang)) } td.num { (row.figures.n) } td.num { @if row.figures.suppressed { span.supp { (withheld_note(lang, row.figures.withheld, p.k)) } } @else { (num(row.figures.index.as_ref().map(|e| e.value))) } } }
                 } } } }
             }
         }
@@ -590,12 +589,13 @@ async fn unit_view(
             (unit_rows(c, &p, r.breakdown.as_deref().unwrap_or(&[])))
         }
         h2 { (t(lang, "Ý kiến của người dân", "What people wrote")) }
-        @if r.figures.suppressed {
-            p.supp { (t(lang, "Ý kiến không hiển thị khi có ", "Comments are withheld with ")) (suppressed_note(lang, p.k)) "." }
-        } @else if comments.is_empty() {
-            p.muted { (t(lang, "Không có ý kiến trong kỳ.", "No comments in this period.")) }
-        } @else {
-            @for (month, text) in &comments { blockquote { span.muted { (month) } " " (text) } }
+        @match &comments {
+            None => p.supp { (t(lang, "Ý kiến không hiển thị khi số liệu của kỳ bị ẩn", "Comments are withheld when the period's figures are")) ": " (withheld_note(lang, r.figures.withheld, p.k)) "." },
+            Some(list) if list.is_empty() => p.muted { (t(lang, "Không có ý kiến trong kỳ.", "No comments in this period.")) },
+            Some(list) => {
+                p.muted { (t(lang, "Ý kiến trong kỳ ", "Comments of ")) (p.period.label()) (t(lang, ", xếp theo nội dung (không ghi ngày để không lộ người viết).", ", in the order of their text (undated, so that no one can be placed)."))  }
+                @for text in list { blockquote { (text) } }
+            }
         }
     };
     let period = format!("{} – {}", p.period.from, p.period.to);

@@ -1,0 +1,567 @@
+//! The publication lattice of one province, one calendar year and one breakdown dimension,
+//! and the decision of which of its cells may be shown.
+//!
+//! Cells: a node of the unit tree (a unit's subtree, or a parent's own responses) × a time
+//! (the year, its quarters, its months) × a value of the dimension (or all of them).
+//! Relations: subtree = own + children's subtrees; year = Σ quarters; quarter = Σ months;
+//! all = Σ values. Atoms, the finest cells: own unit × month × value.
+//!
+//! The decision is a property of the cell, the same whatever query asks for it:
+//! 1. primary: a cell with 0 < n < k is hidden;
+//! 2. remainder rule in every relation, repeated until nothing changes: where the whole is
+//!    known, the hidden parts hold 0 or at least k responses and are never a single part
+//!    (a single hidden part is the whole minus the shown ones); where the whole is hidden,
+//!    some part with responses is hidden too (else the whole is the sum of shown parts);
+//!    the next-smallest shown part is hidden until that holds;
+//! 3. audit: exact linear elimination of what the shown cells tell about the atoms of the
+//!    hidden ones; any hidden cell, or any group a reader could name (a node × a range of
+//!    months × a value) with fewer than k responses, that is determined makes the smallest
+//!    shown cell overlapping it hidden too, and 2–3 run again. Relations that cross (units ×
+//!    months × values) are where the remainder rule alone fails; the audit is the judge.
+
+/// Times of a year: 0 = the year, 1..=4 quarters, 5..=16 months.
+pub const TIMES: usize = 17;
+
+pub fn month_time(month: u32) -> usize {
+    4 + month as usize
+}
+
+pub fn quarter_time(quarter: u32) -> usize {
+    quarter as usize
+}
+
+/// The months (1..=12) a time covers.
+fn months_of(t: usize) -> std::ops::RangeInclusive<u32> {
+    match t {
+        0 => 1..=12,
+        1..=4 => (3 * t as u32 - 2)..=(3 * t as u32),
+        _ => (t as u32 - 4)..=(t as u32 - 4),
+    }
+}
+
+/// Why a cell is withheld.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// Fewer than k responses.
+    UnderK,
+    /// Shown, it would let a reader work out another, smaller group.
+    ProtectsAnother,
+}
+
+/// A node of the unit tree: a unit's whole subtree, or only a parent's own responses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Node {
+    Subtree(usize),
+    Own(usize),
+}
+
+/// The tree (units by index, parents before children) and the atoms' counts.
+pub struct Input {
+    pub parent: Vec<Option<usize>>,
+    /// Values of the dimension; 0 for "all only".
+    pub values: usize,
+    /// Responses per atom, at `atom(unit, month, value)`.
+    pub atoms: Vec<u64>,
+    pub k: u64,
+}
+
+impl Input {
+    pub fn new(parent: Vec<Option<usize>>, values: usize, k: u64) -> Input {
+        let atoms = vec![0; parent.len() * 12 * values.max(1)];
+        Input { parent, values, atoms, k }
+    }
+
+    /// Index of an atom: `value` counts from 0 (ignored when the dimension is "all only").
+    pub fn atom(&self, unit: usize, month: u32, value: usize) -> usize {
+        (unit * 12 + (month as usize - 1)) * self.values.max(1) + value
+    }
+}
+
+/// The decision for every cell of one lattice.
+pub struct Pattern {
+    units: usize,
+    values: usize,
+    children: Vec<Vec<usize>>,
+    pub k: u64,
+    sizes: Vec<u64>,
+    hidden: Vec<Option<Reason>>,
+    /// Cells this stage may not hide (the "all" cells, decided once for every dimension).
+    fixed: Vec<bool>,
+    atoms: Vec<u64>,
+    /// Groups the audit found determined and could not protect (should stay empty).
+    pub unresolved: usize,
+}
+
+impl Pattern {
+    fn vv(&self) -> usize {
+        self.values + 1
+    }
+
+    fn cell(&self, node: Node, t: usize, v: usize) -> usize {
+        let n = match node {
+            Node::Subtree(u) => 2 * u,
+            Node::Own(u) if self.children[u].is_empty() => 2 * u,
+            Node::Own(u) => 2 * u + 1,
+        };
+        (n * TIMES + t) * self.vv() + v
+    }
+
+    fn valid(&self, cell: usize) -> bool {
+        let n = cell / self.vv() / TIMES;
+        n.is_multiple_of(2) || !self.children[n / 2].is_empty()
+    }
+
+    /// The decision for a cell; `value` 0 is "all", 1.. the dimension's values.
+    pub fn decide(&self, node: Node, t: usize, value: usize) -> Option<Reason> {
+        self.hidden[self.cell(node, t, value)]
+    }
+
+    pub fn size(&self, node: Node, t: usize, value: usize) -> u64 {
+        self.sizes[self.cell(node, t, value)]
+    }
+
+    fn subtree(&self, u: usize) -> Vec<usize> {
+        let mut out = vec![u];
+        let mut i = 0;
+        while i < out.len() {
+            out.extend(self.children[out[i]].iter().copied());
+            i += 1;
+        }
+        out
+    }
+
+    fn units_of(&self, cell: usize) -> Vec<usize> {
+        let n = cell / self.vv() / TIMES;
+        if n % 2 == 1 { vec![n / 2] } else { self.subtree(n / 2) }
+    }
+
+    /// The atoms a cell adds up.
+    fn atoms_of(&self, cell: usize) -> Vec<usize> {
+        let v = cell % self.vv();
+        let t = (cell / self.vv()) % TIMES;
+        let va = self.values.max(1);
+        let mut out = Vec::new();
+        for u in self.units_of(cell) {
+            for m in months_of(t) {
+                let base = (u * 12 + (m as usize - 1)) * va;
+                if v == 0 {
+                    out.extend(base..base + va);
+                } else {
+                    out.push(base + v - 1);
+                }
+            }
+        }
+        out
+    }
+
+    fn relations(&self) -> Vec<(usize, Vec<usize>)> {
+        let mut out = Vec::new();
+        for u in 0..self.units {
+            for t in 0..TIMES {
+                for v in 0..self.vv() {
+                    if !self.children[u].is_empty() {
+                        let mut parts = vec![self.cell(Node::Own(u), t, v)];
+                        parts.extend(self.children[u].iter().map(|c| self.cell(Node::Subtree(*c), t, v)));
+                        out.push((self.cell(Node::Subtree(u), t, v), parts));
+                    }
+                }
+            }
+        }
+        for node in 0..2 * self.units {
+            let node_of = if node % 2 == 0 { Node::Subtree(node / 2) } else { Node::Own(node / 2) };
+            if node % 2 == 1 && self.children[node / 2].is_empty() {
+                continue;
+            }
+            for v in 0..self.vv() {
+                out.push((self.cell(node_of, 0, v), (1..=4).map(|q| self.cell(node_of, q, v)).collect()));
+                for q in 1..=4u32 {
+                    let parts = months_of(q as usize).map(|m| self.cell(node_of, month_time(m), v)).collect();
+                    out.push((self.cell(node_of, quarter_time(q), v), parts));
+                }
+            }
+            if self.values > 0 {
+                for t in 0..TIMES {
+                    let parts = (1..=self.values).map(|v| self.cell(node_of, t, v)).collect();
+                    out.push((self.cell(node_of, t, 0), parts));
+                }
+            }
+        }
+        out
+    }
+
+    /// Hides the smallest shown part with responses that this stage may hide.
+    fn hide_smallest(&mut self, parts: &[usize]) -> bool {
+        let pick = parts
+            .iter()
+            .copied()
+            .filter(|p| self.hidden[*p].is_none() && self.sizes[*p] > 0 && !self.fixed[*p])
+            .min_by_key(|p| (self.sizes[*p], *p));
+        match pick {
+            Some(p) => {
+                self.hidden[p] = Some(Reason::ProtectsAnother);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn remainder_rule(&mut self, relations: &[(usize, Vec<usize>)]) {
+        loop {
+            let mut changed = false;
+            for (whole, parts) in relations {
+                let hidden: Vec<usize> =
+                    parts.iter().copied().filter(|p| self.hidden[*p].is_some() && self.sizes[*p] > 0).collect();
+                let sum: u64 = hidden.iter().map(|p| self.sizes[*p]).sum();
+                if self.hidden[*whole].is_none() {
+                    if hidden.len() == 1 || (sum > 0 && sum < self.k) {
+                        if self.hide_smallest(parts) {
+                            changed = true;
+                        } else if !self.fixed[*whole] && self.sizes[*whole] > 0 {
+                            self.hidden[*whole] = Some(Reason::ProtectsAnother);
+                            changed = true;
+                        }
+                    }
+                } else if hidden.is_empty() && self.sizes[*whole] > 0 && self.hide_smallest(parts) {
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+
+    /// Groups (as atom lists) that the shown cells determine and must not.
+    fn audit(&self) -> Vec<Vec<usize>> {
+        let cells = self.sizes.len();
+        let mut var = vec![usize::MAX; self.atoms.len()];
+        let mut vars = 0;
+        for c in (0..cells).filter(|c| self.valid(*c) && self.hidden[*c].is_some()) {
+            for a in self.atoms_of(c) {
+                if var[a] == usize::MAX {
+                    var[a] = vars;
+                    vars += 1;
+                }
+            }
+        }
+        if vars == 0 {
+            return vec![];
+        }
+        let mut basis = Basis::new(vars);
+        for c in (0..cells).filter(|c| self.valid(*c) && self.hidden[*c].is_none()) {
+            let row: Vec<usize> =
+                self.atoms_of(c).into_iter().filter(|a| var[*a] != usize::MAX).map(|a| var[a]).collect();
+            if !row.is_empty() {
+                basis.insert(&row);
+            }
+        }
+        let determined = |atoms: &[usize], basis: &mut Basis| {
+            let row: Vec<usize> = atoms.iter().filter(|a| var[**a] != usize::MAX).map(|a| var[*a]).collect();
+            !row.is_empty() && basis.determines(&row)
+        };
+        let mut out = Vec::new();
+        for c in (0..cells).filter(|c| self.valid(*c) && self.hidden[*c].is_some() && self.sizes[*c] > 0) {
+            let atoms = self.atoms_of(c);
+            if determined(&atoms, &mut basis) {
+                out.push(atoms);
+            }
+        }
+        // Groups a reader could name: a node × a run of months × a value (or all).
+        let va = self.values.max(1);
+        for node in 0..2 * self.units {
+            if node % 2 == 1 && self.children[node / 2].is_empty() {
+                continue;
+            }
+            let units = if node % 2 == 1 { vec![node / 2] } else { self.subtree(node / 2) };
+            for v in 0..self.vv() {
+                let month_atoms = |m: u32| -> Vec<usize> {
+                    let mut out = Vec::new();
+                    for u in &units {
+                        let base = (u * 12 + (m as usize - 1)) * va;
+                        if v == 0 {
+                            out.extend(base..base + va);
+                        } else {
+                            out.push(base + v - 1);
+                        }
+                    }
+                    out
+                };
+                let per_month: Vec<Vec<usize>> = (1..=12).map(month_atoms).collect();
+                let counts: Vec<u64> = per_month.iter().map(|a| a.iter().map(|x| self.atoms[*x]).sum()).collect();
+                for from in 0..12 {
+                    let mut n = 0;
+                    let mut atoms = Vec::new();
+                    for to in from..12 {
+                        n += counts[to];
+                        atoms.extend(per_month[to].iter().copied());
+                        if n >= self.k {
+                            break;
+                        }
+                        if n > 0 && determined(&atoms, &mut basis) {
+                            out.push(atoms.clone());
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Hides the smallest shown cell with responses overlapping `atoms`, else an empty one
+    /// (a shown zero tells as much as a count), else one of another value at the same units
+    /// and months (the "all" cell minus the other values pins a value down), else any other;
+    /// false when none may be hidden.
+    fn widen(&mut self, atoms: &[usize]) -> bool {
+        let va = self.values.max(1);
+        let set: std::collections::HashSet<usize> = atoms.iter().copied().collect();
+        let places: std::collections::HashSet<usize> = atoms.iter().map(|a| a / va).collect();
+        let pick = (0..self.sizes.len())
+            .filter(|c| self.valid(*c) && self.hidden[*c].is_none() && !self.fixed[*c])
+            .map(|c| {
+                let cell = self.atoms_of(c);
+                // Last, any other cell: what pins the group down may sit elsewhere in the tree.
+                let tier = if cell.iter().any(|a| set.contains(a)) {
+                    0
+                } else if cell.iter().any(|a| places.contains(&(a / va))) {
+                    1
+                } else {
+                    2
+                };
+                (tier, self.sizes[c] == 0, self.sizes[c], c)
+            })
+            .min()
+            .map(|(_, _, _, c)| c);
+        match pick {
+            Some(c) => {
+                self.hidden[c] = Some(Reason::ProtectsAnother);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Decides every cell. `all_hidden`, for a dimension's lattice, is the decision already
+    /// taken for the "all" cells (by the lattice without a dimension): those are kept as
+    /// they are, so that every dimension agrees on them.
+    pub fn decide_all(input: Input, all_hidden: Option<&Pattern>) -> Pattern {
+        let units = input.parent.len();
+        let mut children = vec![Vec::new(); units];
+        for (u, p) in input.parent.iter().enumerate() {
+            if let Some(p) = p {
+                children[*p].push(u);
+            }
+        }
+        let vv = input.values + 1;
+        let cells = 2 * units * TIMES * vv;
+        let mut pattern = Pattern {
+            units,
+            values: input.values,
+            children,
+            k: input.k,
+            sizes: vec![0; cells],
+            hidden: vec![None; cells],
+            fixed: vec![false; cells],
+            atoms: input.atoms,
+            unresolved: 0,
+        };
+        for c in 0..cells {
+            if pattern.valid(c) {
+                pattern.sizes[c] = pattern.atoms_of(c).iter().map(|a| pattern.atoms[*a]).sum();
+            }
+        }
+        for c in 0..cells {
+            if !pattern.valid(c) {
+                continue;
+            }
+            let n = pattern.sizes[c];
+            if n > 0 && n < pattern.k {
+                pattern.hidden[c] = Some(Reason::UnderK);
+            }
+        }
+        if let Some(all) = all_hidden.filter(|_| input.values > 0) {
+            for node in 0..2 * units {
+                let node = if node % 2 == 0 { Node::Subtree(node / 2) } else { Node::Own(node / 2) };
+                for t in 0..TIMES {
+                    let c = pattern.cell(node, t, 0);
+                    pattern.hidden[c] = all.decide(node, t, 0);
+                    pattern.fixed[c] = true;
+                }
+            }
+        }
+        let relations = pattern.relations();
+        for _ in 0..cells {
+            pattern.remainder_rule(&relations);
+            let found = pattern.audit();
+            if found.is_empty() {
+                break;
+            }
+            let mut widened = false;
+            for atoms in &found {
+                if pattern.widen(atoms) {
+                    widened = true;
+                    break;
+                }
+            }
+            if !widened {
+                pattern.unresolved = found.len();
+                break;
+            }
+        }
+        pattern
+    }
+
+    /// Cells hidden by each rule, counted once per cell (the leaf's own cell is its subtree).
+    pub fn hidden_counts(&self) -> (usize, usize, usize) {
+        let mut out = (0, 0, 0);
+        for c in (0..self.sizes.len()).filter(|c| self.valid(*c) && self.sizes[*c] > 0) {
+            out.0 += 1;
+            match self.hidden[c] {
+                Some(Reason::UnderK) => out.1 += 1,
+                Some(Reason::ProtectsAnother) => out.2 += 1,
+                None => {}
+            }
+        }
+        out
+    }
+}
+
+/// A row space over GF(p), p = 2^61 − 1, kept in echelon form with sparse rows. Rows here
+/// are 0/1 sums: a vector in their span over the rationals is in it over GF(p), so a group
+/// the rationals determine is found; the reverse error (found only modulo p) would hide
+/// more, never less.
+struct Basis {
+    /// pivot column → row (sorted columns, values), 1 at the pivot.
+    rows: Vec<Option<Vec<(usize, u64)>>>,
+    scratch: Vec<u64>,
+}
+
+const P: u64 = (1 << 61) - 1;
+
+fn mul(a: u64, b: u64) -> u64 {
+    ((u128::from(a) * u128::from(b)) % u128::from(P)) as u64
+}
+
+fn inverse(a: u64) -> u64 {
+    let (mut base, mut exp, mut acc) = (a, P - 2, 1u64);
+    while exp > 0 {
+        if exp & 1 == 1 {
+            acc = mul(acc, base);
+        }
+        base = mul(base, base);
+        exp >>= 1;
+    }
+    acc
+}
+
+impl Basis {
+    fn new(columns: usize) -> Basis {
+        Basis { rows: vec![None; columns], scratch: vec![0; columns] }
+    }
+
+    /// Reduces the 0/1 vector with ones at `ones`; leaves the remainder in `scratch` and
+    /// returns its non-zero columns.
+    fn reduce(&mut self, ones: &[usize]) -> Vec<usize> {
+        let mut touched: std::collections::BTreeSet<usize> = ones.iter().copied().collect();
+        for c in ones {
+            self.scratch[*c] = 1;
+        }
+        let mut left = Vec::new();
+        while let Some(c) = touched.pop_first() {
+            let f = self.scratch[c];
+            if f == 0 {
+                continue;
+            }
+            match &self.rows[c] {
+                Some(row) => {
+                    for (col, val) in row {
+                        let s = &mut self.scratch[*col];
+                        *s = (*s + P - mul(f, *val)) % P;
+                        if *col != c {
+                            touched.insert(*col);
+                        }
+                    }
+                }
+                None => left.push(c),
+            }
+        }
+        left
+    }
+
+    fn insert(&mut self, ones: &[usize]) {
+        let left = self.reduce(ones);
+        if let Some(pivot) = left.iter().copied().find(|c| self.scratch[*c] != 0) {
+            let inv = inverse(self.scratch[pivot]);
+            let row: Vec<(usize, u64)> =
+                left.iter().filter(|c| self.scratch[**c] != 0).map(|c| (*c, mul(self.scratch[*c], inv))).collect();
+            self.rows[pivot] = Some(row);
+        }
+        for c in left {
+            self.scratch[c] = 0;
+        }
+    }
+
+    fn determines(&mut self, ones: &[usize]) -> bool {
+        let left = self.reduce(ones);
+        let zero = left.iter().all(|c| self.scratch[*c] == 0);
+        for c in left {
+            self.scratch[c] = 0;
+        }
+        zero
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A parent with children; counts per (unit, month).
+    fn lattice(parent: Vec<Option<usize>>, counts: &[(usize, u32, u64)], k: u64) -> Pattern {
+        let mut input = Input::new(parent, 0, k);
+        for (u, m, n) in counts {
+            let a = input.atom(*u, *m, 0);
+            input.atoms[a] += n;
+        }
+        Pattern::decide_all(input, None)
+    }
+
+    #[test]
+    fn a_small_month_takes_another_with_it_and_the_year_stays() {
+        // One unit: 30 responses in January..November, 1 in December.
+        let mut counts: Vec<(usize, u32, u64)> = (1..=11).map(|m| (0, m, 10 + u64::from(m))).collect();
+        counts.push((0, 12, 1));
+        let p = lattice(vec![None], &counts, 10);
+        assert_eq!(p.decide(Node::Subtree(0), month_time(12), 0), Some(Reason::UnderK));
+        assert_eq!(p.decide(Node::Subtree(0), 0, 0), None, "the year is shown");
+        // Q4 minus October and November would give December: one of them goes too.
+        let q4_parts = [10, 11].map(|m| p.decide(Node::Subtree(0), month_time(m), 0));
+        assert!(q4_parts.iter().any(Option::is_some), "{q4_parts:?}");
+        assert_eq!(p.unresolved, 0);
+    }
+
+    #[test]
+    fn a_child_hidden_in_one_relation_is_hidden_in_all() {
+        // Parent with 4 own, children with 25, 14 and 6 responses, all in March.
+        let p = lattice(vec![None, Some(0), Some(0), Some(0)], &[(0, 3, 4), (1, 3, 25), (2, 3, 14), (3, 3, 6)], 10);
+        let child = |u| p.decide(Node::Subtree(u), 0, 0);
+        assert_eq!(child(3), Some(Reason::UnderK));
+        // The parent's own 4 and the child's 6 make 10: enough together, and two parts.
+        assert_eq!(p.decide(Node::Own(0), 0, 0), Some(Reason::UnderK));
+        assert_eq!(child(1), None);
+        assert_eq!(child(2), None);
+        // The same decision for the child's March and Q1 (the same responses).
+        assert_eq!(p.decide(Node::Subtree(3), month_time(3), 0), Some(Reason::UnderK));
+        assert_eq!(p.decide(Node::Subtree(3), quarter_time(1), 0), Some(Reason::UnderK));
+        assert_eq!(p.unresolved, 0);
+    }
+
+    #[test]
+    fn the_elimination_finds_a_difference_and_not_an_overlap() {
+        let mut b = Basis::new(3);
+        b.insert(&[0, 1, 2]);
+        assert!(!b.determines(&[2]));
+        b.insert(&[0, 1]);
+        assert!(b.determines(&[2]));
+        assert!(!b.determines(&[1]));
+        assert!(b.determines(&[0, 1, 2]));
+    }
+}

@@ -1,0 +1,268 @@
+//! The publication gate: the one place that decides which figures may leave the service.
+//!
+//! Every output that shows a figure (indices and their breakdowns, rankings, trends,
+//! console pages, the printed report, exports, digests and alerts) computes its cells with
+//! the pure engine (`index::engine`, exact and unaware of who reads) and then passes each
+//! cell through [`Gate::publish`]. Whether a cell is shown is decided on the publication
+//! lattice of its province, form, calendar year and breakdown dimension (`lattice`), from
+//! the counts of the whole lattice and never from the query, so that every query, page,
+//! export and email agrees on it. The typed query the gate answers (unit, calendar period,
+//! one breakdown, k) is parsed once at the edge by `query`.
+
+pub mod lattice;
+pub mod query;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+use chrono::Datelike;
+use sea_orm::DbErr;
+
+use crate::index::engine::{Figures, Withheld};
+use crate::index::period::Period;
+use crate::store::tallies::{self, Dim};
+use crate::units::UnitTree;
+use lattice::{Input, Node, Pattern, Reason};
+
+/// One cell as an output names it.
+#[derive(Clone, Debug)]
+pub struct Cell<'a> {
+    pub unit_id: i32,
+    /// Only the unit's own responses (a parent's "(own)" row).
+    pub own: bool,
+    pub period: Period,
+    /// The value of the gate's dimension, or all of them.
+    pub value: Option<&'a str>,
+}
+
+/// Patterns already decided, by province, form, year, k and dimension, with the counts
+/// they were decided from: a new response anywhere in the lattice decides again.
+#[derive(Default)]
+pub struct Publisher {
+    cache: Mutex<HashMap<Key, (u64, Arc<Decided>)>>,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Key {
+    root: i32,
+    form: String,
+    year: i32,
+    k: u64,
+    dim: Option<DimKey>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum DimKey {
+    RespondentType,
+    Channel,
+    Service,
+}
+
+fn dim_key(d: Dim) -> DimKey {
+    match d {
+        Dim::RespondentType => DimKey::RespondentType,
+        Dim::Channel => DimKey::Channel,
+        Dim::Service => DimKey::Service,
+    }
+}
+
+/// One decided lattice.
+pub struct Decided {
+    pattern: Pattern,
+    /// Unit id → index in the lattice.
+    units: HashMap<i32, usize>,
+    /// The dimension's values, in lattice order (value i is lattice value i + 1).
+    values: Vec<String>,
+}
+
+impl Decided {
+    pub fn pattern(&self) -> &Pattern {
+        &self.pattern
+    }
+}
+
+/// The lattice time of a calendar period, with its year.
+pub fn lattice_time(p: &Period) -> Option<(i32, usize)> {
+    let label = p.label();
+    let year = p.from.year();
+    if label.contains("..") || p.to.year() != year {
+        return None;
+    }
+    let t = if p.days() > 92 {
+        0
+    } else if label.contains("-Q") {
+        lattice::quarter_time((p.from.month() - 1) / 3 + 1)
+    } else {
+        lattice::month_time(p.from.month())
+    };
+    Some((year, t))
+}
+
+/// The top of the tree that holds `unit_id`.
+pub fn root_of(tree: &UnitTree, unit_id: i32) -> i32 {
+    let mut id = unit_id;
+    while let Some(p) = tree.get(id).and_then(|u| u.parent_id) {
+        id = p;
+    }
+    id
+}
+
+impl Publisher {
+    /// The decided lattice for a province, form, year, k and dimension.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn decided(
+        &self,
+        db: &sea_orm::DatabaseConnection,
+        tree: &UnitTree,
+        root: i32,
+        form: &str,
+        year: i32,
+        k: u64,
+        dim: Option<Dim>,
+    ) -> Result<Arc<Decided>, DbErr> {
+        let ids = tree.subtree(root);
+        let index: HashMap<i32, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        let parent: Vec<Option<usize>> =
+            ids.iter().map(|id| tree.get(*id).and_then(|u| u.parent_id).and_then(|p| index.get(&p).copied())).collect();
+        let counts = tallies::month_counts(db, form, &ids, year, dim).await?;
+        let mut values: Vec<String> = counts.iter().map(|(_, _, v, _)| v.clone()).collect();
+        values.sort();
+        values.dedup();
+        if dim.is_none() {
+            values.clear();
+        }
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        ids.hash(&mut hasher);
+        parent.hash(&mut hasher);
+        let mut sorted = counts.clone();
+        sorted.sort();
+        sorted.hash(&mut hasher);
+        let fingerprint = hasher.finish();
+        let key = Key { root, form: form.to_string(), year, k, dim: dim.map(dim_key) };
+        if let Some((f, d)) = self.cache.lock().map_err(|_| DbErr::Custom("gate cache poisoned".into()))?.get(&key)
+            && *f == fingerprint
+        {
+            return Ok(d.clone());
+        }
+        // A dimension's lattice keeps the "all" cells as the lattice without one decided.
+        let all = match dim {
+            Some(_) => Some(Box::pin(self.decided(db, tree, root, form, year, k, None)).await?),
+            None => None,
+        };
+        let mut input = Input::new(parent, values.len(), k);
+        for (unit, month, value, n) in &counts {
+            let (Some(u), Some(v)) =
+                (index.get(unit), if dim.is_some() { values.binary_search(value).ok() } else { Some(0) })
+            else {
+                continue;
+            };
+            let a = input.atom(*u, *month, v);
+            input.atoms[a] += n;
+        }
+        let pattern = Pattern::decide_all(input, all.as_ref().map(|d| &d.pattern));
+        if pattern.unresolved > 0 {
+            tracing::warn!(unresolved = pattern.unresolved, "publication audit left groups it could not protect");
+        }
+        let decided = Arc::new(Decided { pattern, units: index, values });
+        let mut cache = self.cache.lock().map_err(|_| DbErr::Custom("gate cache poisoned".into()))?;
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(key, (fingerprint, decided.clone()));
+        Ok(decided)
+    }
+}
+
+/// The gate for one output: a province, form, k and at most one dimension, with the
+/// lattices of the years the output touches.
+pub struct Gate {
+    pub k: u64,
+    dim: Option<Dim>,
+    years: HashMap<i32, Arc<Decided>>,
+}
+
+impl Gate {
+    /// Loads the decisions for every year of `periods`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn load(
+        publisher: &Publisher,
+        db: &sea_orm::DatabaseConnection,
+        tree: &UnitTree,
+        unit_id: i32,
+        form: &str,
+        periods: &[Period],
+        dim: Option<Dim>,
+        k: u64,
+    ) -> Result<Gate, DbErr> {
+        let root = root_of(tree, unit_id);
+        let mut years = HashMap::new();
+        for p in periods {
+            for year in p.from.year()..=p.to.year() {
+                if let std::collections::hash_map::Entry::Vacant(e) = years.entry(year) {
+                    e.insert(publisher.decided(db, tree, root, form, year, k, dim).await?);
+                }
+            }
+        }
+        Ok(Gate { k, dim, years })
+    }
+
+    pub fn dim(&self) -> Option<Dim> {
+        self.dim
+    }
+
+    /// Why a cell is withheld, or None when it may be shown.
+    pub fn decide(&self, cell: &Cell) -> Option<Withheld> {
+        let Some((year, t)) = lattice_time(&cell.period) else {
+            return Some(Withheld::ProtectsAnother);
+        };
+        let Some(decided) = self.years.get(&year) else {
+            return Some(Withheld::ProtectsAnother);
+        };
+        let Some(u) = decided.units.get(&cell.unit_id).copied() else {
+            return Some(Withheld::ProtectsAnother);
+        };
+        let v = match cell.value {
+            None => 0,
+            Some(value) => match decided.values.binary_search_by(|x| x.as_str().cmp(value)) {
+                Ok(i) => i + 1,
+                // No response has this value in the year: an empty cell, nothing to hide.
+                Err(_) => return None,
+            },
+        };
+        let node = if cell.own { Node::Own(u) } else { Node::Subtree(u) };
+        match decided.pattern.decide(node, t, v) {
+            None => None,
+            Some(Reason::UnderK) => Some(Withheld::UnderK),
+            Some(Reason::ProtectsAnother) => Some(Withheld::ProtectsAnother),
+        }
+    }
+
+    /// Withholds what the lattice hides; the figures of a shown cell pass unchanged.
+    pub fn publish(&self, figures: &mut Figures, cell: &Cell) {
+        if let Some(why) = self.decide(cell) {
+            figures.strip();
+            figures.withheld = Some(why);
+        } else if figures.suppressed && figures.n > 0 {
+            figures.withheld = Some(Withheld::UnderK);
+        }
+    }
+}
+
+/// Respondents' comments for a unit's cell, only when the gate shows that cell (None when
+/// it is withheld): undated, in the order of their text, so that none is placed in time
+/// more finely than the cell.
+pub async fn comments(
+    ctx: &crate::index::report::Context<'_>,
+    q: &query::Parsed,
+    unit: &crate::entities::unit::Model,
+    limit: u64,
+) -> Result<Option<Vec<String>>, DbErr> {
+    let (dim, value) = q.dimension();
+    let gate = Gate::load(ctx.publisher, ctx.db, ctx.tree, unit.id, &q.form.form.id, &[q.period], dim, q.k).await?;
+    if gate.decide(&Cell { unit_id: unit.id, own: false, period: q.period, value }).is_some() {
+        return Ok(None);
+    }
+    let ids = ctx.tree.subtree(unit.id);
+    crate::store::responses::comments(ctx.db, &ids, &q.form.form.id, &q.period, &q.filters, limit).await.map(Some)
+}
