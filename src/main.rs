@@ -70,6 +70,12 @@ enum Command {
         #[command(subcommand)]
         command: ResponsesCommand,
     },
+    /// How many cells the publication gate withholds, per province, dimension and level.
+    Withheld {
+        /// Calendar year; default: this year.
+        #[arg(long)]
+        year: Option<i32>,
+    },
     /// Maintain the tallies the indices are read from.
     Tallies {
         #[command(subcommand)]
@@ -233,6 +239,13 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
         Command::Healthcheck { host, port } => {
             let status = readiness(&host, port.unwrap_or(settings.port))?;
             anyhow::ensure!(status == 200, "/readyz answered {status}");
+        }
+        Command::Withheld { year } => {
+            let state = prepare(&settings).await?;
+            let year = year.unwrap_or_else(|| chrono::Datelike::year(&sipas::vietnam_today()));
+            for line in sipas::publish::cost(&state, year).await? {
+                println!("{line}");
+            }
         }
         Command::Migrate => {
             let state = prepare(&settings).await?;

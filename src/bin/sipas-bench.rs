@@ -298,6 +298,10 @@ async fn main() -> anyhow::Result<()> {
         result = Some((r, tree));
     }
     let (rankings, tree) = result.ok_or_else(|| anyhow::anyhow!("no run"))?;
+    println!(
+        "  first rankings call, the publication gate deciding the province's lattices (2025 and 2024): {:.1} ms",
+        ms(timings[0])
+    );
     let from_tallies = median(timings.clone());
     println!(
         "  rankings of {} communes for 2025 (with 2024, intervals, weakest items), from tallies: median {:.1} ms, min {:.1} ms",
@@ -322,6 +326,10 @@ async fn main() -> anyhow::Result<()> {
         "  ratio: {:.0}x faster from tallies; largest difference in SIPAS between the two: {max_diff:.1e}",
         scan.as_secs_f64() / from_tallies.as_secs_f64()
     );
+    println!("  what the publication gate withholds:");
+    for line in sipas::publish::cost(&state, 2025).await? {
+        println!("    {line}");
+    }
     println!(
         "  database size: {:.0} MiB; peak memory of this process: {:.0} MiB",
         database_size(&state, &args.database_url).await?,

@@ -410,14 +410,16 @@ impl Pattern {
         pattern
     }
 
-    /// Cells hidden by each rule, counted once per cell (the leaf's own cell is its subtree).
-    pub fn hidden_counts(&self) -> (usize, usize, usize) {
-        let mut out = (0, 0, 0);
+    /// Per unit (lattice index): its cells with responses (subtree and own, every time and
+    /// value), those hidden under k, and those hidden to protect another group.
+    pub fn hidden_by_unit(&self) -> Vec<[usize; 3]> {
+        let mut out = vec![[0; 3]; self.units];
         for c in (0..self.sizes.len()).filter(|c| self.valid(*c) && self.sizes[*c] > 0) {
-            out.0 += 1;
+            let u = c / self.vv() / TIMES / 2;
+            out[u][0] += 1;
             match self.hidden[c] {
-                Some(Reason::UnderK) => out.1 += 1,
-                Some(Reason::ProtectsAnother) => out.2 += 1,
+                Some(Reason::UnderK) => out[u][1] += 1,
+                Some(Reason::ProtectsAnother) => out[u][2] += 1,
                 None => {}
             }
         }

@@ -80,6 +80,64 @@ impl Decided {
     pub fn pattern(&self) -> &Pattern {
         &self.pattern
     }
+
+    /// Per unit level: cells with responses, withheld under k, withheld to protect another.
+    pub fn by_level(&self, tree: &UnitTree) -> std::collections::BTreeMap<String, [usize; 3]> {
+        let mut out: std::collections::BTreeMap<String, [usize; 3]> = Default::default();
+        let counts = self.pattern.hidden_by_unit();
+        for (id, i) in &self.units {
+            let Some(unit) = tree.get(*id) else { continue };
+            let row = out.entry(unit.level.clone()).or_default();
+            for (total, c) in row.iter_mut().zip(counts[*i]) {
+                *total += c;
+            }
+        }
+        out
+    }
+}
+
+/// What the gate costs: for every province and form, for `year`, per breakdown dimension
+/// and unit level, how many cells with responses are withheld under k and how many to
+/// protect another group. `sipas withheld` and `scripts/withheld.sh` print it.
+pub async fn cost(state: &crate::startup::AppState, year: i32) -> Result<Vec<String>, DbErr> {
+    let tree = crate::store::units::tree(&state.db).await?;
+    let k = state.settings.suppression_k;
+    let mut lines =
+        vec![format!("year {year}, k = {k}: cells with responses / withheld under k / withheld to protect another")];
+    for root in tree.all().iter().filter(|u| u.parent_id.is_none()) {
+        for form in state.forms.ids() {
+            for (label, dim) in [
+                ("all respondents", None),
+                ("by respondent type", Some(Dim::RespondentType)),
+                ("by channel", Some(Dim::Channel)),
+                ("by service", Some(Dim::Service)),
+            ] {
+                let started = std::time::Instant::now();
+                let decided = state.publisher.decided(&state.db, &tree, root.id, &form, year, k, dim).await?;
+                let levels = decided.by_level(&tree);
+                if levels.values().all(|c| c[0] == 0) {
+                    continue;
+                }
+                lines.push(format!(
+                    "{} ({}), {form}, {label}: decided in {:.0} ms",
+                    root.code,
+                    root.name_vi,
+                    started.elapsed().as_secs_f64() * 1e3
+                ));
+                let mut levels: Vec<(String, [usize; 3])> = levels.into_iter().collect();
+                levels.sort_by_key(|(l, _)| crate::units::Level::parse(l).map_or(99, |l| l.rank()));
+                for (level, [cells, under, protect]) in levels {
+                    let pct = |x: usize| if cells == 0 { 0.0 } else { 100.0 * x as f64 / cells as f64 };
+                    lines.push(format!(
+                        "  {level:<10} {cells:>6} cells  {under:>6} under k ({:.1}%)  {protect:>6} protecting ({:.1}%)",
+                        pct(under),
+                        pct(protect)
+                    ));
+                }
+            }
+        }
+    }
+    Ok(lines)
 }
 
 /// The lattice time of a calendar period, with its year.
