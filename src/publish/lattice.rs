@@ -135,20 +135,36 @@ impl Pattern {
         if n % 2 == 1 { vec![n / 2] } else { self.subtree(n / 2) }
     }
 
-    /// The atoms a cell adds up.
-    fn atoms_of(&self, cell: usize) -> Vec<usize> {
-        let v = cell % self.vv();
-        let t = (cell / self.vv()) % TIMES;
+    /// The atoms of some units over some months, of one value (0 = all values).
+    fn atoms_at(&self, units: &[usize], months: std::ops::RangeInclusive<u32>, v: usize) -> Vec<usize> {
         let va = self.values.max(1);
         let mut out = Vec::new();
-        for u in self.units_of(cell) {
-            for m in months_of(t) {
+        for u in units {
+            for m in months.clone() {
                 let base = (u * 12 + (m as usize - 1)) * va;
                 if v == 0 {
                     out.extend(base..base + va);
                 } else {
                     out.push(base + v - 1);
                 }
+            }
+        }
+        out
+    }
+
+    /// The atoms a cell adds up.
+    fn atoms_of(&self, cell: usize) -> Vec<usize> {
+        let t = (cell / self.vv()) % TIMES;
+        self.atoms_at(&self.units_of(cell), months_of(t), cell % self.vv())
+    }
+
+    /// Every node: each unit's subtree, and the own responses of each unit with children.
+    fn nodes(&self) -> Vec<Node> {
+        let mut out = Vec::new();
+        for u in 0..self.units {
+            out.push(Node::Subtree(u));
+            if !self.children[u].is_empty() {
+                out.push(Node::Own(u));
             }
         }
         out
@@ -167,11 +183,7 @@ impl Pattern {
                 }
             }
         }
-        for node in 0..2 * self.units {
-            let node_of = if node % 2 == 0 { Node::Subtree(node / 2) } else { Node::Own(node / 2) };
-            if node % 2 == 1 && self.children[node / 2].is_empty() {
-                continue;
-            }
+        for node_of in self.nodes() {
             for v in 0..self.vv() {
                 out.push((self.cell(node_of, 0, v), (1..=4).map(|q| self.cell(node_of, q, v)).collect()));
                 for q in 1..=4u32 {
@@ -267,26 +279,13 @@ impl Pattern {
             }
         }
         // Groups a reader could name: a node × a run of months × a value (or all).
-        let va = self.values.max(1);
-        for node in 0..2 * self.units {
-            if node % 2 == 1 && self.children[node / 2].is_empty() {
-                continue;
-            }
-            let units = if node % 2 == 1 { vec![node / 2] } else { self.subtree(node / 2) };
+        for node in self.nodes() {
+            let units = match node {
+                Node::Own(u) => vec![u],
+                Node::Subtree(u) => self.subtree(u),
+            };
             for v in 0..self.vv() {
-                let month_atoms = |m: u32| -> Vec<usize> {
-                    let mut out = Vec::new();
-                    for u in &units {
-                        let base = (u * 12 + (m as usize - 1)) * va;
-                        if v == 0 {
-                            out.extend(base..base + va);
-                        } else {
-                            out.push(base + v - 1);
-                        }
-                    }
-                    out
-                };
-                let per_month: Vec<Vec<usize>> = (1..=12).map(month_atoms).collect();
+                let per_month: Vec<Vec<usize>> = (1..=12).map(|m| self.atoms_at(&units, m..=m, v)).collect();
                 let counts: Vec<u64> = per_month.iter().map(|a| a.iter().map(|x| self.atoms[*x]).sum()).collect();
                 for from in 0..12 {
                     let mut n = 0;
@@ -331,13 +330,10 @@ impl Pattern {
             })
             .min()
             .map(|(_, _, _, c)| c);
-        match pick {
-            Some(c) => {
-                self.hidden[c] = Some(Reason::ProtectsAnother);
-                true
-            }
-            None => false,
+        if let Some(c) = pick {
+            self.hidden[c] = Some(Reason::ProtectsAnother);
         }
+        pick.is_some()
     }
 
     /// Decides every cell. `all_hidden`, for a dimension's lattice, is the decision already
@@ -379,8 +375,7 @@ impl Pattern {
             }
         }
         if let Some(all) = all_hidden.filter(|_| input.values > 0) {
-            for node in 0..2 * units {
-                let node = if node % 2 == 0 { Node::Subtree(node / 2) } else { Node::Own(node / 2) };
+            for node in pattern.nodes() {
                 for t in 0..TIMES {
                     let c = pattern.cell(node, t, 0);
                     pattern.hidden[c] = all.decide(node, t, 0);
@@ -395,13 +390,7 @@ impl Pattern {
             if found.is_empty() {
                 break;
             }
-            let mut widened = false;
-            for atoms in &found {
-                if pattern.widen(atoms) {
-                    widened = true;
-                    break;
-                }
-            }
+            let widened = found.iter().any(|atoms| pattern.widen(atoms));
             if !widened {
                 pattern.unresolved = found.len();
                 break;

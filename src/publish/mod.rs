@@ -142,19 +142,15 @@ pub async fn cost(state: &crate::startup::AppState, year: i32) -> Result<Vec<Str
 
 /// The lattice time of a calendar period, with its year.
 pub fn lattice_time(p: &Period) -> Option<(i32, usize)> {
+    // The label is `2024`, `2024-Q1`, `2024-03`, or `from..to` for anything else.
     let label = p.label();
-    let year = p.from.year();
-    if label.contains("..") || p.to.year() != year {
-        return None;
-    }
-    let t = if p.days() > 92 {
-        0
-    } else if label.contains("-Q") {
-        lattice::quarter_time((p.from.month() - 1) / 3 + 1)
-    } else {
-        lattice::month_time(p.from.month())
+    let t = match label.len() {
+        4 => 0,
+        7 if label.contains("-Q") => lattice::quarter_time((p.from.month() - 1) / 3 + 1),
+        7 => lattice::month_time(p.from.month()),
+        _ => return None,
     };
-    Some((year, t))
+    Some((p.from.year(), t))
 }
 
 /// The top of the tree that holds `unit_id`.
@@ -316,7 +312,7 @@ pub async fn comments(
     unit: &crate::entities::unit::Model,
     limit: u64,
 ) -> Result<Option<Vec<String>>, DbErr> {
-    let (dim, value) = q.dimension();
+    let (dim, value) = q.filters.dimension();
     let gate = Gate::load(ctx.publisher, ctx.db, ctx.tree, unit.id, &q.form.form.id, &[q.period], dim, q.k).await?;
     if gate.decide(&Cell { unit_id: unit.id, own: false, period: q.period, value }).is_some() {
         return Ok(None);

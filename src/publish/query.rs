@@ -14,7 +14,6 @@ use crate::index::catalog::Versioned;
 use crate::index::period::Period;
 use crate::index::report::{Breakdown, Filters, Rollup};
 use crate::startup::AppState;
-use crate::store::tallies::Dim;
 use crate::units::UnitTree;
 
 /// Parameters shared by indices, rankings and trends.
@@ -185,13 +184,6 @@ pub enum Periods {
     Calendar,
     /// A run of whole months (a trend: each point is a month or a quarter).
     Months,
-}
-
-impl Parsed {
-    /// The filter as the gate's dimension and value.
-    pub fn dimension(&self) -> (Option<Dim>, Option<&str>) {
-        self.filters.dimension()
-    }
 }
 
 /// `pooled` (default), `mean_of_children` or `volume_weighted`.
