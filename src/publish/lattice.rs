@@ -309,8 +309,8 @@ impl Pattern {
     /// Hides the smallest shown cell with responses overlapping `atoms`, else an empty one
     /// (a shown zero tells as much as a count), else one of another value at the same units
     /// and months (the "all" cell minus the other values pins a value down), else any other;
-    /// false when none may be hidden.
-    fn widen(&mut self, atoms: &[usize]) -> bool {
+    /// the cell hidden, None when none may be.
+    fn widen(&mut self, atoms: &[usize]) -> Option<usize> {
         let va = self.values.max(1);
         let set: std::collections::HashSet<usize> = atoms.iter().copied().collect();
         let places: std::collections::HashSet<usize> = atoms.iter().map(|a| a / va).collect();
@@ -333,7 +333,7 @@ impl Pattern {
         if let Some(c) = pick {
             self.hidden[c] = Some(Reason::ProtectsAnother);
         }
-        pick.is_some()
+        pick
     }
 
     /// Decides every cell. `all_hidden`, for a dimension's lattice, is the decision already
@@ -390,7 +390,20 @@ impl Pattern {
             if found.is_empty() {
                 break;
             }
-            let widened = found.iter().any(|atoms| pattern.widen(atoms));
+            // One cell for each group found, but not for groups a cell hidden in this round
+            // already overlaps (it may have protected them): the audit is the costly part,
+            // and one cell per audit took minutes on a 300-unit province.
+            let mut touched = std::collections::HashSet::new();
+            let mut widened = false;
+            for atoms in &found {
+                if atoms.iter().any(|a| touched.contains(a)) {
+                    continue;
+                }
+                if let Some(c) = pattern.widen(atoms) {
+                    touched.extend(pattern.atoms_of(c));
+                    widened = true;
+                }
+            }
             if !widened {
                 pattern.unresolved = found.len();
                 break;
