@@ -36,8 +36,9 @@ pub struct Cell<'a> {
     pub value: Option<&'a str>,
 }
 
-/// Patterns already decided, by province, form, year, k and dimension, with the counts
-/// they were decided from: a new response anywhere in the lattice decides again.
+/// Patterns already decided, by province, form, year, k and dimension, with a fingerprint
+/// of the tree and of each unit's responses in the year: a new response anywhere in the
+/// lattice decides again.
 #[derive(Default)]
 pub struct Publisher {
     cache: Mutex<HashMap<Key, (u64, Arc<Decided>)>>,
@@ -179,25 +180,25 @@ impl Publisher {
         let index: HashMap<i32, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
         let parent: Vec<Option<usize>> =
             ids.iter().map(|id| tree.get(*id).and_then(|u| u.parent_id).and_then(|p| index.get(&p).copied())).collect();
-        let counts = tallies::month_counts(db, form, &ids, year, dim).await?;
-        let mut values: Vec<String> = counts.iter().map(|(_, _, v, _)| v.clone()).collect();
-        values.sort();
-        values.dedup();
-        if dim.is_none() {
-            values.clear();
-        }
+        // What the decision depends on: the tree and each unit's responses in the year (several
+        // form versions give several rows). One row per unit: cheap enough for every request.
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         ids.hash(&mut hasher);
         parent.hash(&mut hasher);
-        let mut sorted = counts.clone();
-        sorted.sort();
-        sorted.hash(&mut hasher);
+        tallies::year_totals(db, form, &ids, year).await?.hash(&mut hasher);
         let fingerprint = hasher.finish();
         let key = Key { root, form: form.to_string(), year, k, dim: dim.map(dim_key) };
         if let Some((f, d)) = self.cache.lock().map_err(|_| DbErr::Custom("gate cache poisoned".into()))?.get(&key)
             && *f == fingerprint
         {
             return Ok(d.clone());
+        }
+        let counts = tallies::month_counts(db, form, &ids, year, dim).await?;
+        let mut values: Vec<String> = counts.iter().map(|(_, _, v, _)| v.clone()).collect();
+        values.sort();
+        values.dedup();
+        if dim.is_none() {
+            values.clear();
         }
         // A dimension's lattice keeps the "all" cells as the lattice without one decided.
         let all = match dim {
