@@ -346,13 +346,11 @@ async fn exports(state: &AppState, tree: &sipas::units::UnitTree, responses: u64
     let root = tree.by_code("BTR").ok_or_else(|| anyhow::anyhow!("no data: run with --mode load first"))?;
     let request = microdata::Request {
         form_id: "sipas-2017".into(),
-        units: tree.subtree(root.id),
-        period: Period::new(
-            NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or_default(),
-            NaiveDate::from_ymd_opt(2025, 12, 31).unwrap_or_default(),
-        )
-        .ok_or_else(|| anyhow::anyhow!("period"))?,
+        within: root.id,
+        // A calendar year: the gate publishes calendar periods only.
+        period: Period::year(2025).ok_or_else(|| anyhow::anyhow!("period"))?,
         filters: Filters::default(),
+        column: sipas::store::tallies::Dim::RespondentType,
         k: 10,
         comments: true,
     };
@@ -363,7 +361,7 @@ async fn exports(state: &AppState, tree: &sipas::units::UnitTree, responses: u64
     );
     for format in ["csv", "xlsx"] {
         let started = Instant::now();
-        let snapshot = microdata::Snapshot::open(&state.db, tree, &request).await?;
+        let snapshot = microdata::Snapshot::open(&state.db, &state.publisher, tree, &request).await?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(8);
         let sink = tokio::spawn(async move {
             let mut bytes = 0usize;

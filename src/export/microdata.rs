@@ -2,18 +2,32 @@
 //! all read from one snapshot of the database (`Snapshot`), so a file taken while
 //! submissions arrive is the database as it was at one instant.
 //!
-//! What keeps a row from singling anyone out:
-//! - the survey date is given as its month;
-//! - a unit with fewer than k responses in the export is reported as its nearest ancestor
-//!   that has k (rows of a scope under k are withheld altogether);
-//! - demographics are published only for combinations shared by at least k rows of the
-//!   same (reported) unit: otherwise education and occupation become `*`, and if gender and
-//!   age band are still rarer than k, they become `*` too;
-//! - comments only when asked for, and rows never carry the response id.
+//! The file lets a reader count rows by group, period, one breakdown and demographics, so
+//! every such count is made a figure the publication gate shows (`publish`), decided on the
+//! snapshot's own counts:
+//! - rows are published in groups that are cells of the lattice: a unit's whole subtree, or
+//!   only its own responses when it and each child with responses are shown on their own;
+//!   every row of a group carries the group's label, so rows of a small child relabelled as
+//!   its parent cannot be told from the parent's own;
+//! - each group's period is the finest of month, quarter and the export's period whose cells
+//!   the gate shows for that group, whole (never per row);
+//! - one breakdown column (respondent type by default, or the filtered one) keeps its values
+//!   when every cell of the group × period × value is shown; otherwise it is `*` for the
+//!   group; the other breakdown columns are always `*` (crossed, they would be cells no
+//!   table publishes);
+//! - demographics are not on the lattice: each combination must be shared by at least k rows
+//!   of the same group, period and breakdown value, else education and occupation become
+//!   `*`, then all four; a leftover under k takes the next-smallest combinations with it, so
+//!   no row is dropped (a dropped row would be a shown cell minus the file);
+//! - a group the gate withholds (and the whole file, when the export's unit is withheld)
+//!   has no rows; comments only when asked for; rows never carry the response id.
+//!
+//! Unit managers may not download microdata (`routes::admin::exports`): they serve the
+//! citizens whose rows these are, and could recognise them by what they know of the visit.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
     FromQueryResult, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
@@ -26,35 +40,67 @@ use crate::forms::{AnswerKind, DemographicKey};
 use crate::index::catalog::Versioned;
 use crate::index::period::Period;
 use crate::index::report::Filters;
+use crate::publish::{self, Gate, Publisher};
+use crate::store::tallies::Dim;
 use crate::units::UnitTree;
 
 const PAGE: u64 = 1000;
 
 pub struct Request {
     pub form_id: String,
-    pub units: Vec<i32>,
+    /// The unit whose subtree is exported.
+    pub within: i32,
     pub period: Period,
     pub filters: Filters,
+    /// The breakdown column that may keep its values when no filter is given.
+    pub column: Dim,
     pub k: u64,
     pub comments: bool,
 }
 
 type Demo = [Option<String>; 4];
 
+/// How finely a group's rows are placed in time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grain {
+    Month,
+    Quarter,
+    /// The export's own period.
+    Whole,
+}
+
+/// One group of rows, as the file labels it.
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub code: String,
+    pub name: String,
+    /// Only the unit's own responses (its children have groups of their own).
+    pub own: bool,
+    pub grain: Grain,
+    /// The breakdown column that keeps its values in this group, if any.
+    pub column: Option<Dim>,
+    pub rows: u64,
+    /// Rows whose demographics were coarsened.
+    pub coarsened: u64,
+}
+
 /// What each unit and demographic combination is published as.
 pub struct Plan {
-    /// Reported (code, name) per unit; `None` when withheld.
-    unit_label: HashMap<i32, Option<(String, String)>>,
-    demo: HashMap<(String, Demo), Demo>,
+    /// Unit id → its group; units without a group are withheld.
+    group_of: HashMap<i32, usize>,
+    pub groups: Vec<Group>,
+    /// (group, period label, breakdown value, demographics) → what is shown.
+    demo: HashMap<(usize, String, String, Demo), Demo>,
+    period: Period,
     pub rows: u64,
 }
 
-fn scope_filter(r: &Request) -> Condition {
+fn scope_filter(r: &Request, units: &[i32]) -> Condition {
     // Flagged responses are out of the indices, and out of the microdata too.
     let mut c = Condition::all()
         .add(response::Column::Flagged.eq(false))
         .add(response::Column::FormId.eq(r.form_id.clone()))
-        .add(response::Column::UnitId.is_in(r.units.clone()))
+        .add(response::Column::UnitId.is_in(units.to_vec()))
         .add(response::Column::SurveyDate.between(r.period.from, r.period.to));
     if let Some(v) = &r.filters.respondent_type {
         c = c.add(response::Column::RespondentType.eq(v.clone()));
@@ -68,19 +114,60 @@ fn scope_filter(r: &Request) -> Condition {
     c
 }
 
-pub async fn plan(db: &impl ConnectionTrait, tree: &UnitTree, r: &Request) -> Result<Plan, DbErr> {
-    type Key = (i32, Option<String>, Option<String>, Option<String>, Option<String>);
-    type Counted = (i32, Option<String>, Option<String>, Option<String>, Option<String>, i64);
-    let counts: Vec<Counted> = response::Entity::find()
+/// The value of a breakdown dimension for a response, as the tallies spell it.
+fn value_of(dim: Dim, respondent_type: &str, channel: &str, service: Option<&str>) -> String {
+    match dim {
+        Dim::RespondentType => respondent_type.to_string(),
+        Dim::Channel => channel.to_string(),
+        Dim::Service => service.unwrap_or_default().to_string(),
+    }
+}
+
+/// The label of the sub-period of `within` that holds `date` at `grain`.
+fn period_label(grain: Grain, within: &Period, date: NaiveDate) -> String {
+    match grain {
+        Grain::Month => format!("{}-{:02}", date.year(), date.month()),
+        Grain::Quarter => format!("{}-Q{}", date.year(), (date.month() - 1) / 3 + 1),
+        Grain::Whole => within.label(),
+    }
+}
+
+/// Responses of the export counted by unit, day, breakdown values and demographics.
+type Counted = (i32, NaiveDate, String, String, Option<String>, Demo, u64);
+
+async fn counts(db: &impl ConnectionTrait, r: &Request, units: &[i32]) -> Result<Vec<Counted>, DbErr> {
+    type Row = (
+        i32,
+        NaiveDate,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        i64,
+    );
+    let rows: Vec<Row> = response::Entity::find()
         .select_only()
-        .column(response::Column::UnitId)
-        .column(response::Column::Gender)
-        .column(response::Column::AgeBand)
-        .column(response::Column::Education)
-        .column(response::Column::Occupation)
+        .columns([
+            response::Column::UnitId,
+            response::Column::SurveyDate,
+            response::Column::RespondentType,
+            response::Column::Channel,
+            response::Column::Service,
+            response::Column::Gender,
+            response::Column::AgeBand,
+            response::Column::Education,
+            response::Column::Occupation,
+        ])
         .column_as(response::Column::Id.count(), "n")
-        .filter(scope_filter(r))
+        .filter(scope_filter(r, units))
         .group_by(response::Column::UnitId)
+        .group_by(response::Column::SurveyDate)
+        .group_by(response::Column::RespondentType)
+        .group_by(response::Column::Channel)
+        .group_by(response::Column::Service)
         .group_by(response::Column::Gender)
         .group_by(response::Column::AgeBand)
         .group_by(response::Column::Education)
@@ -88,63 +175,182 @@ pub async fn plan(db: &impl ConnectionTrait, tree: &UnitTree, r: &Request) -> Re
         .into_tuple()
         .all(db)
         .await?;
-    let counts: Vec<(Key, u64)> =
-        counts.into_iter().map(|(u, g, a, e, o, n)| ((u, g, a, e, o), n.max(0) as u64)).collect();
+    Ok(rows
+        .into_iter()
+        .map(|(u, d, rt, ch, sv, g, a, e, o, n)| (u, d, rt, ch, sv, [g, a, e, o], n.max(0) as u64))
+        .collect())
+}
 
-    // Units: responses per unit, pooled over its subtree within the export.
-    let mut own: HashMap<i32, u64> = HashMap::new();
-    for ((u, ..), n) in &counts {
-        *own.entry(*u).or_default() += n;
-    }
-    let in_scope: std::collections::HashSet<i32> = r.units.iter().copied().collect();
-    let pooled = |id: i32| -> u64 {
-        tree.subtree(id).iter().filter(|u| in_scope.contains(u)).map(|u| own.get(u).copied().unwrap_or(0)).sum()
+/// Decides the groups, their periods and columns, and the demographics, on the gate's
+/// lattices decided from the same snapshot.
+pub async fn plan(
+    db: &impl ConnectionTrait,
+    publisher: &Publisher,
+    tree: &UnitTree,
+    r: &Request,
+) -> Result<Plan, DbErr> {
+    let units = tree.subtree(r.within);
+    let counted = counts(db, r, &units).await?;
+    let (filter_dim, filter_value) = r.filters.dimension();
+    let periods = [r.period];
+    // The gate of the rows as they are (all respondents, or the filtered value) and, without
+    // a filter, the gate of the breakdown column.
+    let gate = Gate::load(publisher, db, tree, r.within, &r.form_id, &periods, filter_dim, r.k).await?;
+    let column_gate = match filter_dim {
+        Some(_) => None,
+        None => Some(Gate::load(publisher, db, tree, r.within, &r.form_id, &periods, Some(r.column), r.k).await?),
     };
-    let mut unit_label = HashMap::new();
-    for id in own.keys() {
-        let mut current = Some(*id);
-        let mut label = None;
-        while let Some(c) = current.filter(|c| in_scope.contains(c)) {
-            if pooled(c) >= r.k {
-                label = tree.get(c).map(|u| (u.code.clone(), u.name_vi.clone()));
-                break;
+    let shown = |unit_id: i32, own: bool, period: Period| {
+        gate.decide(&publish::Cell { unit_id, own, period, value: filter_value }).is_none()
+    };
+
+    let mut own_n: HashMap<i32, u64> = HashMap::new();
+    for c in &counted {
+        *own_n.entry(c.0).or_default() += c.6;
+    }
+    let subtree_n = |id: i32| -> u64 { tree.subtree(id).iter().map(|u| own_n.get(u).copied().unwrap_or(0)).sum() };
+
+    // The groups: split a unit into its own responses and its children's subtrees only when
+    // each of those is shown (or empty); otherwise the whole subtree is one group.
+    let mut nodes: Vec<(i32, bool)> = Vec::new();
+    if subtree_n(r.within) > 0 && shown(r.within, false, r.period) {
+        let mut stack = vec![r.within];
+        while let Some(u) = stack.pop() {
+            let children: Vec<i32> = tree.children(u).iter().copied().filter(|c| subtree_n(*c) > 0).collect();
+            let own = own_n.get(&u).copied().unwrap_or(0);
+            let split = !children.is_empty()
+                && (own == 0 || shown(u, true, r.period))
+                && children.iter().all(|c| shown(*c, false, r.period));
+            if split {
+                if own > 0 {
+                    nodes.push((u, true));
+                }
+                stack.extend(children);
+            } else {
+                nodes.push((u, false));
             }
-            current = tree.get(c).and_then(|u| u.parent_id);
         }
-        unit_label.insert(*id, label);
+    }
+    let mut group_of = HashMap::new();
+    let mut groups = Vec::new();
+    for (g, (u, own)) in nodes.iter().enumerate() {
+        let members = if *own { vec![*u] } else { tree.subtree(*u) };
+        for m in members {
+            group_of.insert(m, g);
+        }
+        let unit = tree.get(*u);
+        let column = filter_dim.or(Some(r.column));
+        // The finest grain whose cells are all shown, with the breakdown column if it can
+        // keep its values there, else without it.
+        let grains: Vec<(Grain, Vec<Period>)> =
+            [(Grain::Month, r.period.series(false)), (Grain::Quarter, r.period.series(true))]
+                .into_iter()
+                .filter(|(_, ps)| ps.iter().all(|p| publish::lattice_time(p).is_some()) && ps.len() > 1)
+                .chain([(Grain::Whole, vec![r.period])])
+                .collect();
+        let column_ok = |ps: &[Period]| match &column_gate {
+            None => true,
+            Some(cg) => ps.iter().all(|p| {
+                cg.values(p.from.year())
+                    .iter()
+                    .all(|v| cg.decide(&publish::Cell { unit_id: *u, own: *own, period: *p, value: Some(v) }).is_none())
+            }),
+        };
+        let none_ok = |ps: &[Period]| ps.iter().all(|p| shown(*u, *own, *p));
+        let (grain, column) = grains
+            .iter()
+            .find(|(_, ps)| none_ok(ps) && column_ok(ps))
+            .map(|(g, _)| (*g, column))
+            .or_else(|| grains.iter().find(|(_, ps)| none_ok(ps)).map(|(g, _)| (*g, None)))
+            .unwrap_or((Grain::Whole, None));
+        groups.push(Group {
+            code: unit.map(|u| u.code.clone()).unwrap_or_default(),
+            name: unit.map(|u| u.name_vi.clone()).unwrap_or_default(),
+            own: *own,
+            grain,
+            column,
+            rows: 0,
+            coarsened: 0,
+        });
     }
 
-    // Demographics, counted per reported unit.
-    let mut full: HashMap<(String, Demo), u64> = HashMap::new();
-    let mut partial: HashMap<(String, Option<String>, Option<String>), u64> = HashMap::new();
+    // Demographics: k-anonymous within each group × period × breakdown value.
+    let mut classes: BTreeMap<(usize, String, String), BTreeMap<Demo, u64>> = BTreeMap::new();
     let mut rows = 0;
-    for ((u, g, a, e, o), n) in &counts {
-        let Some(Some((code, _))) = unit_label.get(u) else { continue };
+    for (u, day, rt, ch, sv, demo, n) in &counted {
+        let Some(g) = group_of.get(u).copied() else { continue };
+        let group = &mut groups[g];
+        group.rows += n;
         rows += n;
-        *full.entry((code.clone(), [g.clone(), a.clone(), e.clone(), o.clone()])).or_default() += n;
-        *partial.entry((code.clone(), g.clone(), a.clone())).or_default() += n;
+        let t = period_label(group.grain, &r.period, *day);
+        let v = group.column.map(|d| value_of(d, rt, ch, sv.as_deref())).unwrap_or_else(|| "*".into());
+        *classes.entry((g, t, v)).or_default().entry(demo.clone()).or_default() += n;
     }
+    let mut demo = HashMap::new();
+    for ((g, t, v), combos) in classes {
+        for (from, (to, n)) in coarsen(&combos, r.k) {
+            if from != to {
+                groups[g].coarsened += n;
+            }
+            demo.insert((g, t.clone(), v.clone(), from), to);
+        }
+    }
+    Ok(Plan { group_of, groups, demo, period: r.period, rows })
+}
+
+/// Demographic combinations of one class made k-anonymous: a combination shared by fewer
+/// than k rows loses education and occupation, then everything; a leftover of fully
+/// coarsened rows under k takes the next-smallest shown combinations with it.
+fn coarsen(combos: &BTreeMap<Demo, u64>, k: u64) -> BTreeMap<Demo, (Demo, u64)> {
     let star = || Some("*".to_string());
-    let demo = full
-        .iter()
-        .map(|((code, d), n)| {
-            let shown = if *n >= r.k {
-                d.clone()
-            } else if partial.get(&(code.clone(), d[0].clone(), d[1].clone())).copied().unwrap_or(0) >= r.k {
-                [d[0].clone(), d[1].clone(), star(), star()]
-            } else {
-                [star(), star(), star(), star()]
-            };
-            ((code.clone(), d.clone()), shown)
-        })
-        .collect();
-    Ok(Plan { unit_label, demo, rows })
+    let partial_of = |d: &Demo| -> Demo { [d[0].clone(), d[1].clone(), star(), star()] };
+    let none: Demo = [star(), star(), star(), star()];
+    let mut shown: BTreeMap<Demo, Demo> = BTreeMap::new();
+    let mut partial: BTreeMap<Demo, u64> = BTreeMap::new();
+    for (d, n) in combos {
+        if *n >= k {
+            shown.insert(d.clone(), d.clone());
+        } else {
+            *partial.entry(partial_of(d)).or_default() += n;
+        }
+    }
+    for d in combos.keys() {
+        if !shown.contains_key(d) {
+            let p = partial_of(d);
+            shown.insert(d.clone(), if partial[&p] >= k { p } else { none.clone() });
+        }
+    }
+    // The leftover: while fully coarsened rows are fewer than k, coarsen the smallest
+    // shown combination as well.
+    loop {
+        let mut sizes: BTreeMap<Demo, u64> = BTreeMap::new();
+        for (d, n) in combos {
+            *sizes.entry(shown[d].clone()).or_default() += n;
+        }
+        let left = sizes.get(&none).copied().unwrap_or(0);
+        if left == 0 || left >= k {
+            break;
+        }
+        let Some((smallest, _)) = sizes.iter().filter(|(d, _)| **d != none).min_by_key(|(d, n)| (**n, (*d).clone()))
+        else {
+            break;
+        };
+        let smallest = smallest.clone();
+        for to in shown.values_mut() {
+            if *to == smallest {
+                *to = none.clone();
+            }
+        }
+    }
+    combos.iter().map(|(d, n)| (d.clone(), (shown[d].clone(), *n))).collect()
 }
 
 /// The column names for a form.
 pub fn header(form: &Versioned, comments: bool) -> Vec<String> {
-    let mut h: Vec<String> =
-        ["unit", "unit_name", "month", "respondent_type", "channel", "service"].iter().map(|s| s.to_string()).collect();
+    let mut h: Vec<String> = ["unit", "unit_name", "unit_covers", "period", "respondent_type", "channel", "service"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     h.extend(DemographicKey::ALL.iter().map(|k| k.as_str().to_string()));
     h.extend(form.form.answerables().iter().map(|(c, _, _)| c.to_string()));
     if comments {
@@ -168,7 +374,8 @@ pub fn headings(form: &Versioned, comments: bool) -> Vec<(String, String)> {
             let heading = match code.as_str() {
                 "unit" => "Mã đơn vị".to_string(),
                 "unit_name" => "Tên đơn vị".into(),
-                "month" => "Tháng khảo sát".into(),
+                "unit_covers" => "Phạm vi (own: phiếu của riêng đơn vị; subtree: cả đơn vị trực thuộc)".into(),
+                "period" => "Kỳ khảo sát".into(),
                 "respondent_type" => "Đối tượng".into(),
                 "channel" => "Kênh".into(),
                 "service" => "Lĩnh vực".into(),
@@ -188,12 +395,12 @@ pub fn headings(form: &Versioned, comments: bool) -> Vec<(String, String)> {
 /// keeps the codes. Their columns are fixed by `header`.
 pub fn in_words(mut row: Vec<Cell>) -> Vec<Cell> {
     use crate::forms::{Channel, RespondentType};
-    if let Some(Cell::Text(code)) = row.get_mut(3)
+    if let Some(Cell::Text(code)) = row.get_mut(4)
         && let Some(r) = RespondentType::parse(code)
     {
         *code = r.label(crate::Lang::Vi).to_string();
     }
-    if let Some(Cell::Text(code)) = row.get_mut(4)
+    if let Some(Cell::Text(code)) = row.get_mut(5)
         && let Some(c) = Channel::parse(code)
     {
         *code = c.label(crate::Lang::Vi).to_string();
@@ -248,9 +455,14 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Opens the transaction and counts the plan in it.
-    pub async fn open(db: &DatabaseConnection, tree: &UnitTree, request: &Request) -> Result<Snapshot, DbErr> {
+    pub async fn open(
+        db: &DatabaseConnection,
+        publisher: &Publisher,
+        tree: &UnitTree,
+        request: &Request,
+    ) -> Result<Snapshot, DbErr> {
         let txn = crate::store::begin_snapshot(db).await?;
-        let plan = plan(&txn, tree, request).await?;
+        let plan = plan(&txn, publisher, tree, request).await?;
         Ok(Snapshot { txn, plan })
     }
 
@@ -284,6 +496,9 @@ impl<'a> Pages<'a> {
         plan: &'a Plan,
         form: &'a Versioned,
     ) -> Result<Pages<'a>, DbErr> {
+        // Only the units with a group: the others are withheld.
+        let mut units: Vec<i32> = plan.group_of.keys().copied().collect();
+        units.sort_unstable();
         let heads = response::Entity::find()
             .select_only()
             .columns([
@@ -300,7 +515,7 @@ impl<'a> Pages<'a> {
                 response::Column::Comment,
             ])
             .column_as(Expr::cust(ANSWERS), "answers")
-            .filter(scope_filter(request))
+            .filter(scope_filter(request, &units))
             .order_by_asc(response::Column::Id)
             .into_model::<Head>()
             .stream(txn)
@@ -327,16 +542,23 @@ impl<'a> Pages<'a> {
 
     /// The published row of one response (None when its unit is withheld).
     fn row(&self, r: &Head, answers: &[(String, i16)]) -> Option<Vec<Cell>> {
-        let (code, name) = self.plan.unit_label.get(&r.unit_id)?.as_ref()?;
+        let g = *self.plan.group_of.get(&r.unit_id)?;
+        let group = &self.plan.groups[g];
+        let t = period_label(group.grain, &self.plan.period, r.survey_date);
+        let star = || Cell::Text("*".into());
+        let shows = |d: Dim| group.column == Some(d);
+        let v = group.column.map(|d| value_of(d, &r.respondent_type, &r.channel, r.service.as_deref()));
         let demo: Demo = [r.gender.clone(), r.age_band.clone(), r.education.clone(), r.occupation.clone()];
-        let shown = self.plan.demo.get(&(code.clone(), demo)).cloned().unwrap_or_default();
+        let key = (g, t.clone(), v.unwrap_or_else(|| "*".into()), demo);
+        let shown = self.plan.demo.get(&key).cloned().unwrap_or_default();
         let mut row = vec![
-            Cell::Text(code.clone()),
-            Cell::Text(name.clone()),
-            Cell::Text(month(r.survey_date)),
-            Cell::Text(r.respondent_type.clone()),
-            Cell::Text(r.channel.clone()),
-            Cell::Text(r.service.clone().unwrap_or_default()),
+            Cell::Text(group.code.clone()),
+            Cell::Text(group.name.clone()),
+            Cell::Text(if group.own { "own" } else { "subtree" }.into()),
+            Cell::Text(t),
+            if shows(Dim::RespondentType) { Cell::Text(r.respondent_type.clone()) } else { star() },
+            if shows(Dim::Channel) { Cell::Text(r.channel.clone()) } else { star() },
+            if shows(Dim::Service) { Cell::Text(r.service.clone().unwrap_or_default()) } else { star() },
         ];
         row.extend(shown.into_iter().map(|d| Cell::Text(d.unwrap_or_default())));
         for (code, kind, _) in self.form.form.answerables() {
@@ -356,6 +578,68 @@ impl<'a> Pages<'a> {
     }
 }
 
-fn month(d: NaiveDate) -> String {
-    d.format("%Y-%m").to_string()
+/// The workbook's "Thông tin" sheet: how the file was coarsened, group by group.
+pub fn xlsx_info(
+    book: &mut rust_xlsxwriter::Workbook,
+    groups: &[Group],
+    k: u64,
+    period: &Period,
+) -> Result<(), rust_xlsxwriter::XlsxError> {
+    let sheet = book.add_worksheet().set_name("Thông tin")?;
+    let notes = [
+        format!("Kỳ: {}. Ngưỡng k = {k} phiếu.", period.label()),
+        "Mỗi nhóm phiếu là một ô mà các bảng chỉ số được phép công bố: đơn vị cùng các đơn vị trực thuộc (subtree), \
+         hoặc chỉ phiếu của riêng đơn vị (own). Phiếu của đơn vị trực thuộc quá ít phiếu mang mã của đơn vị cấp trên."
+            .to_string(),
+        "Kỳ của một nhóm là tháng, quý hoặc cả kỳ xuất: mức chi tiết nhất mà mọi ô của nhóm đều được công bố.".to_string(),
+        "Chỉ một cột phân tổ (đối tượng, kênh hoặc lĩnh vực) giữ giá trị, ở những nhóm mà mọi giá trị đều được công bố; \
+         các cột còn lại là *."
+            .to_string(),
+        format!(
+            "Nhân khẩu học: tổ hợp có ít hơn {k} phiếu trong cùng nhóm, kỳ và giá trị phân tổ được gộp \
+             (trình độ và nghề nghiệp thành *, rồi cả bốn). Không phiếu nào bị bỏ."
+        ),
+    ];
+    let bold = rust_xlsxwriter::Format::new().set_bold();
+    for (r, note) in notes.iter().enumerate() {
+        sheet.write_string(r as u32, 0, note)?;
+    }
+    let top = notes.len() as u32 + 1;
+    let columns = [
+        ("Mã đơn vị", "unit"),
+        ("Tên đơn vị", "unit_name"),
+        ("Phạm vi", "unit_covers"),
+        ("Kỳ", "grain"),
+        ("Cột phân tổ giữ giá trị", "breakdown"),
+        ("Số phiếu", "rows"),
+        ("Phiếu có nhân khẩu học đã gộp", "coarsened"),
+    ];
+    for (c, (heading, code)) in columns.iter().enumerate() {
+        sheet.write_string_with_format(top, c as u16, *heading, &bold)?;
+        sheet.write_string(top + 1, c as u16, *code)?;
+    }
+    sheet.set_column_width(0, 14)?;
+    sheet.set_column_width(1, 30)?;
+    for (i, g) in groups.iter().enumerate() {
+        let r = top + 2 + i as u32;
+        let grain = match g.grain {
+            Grain::Month => "tháng",
+            Grain::Quarter => "quý",
+            Grain::Whole => "cả kỳ",
+        };
+        let column = match g.column {
+            Some(Dim::RespondentType) => "respondent_type",
+            Some(Dim::Channel) => "channel",
+            Some(Dim::Service) => "service",
+            None => "*",
+        };
+        sheet.write_string(r, 0, &g.code)?;
+        sheet.write_string(r, 1, &g.name)?;
+        sheet.write_string(r, 2, if g.own { "own" } else { "subtree" })?;
+        sheet.write_string(r, 3, grain)?;
+        sheet.write_string(r, 4, column)?;
+        sheet.write_number(r, 5, g.rows as f64)?;
+        sheet.write_number(r, 6, g.coarsened as f64)?;
+    }
+    Ok(())
 }

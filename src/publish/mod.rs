@@ -168,7 +168,7 @@ impl Publisher {
     #[allow(clippy::too_many_arguments)]
     pub async fn decided(
         &self,
-        db: &sea_orm::DatabaseConnection,
+        db: &impl sea_orm::ConnectionTrait,
         tree: &UnitTree,
         root: i32,
         form: &str,
@@ -242,7 +242,7 @@ impl Gate {
     #[allow(clippy::too_many_arguments)]
     pub async fn load(
         publisher: &Publisher,
-        db: &sea_orm::DatabaseConnection,
+        db: &impl sea_orm::ConnectionTrait,
         tree: &UnitTree,
         unit_id: i32,
         form: &str,
@@ -264,6 +264,11 @@ impl Gate {
 
     pub fn dim(&self) -> Option<Dim> {
         self.dim
+    }
+
+    /// The values of the gate's dimension that have responses in `year`.
+    pub fn values(&self, year: i32) -> &[String] {
+        self.years.get(&year).map_or(&[], |d| d.values.as_slice())
     }
 
     /// Why a cell is withheld, or None when it may be shown.

@@ -99,8 +99,9 @@ async fn every_export_button_answers_with_a_file_on_the_first_click() {
     let year = sipas::vietnam_today().year().to_string();
     let forms = form_submissions(&page);
     let exports: Vec<_> = forms.iter().filter(|(a, _)| a.contains("/exports/")).collect();
-    assert_eq!(exports.len(), 5, "three indices formats and two microdata formats: {forms:?}");
-    assert_eq!(page.matches("name=\"period\"").count(), 2, "one form per table, a button per format");
+    assert_eq!(exports.len(), 3, "three indices formats, no microdata for a unit manager: {forms:?}");
+    assert!(visible(&page).contains("Dữ liệu từng phiếu chỉ dành cho"), "the page says why there is no microdata");
+    assert_eq!(page.matches("name=\"period\"").count(), 1, "one form per table, a button per format");
     for (action, query) in exports {
         assert!(action.starts_with("/console/exports/"), "the console's own route: {action}");
         assert!(query.contains(&format!("period={year}")), "the period opens as this year: {query}");
@@ -132,13 +133,14 @@ async fn every_export_button_answers_with_a_file_on_the_first_click() {
 #[tokio::test]
 async fn a_console_export_with_a_bad_period_shows_a_vietnamese_page_and_the_api_keeps_json() {
     let app = app().await;
-    let (client, _) = console_client(&app, Role::UnitManager, Some("QNM.TK")).await;
+    let (manager, _) = console_client(&app, Role::UnitManager, Some("QNM.TK")).await;
+    let (analyst, _) = console_client(&app, Role::Analyst, None).await;
     let before = audit::Entity::find().all(&app.db).await.unwrap().len();
-    for path in [
-        "/console/exports/indices.xlsx?within=QNM.TK&period=2024-13&form=sipas-2017",
-        "/console/exports/microdata.csv?within=QNM.TK&period=hai-nghin&form=sipas-2017&comments=false",
+    for (client, path) in [
+        (&manager, "/console/exports/indices.xlsx?within=QNM.TK&period=2024-13&form=sipas-2017"),
+        (&analyst, "/console/exports/microdata.csv?within=QNM.TK&period=hai-nghin&form=sipas-2017&comments=false"),
     ] {
-        let (status, ct, html) = get(&client, &app, path).await;
+        let (status, ct, html) = get(client, &app, path).await;
         assert_eq!(status, 422, "{path}");
         assert!(ct.starts_with("text/html"), "{path}: {ct}");
         let text = visible(&html);
@@ -148,20 +150,20 @@ async fn a_console_export_with_a_bad_period_shows_a_vietnamese_page_and_the_api_
         assert!(html.contains("href=\"/console/exports?within=QNM.TK\""), "a way back to the exports");
     }
     // Outside one's scope: a page saying so.
-    let (status, ct, html) = get(&client, &app, "/console/exports/indices.csv?within=QNM.HA&period=2024").await;
+    let (status, ct, html) = get(&manager, &app, "/console/exports/indices.csv?within=QNM.HA&period=2024").await;
     assert_eq!(status, 403);
     assert!(ct.starts_with("text/html"));
     assert!(visible(&html).contains("Tài khoản của bạn không được xem hoặc làm việc này"));
     assert_eq!(audit::Entity::find().all(&app.db).await.unwrap().len(), before, "nothing exported, nothing audited");
 
     // In English for a reader who chose English.
-    get(&client, &app, "/console/lang/en?next=/console/exports").await;
-    let (status, _, html) = get(&client, &app, "/console/exports/indices.csv?within=QNM.TK&period=2024-13").await;
+    get(&manager, &app, "/console/lang/en?next=/console/exports").await;
+    let (status, _, html) = get(&manager, &app, "/console/exports/indices.csv?within=QNM.TK&period=2024-13").await;
     assert_eq!(status, 422);
     assert!(visible(&html).contains("Period : enter a year (2025), a quarter (2025-Q1) or a month (2025-03)"));
 
     // The API answers its clients in JSON, whatever they accept.
-    let res = client
+    let res = manager
         .get(app.url("/api/v1/exports/indices.csv?within=QNM.TK&period=2024-13"))
         .header("accept", "text/html")
         .send()
@@ -256,12 +258,15 @@ async fn workbooks_have_vietnamese_headings_over_codes_and_every_question_in_bot
                 assert_eq!(cell(&sheet, 2, 0).split('.').next(), Some("QNM"), "{path}: data from the third row");
             }
             if export == "microdata" && form_id == "sipas-2017" {
-                // Respondent type and channel in words, under their codes' column names.
-                assert_eq!((cell(&sheet, 1, 3), cell(&sheet, 1, 4)), ("respondent_type".into(), "channel".into()));
-                let words: Vec<String> =
-                    (2..sheet.height()).flat_map(|r| [cell(&sheet, r, 3), cell(&sheet, r, 4)]).collect();
-                assert!(words.contains(&"Người dân".to_string()) && words.contains(&"Phiếu giấy".to_string()));
-                assert!(!words.iter().any(|w| ["citizen", "organization", "paper", "online"].contains(&w.as_str())));
+                // Respondent type in words under its code's column name; channel is `*` (one
+                // breakdown column keeps its values).
+                assert_eq!((cell(&sheet, 1, 4), cell(&sheet, 1, 5)), ("respondent_type".into(), "channel".into()));
+                let words: Vec<String> = (2..sheet.height()).map(|r| cell(&sheet, r, 4)).collect();
+                assert!(words.contains(&"Người dân".to_string()), "{:?}", &words[..5]);
+                assert!(!words.iter().any(|w| ["citizen", "organization"].contains(&w.as_str())));
+                assert!((2..sheet.height()).all(|r| cell(&sheet, r, 5) == "*"));
+                let info = book.worksheet_range("Thông tin").unwrap();
+                assert!(cell(&info, 0, 0).contains("k = 10"), "the info sheet says how the file was coarsened");
             }
             let (heading, code) = (cell(&sheet, 0, 1), cell(&sheet, 1, 1));
             assert!(!heading.is_empty() && heading != code, "{path}: {heading} over {code}");

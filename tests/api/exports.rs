@@ -1,6 +1,8 @@
 //! Exports: the indices table in CSV, XLSX and JSON equals the API; microdata is complete,
 //! anonymised and streamed.
 
+use std::collections::{HashMap, HashSet};
+
 use calamine::{Data, DataType, Reader, Xlsx};
 use serde_json::{Value, json};
 use sipas::auth::Role;
@@ -126,59 +128,93 @@ async fn csv_cells_cannot_become_formulas() {
     assert!(!csv.contains(",=HYPERLINK") && !csv.contains("\"=HYPERLINK"));
 }
 
+/// A microdata CSV as its header and rows.
+fn parse_csv(text: &str) -> (Vec<String>, Vec<csv::StringRecord>) {
+    let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    (header, reader.records().map(Result::unwrap).collect())
+}
+
 #[tokio::test]
 async fn microdata_has_a_row_per_response_and_protects_small_groups() {
     let app = spawn_app().await;
     app.import_reference().await;
-    // Demographics: twelve alike at An My, and one rare combination.
+    // Demographics at An My in May: twelve alike, ten others alike, and one rare combination.
     let mut lines = String::new();
-    for i in 0..13 {
-        let occupation = if i == 12 { "farmer" } else { "public" };
+    for i in 0..23 {
+        let demo = match i {
+            0..12 => {
+                json!({"gender": "female", "age_band": "26-34", "education": "university", "occupation": "public"})
+            }
+            12..22 => json!({"gender": "male", "age_band": "35-49", "education": "secondary", "occupation": "farmer"}),
+            _ => json!({"gender": "female", "age_band": "60+", "education": "primary", "occupation": "farmer"}),
+        };
         lines.push_str(&format!(
             "{}\n",
             json!({"submission_id": uuid::Uuid::new_v4(), "unit": "QNM.TK.AM", "form": "sipas-2017", "respondent_type": "citizen",
-                   "channel": "online", "date": "2024-05-06", "answers": {"A1": 5}, "comment": "Rất tốt",
-                   "demographics": {"gender": "female", "age_band": "26-34", "education": "university", "occupation": occupation}})
+                   "channel": "online", "date": "2024-05-06", "answers": {"A1": 5}, "comment": "Rất tốt", "demographics": demo})
         ));
     }
     sipas::imports::responses_jsonl(&app.state, &lines).await.unwrap().unwrap();
     let token = app.login_as(Role::Analyst, None).await;
     let csv = app.get_as("/api/v1/exports/microdata.csv?within=QNM&period=2024", &token).await.text().await.unwrap();
-    let mut reader = csv::Reader::from_reader(csv.trim_start_matches('\u{feff}').as_bytes());
-    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let (header, rows) = parse_csv(&csv);
     assert!(!header.contains(&"comment".to_string()), "no comments unless asked");
-    assert!(!header.iter().any(|h| h == "id" || h == "date"), "no response id, no exact date");
-    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
-    assert_eq!(rows.len(), 613);
+    assert!(!header.iter().any(|h| h == "id" || h == "date" || h == "month"), "no response id, no exact date");
+    // No row is dropped: a dropped row would be a published figure minus the file.
+    assert_eq!(rows.len(), 623);
     let col = |n: &str| header.iter().position(|h| h == n).unwrap();
-    assert!(rows.iter().all(|r| r[col("month")].len() == 7), "months only");
-    let demo: Vec<(String, String, String, String)> = rows
+    let quasi = [
+        "unit",
+        "unit_covers",
+        "period",
+        "respondent_type",
+        "channel",
+        "service",
+        "gender",
+        "age_band",
+        "education",
+        "occupation",
+    ];
+    // k-anonymity over every quasi-identifier together.
+    let mut classes: HashMap<Vec<String>, usize> = HashMap::new();
+    for r in &rows {
+        *classes.entry(quasi.iter().map(|q| r[col(q)].to_string()).collect()).or_default() += 1;
+    }
+    let small: Vec<_> = classes.iter().filter(|(_, n)| **n < 10).collect();
+    assert!(small.is_empty(), "classes under k: {small:?}");
+    // Each group is coarsened as a whole: one period grain and the same breakdown columns for
+    // all its rows, so relabelled rows look like the parent's own.
+    let mut grain: HashMap<String, HashSet<(usize, bool, bool)>> = HashMap::new();
+    for r in &rows {
+        let shape = (r[col("period")].len(), r[col("channel")] == *"*", r[col("respondent_type")] == *"*");
+        grain.entry(r[col("unit")].to_string()).or_default().insert(shape);
+    }
+    assert!(grain.values().all(|s| s.len() == 1), "{grain:?}");
+    assert!(rows.iter().all(|r| r[col("channel")] == *"*" && r[col("service")] == *"*"), "one breakdown column");
+    let demo: Vec<[String; 4]> = rows
         .iter()
         .filter(|r| !r[col("gender")].is_empty())
-        .map(|r| {
-            (
-                r[col("gender")].to_string(),
-                r[col("age_band")].to_string(),
-                r[col("education")].to_string(),
-                r[col("occupation")].to_string(),
-            )
-        })
+        .map(|r| ["gender", "age_band", "education", "occupation"].map(|c| r[col(c)].to_string()))
         .collect();
-    assert_eq!(demo.len(), 13);
-    assert_eq!(demo.iter().filter(|d| d.3 == "public").count(), 12, "a combination shared by k rows is kept");
-    assert_eq!(
-        demo.iter().filter(|d| d.3 == "*" && d.2 == "*" && d.0 == "female").count(),
-        1,
-        "the rare one is coarsened"
-    );
-    assert!(!demo.iter().any(|d| d.3 == "farmer"));
-    // Answers as given: the first reference response (line 1) answered A1 with 5.
+    assert_eq!(demo.len(), 23);
+    assert_eq!(demo.iter().filter(|d| d[3] == "public").count(), 12, "a combination shared by k rows is kept");
+    assert!(!demo.iter().any(|d| d[1] == "60+"), "the rare one is coarsened");
+    assert_eq!(demo.iter().filter(|d| d[0] == "*").count(), 11, "and takes the next-smallest combination with it");
+    // Answers as given.
     assert!(rows.iter().all(|r| r[col("A1")].is_empty() || (1..=5).contains(&r[col("A1")].parse::<i32>().unwrap())));
 
-    // In Q1, Tam Thang has 7 responses (< k): its rows are reported as its district's.
+    // In Q1, Tam Thang has 7 responses (< k): its rows carry an ancestor's code, and none is lost.
     let q1 = app.get_as("/api/v1/exports/microdata.csv?within=QNM&period=2024-Q1", &token).await.text().await.unwrap();
     assert!(!q1.contains("QNM.TK.TT"));
-    assert_eq!(q1.lines().count() - 1, 154);
+    assert_eq!(parse_csv(&q1).1.len(), 154);
+    // A breakdown by channel instead of respondent type.
+    let by_channel =
+        app.get_as("/api/v1/exports/microdata.csv?within=QNM&period=2024&breakdown=channel", &token).await.text().await;
+    let (h, rows_c) = parse_csv(&by_channel.unwrap());
+    let at = |n: &str| h.iter().position(|x| x == n).unwrap();
+    assert!(rows_c.iter().all(|r| r[at("respondent_type")] == *"*"));
+    assert!(rows_c.iter().any(|r| r[at("channel")] != *"*"), "channels shown where the gate shows them");
 
     let with = app
         .get_as("/api/v1/exports/microdata.csv?within=QNM&period=2024&comments=true", &token)
@@ -186,14 +222,23 @@ async fn microdata_has_a_row_per_response_and_protects_small_groups() {
         .text()
         .await
         .unwrap();
-    assert_eq!(with.matches("Rất tốt").count(), 13);
+    assert_eq!(with.matches("Rất tốt").count(), 23);
 
-    // XLSX holds the same rows.
+    // XLSX holds the same rows, and says how it was coarsened.
     let xlsx = app.get_as("/api/v1/exports/microdata.xlsx?within=QNM&period=2024", &token).await.bytes().await.unwrap();
     let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx.to_vec())).unwrap();
     let sheet = book.worksheet_range("Phiếu 1").unwrap();
-    assert_eq!(sheet.height(), 615, "two heading rows and 613 responses");
+    assert_eq!(sheet.height(), 625, "two heading rows and 623 responses");
+    assert!(book.worksheet_range("Thông tin").is_ok());
 
+    for bad in ["breakdown=age", "breakdown=respondent_type&channel=online"] {
+        let url = format!("/api/v1/exports/microdata.csv?within=QNM&period=2024&{bad}");
+        let out = error_body(app.get_as(&url, &token).await, 422, "validation_failed").await;
+        assert!(out["fields"]["breakdown"].is_array(), "{bad}: {out}");
+    }
+    let manager = app.login_as(Role::UnitManager, Some("QNM.TK.AM")).await;
+    let url = "/api/v1/exports/microdata.csv?within=QNM.TK.AM&period=2024";
+    error_body(app.get_as(url, &manager).await, 403, "forbidden").await;
     let out = error_body(
         app.get_as("/api/v1/exports/microdata.csv?within=QNM&comments=maybe", &token).await,
         422,

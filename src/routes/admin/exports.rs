@@ -18,6 +18,7 @@ use crate::export::{BOM, csv_lines};
 use crate::index::report::{self, Context};
 use crate::publish::query::{Common, Parsed, Periods, add, parse_common};
 use crate::startup::AppState;
+use crate::store::tallies::Dim;
 use crate::{audit, store};
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -27,6 +28,10 @@ pub struct ExportQuery {
     pub within: Option<String>,
     /// Microdata only: `true` adds respondents' comments.
     pub comments: Option<String>,
+    /// Microdata only: the breakdown column that keeps its values where the publication
+    /// gate shows them (`respondent_type`, the default, `channel` or `service`); the others
+    /// are `*`. With a filter, the filtered one.
+    pub breakdown: Option<String>,
 }
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
@@ -141,6 +146,8 @@ pub async fn microdata(
     microdata_file(state.into_inner(), &who, &format, &q, &common).await
 }
 
+pub const MANAGERS: &str = "microdata is for provincial analysts and administrators: a unit manager serves the citizens whose rows these are and reads the unit's published tables instead";
+
 /// Microdata as a streamed file, for the API and the console alike.
 pub async fn microdata_file(
     state: std::sync::Arc<AppState>,
@@ -152,18 +159,40 @@ pub async fn microdata_file(
     if !["csv", "xlsx"].contains(&format) {
         return Err(ApiError::NotFound("microdata comes as csv or xlsx".into()));
     }
+    if who.role == crate::auth::Role::UnitManager {
+        return Err(ApiError::Forbidden(MANAGERS.into()));
+    }
     let (p, tree) = parsed(&state, who, q, common).await?;
+    let filter_dim = p.filters.dimension().0;
+    let column = match q.breakdown.as_deref() {
+        None => filter_dim.unwrap_or(Dim::RespondentType),
+        Some("respondent_type") => Dim::RespondentType,
+        Some("channel") => Dim::Channel,
+        Some("service") => Dim::Service,
+        Some(_) => {
+            let mut fields = crate::error::FieldErrors::new();
+            add(&mut fields, "breakdown", "must be respondent_type, channel or service");
+            return Err(ApiError::validation(fields));
+        }
+    };
+    if filter_dim.is_some_and(|d| d != column) {
+        let mut fields = crate::error::FieldErrors::new();
+        add(&mut fields, "breakdown", "with a filter, the file breaks down by the filtered dimension only");
+        return Err(ApiError::validation(fields));
+    }
     let request = microdata::Request {
         form_id: p.form.form.id.clone(),
-        units: tree.subtree(p.unit.id),
+        within: p.unit.id,
         period: p.period,
         filters: p.filters.clone(),
+        column,
         k: p.k,
         comments: q.comments.as_deref() == Some("true"),
     };
-    let snapshot = Snapshot::open(&state.db, &tree, &request).await?;
+    let snapshot = Snapshot::open(&state.db, &state.publisher, &tree, &request).await?;
     let details = json!({"export": "microdata", "format": format, "within": p.unit.code, "period": p.period.label(),
-        "filters": p.filters, "k": p.k, "comments": request.comments, "rows": snapshot.plan.rows});
+        "filters": p.filters, "k": p.k, "comments": request.comments, "rows": snapshot.plan.rows,
+        "groups": snapshot.plan.groups.len()});
     audit::record(&state.db, Some((who.user_id, &who.email)), "export", Some(&p.unit.code), details).await?;
     let stem = file_stem("microdata", &p);
     let (tx, rx) = tokio::sync::mpsc::channel(8);
@@ -229,6 +258,7 @@ pub async fn stream_xlsx(
     use std::io::Read;
     let headings = microdata::headings(form, request.comments);
     let questions = form.form.clone();
+    let (groups, k, period) = (snapshot.plan.groups.clone(), request.k, request.period);
     let (rows_tx, rows_rx) = std::sync::mpsc::sync_channel::<Vec<Vec<crate::export::Cell>>>(4);
     let writer = tokio::task::spawn_blocking(move || -> anyhow::Result<std::fs::File> {
         const ROWS_PER_SHEET: u32 = 1_000_000;
@@ -255,6 +285,7 @@ pub async fn stream_xlsx(
             crate::export::xlsx_headings(sheet, &headings, &[])?;
         }
         crate::export::xlsx_questions(&mut book, &questions)?;
+        microdata::xlsx_info(&mut book, &groups, k, &period)?;
         let mut file = tempfile::tempfile()?;
         book.save_to_writer(&mut file)?;
         Ok(file)

@@ -677,13 +677,23 @@ pub async fn exports(state: web::Data<AppState>, c: Console, q: web::Query<Expor
             button type="submit" formaction="/console/exports/indices.json" { "JSON" }
         }
         h2 { (t(lang, "Dữ liệu phiếu đã ẩn danh", "Anonymised microdata")) }
-        p.muted { (t(lang, "Mỗi dòng một phiếu; ngày khảo sát theo tháng; nhóm nhân khẩu học nhỏ được gộp; đơn vị dưới ngưỡng được gộp lên cấp trên.",
-            "One row per response; survey month only; small demographic groups are coarsened; units under the threshold are merged into their parent.")) }
-        form.filters method="get" action="/console/exports/microdata.csv" {
-            (picker("within"))
-            label { (t(lang, "Kèm ý kiến", "With comments")) select name="comments" { option value="false" { (t(lang, "Không", "No")) } option value="true" { (t(lang, "Có", "Yes")) } } }
-            button type="submit" { "CSV" }
-            button type="submit" formaction="/console/exports/microdata.xlsx" { "Excel (XLSX)" }
+        @if c.who.role == Role::UnitManager {
+            p { (t(lang, "Dữ liệu từng phiếu chỉ dành cho chuyên viên và quản trị cấp tỉnh: người đứng đầu đơn vị phục vụ chính những người đã trả lời và có thể nhận ra họ. Đơn vị dùng các bảng chỉ số ở trên.",
+                "Row-level data is for provincial analysts and administrators only: a unit's head serves the very people who answered and could recognise them. Units use the indices tables above.")) }
+        } @else {
+            p.muted { (t(lang, "Mỗi dòng một phiếu, theo nhóm mà bảng chỉ số được công bố: phiếu của đơn vị quá ít phiếu mang mã đơn vị cấp trên (cột unit_covers), kỳ là tháng, quý hoặc cả kỳ tùy nhóm, chỉ một cột phân tổ giữ giá trị, nhóm nhân khẩu học nhỏ được gộp. Trang \"Thông tin\" của tệp Excel ghi rõ từng nhóm đã được gộp thế nào.",
+                "One row per response, in groups the indices tables publish: rows of a unit with too few responses carry their parent's code (column unit_covers), the period is a month, quarter or the whole period depending on the group, only one breakdown column keeps its values, small demographic groups are coarsened. The Excel file's \"Thông tin\" sheet says how each group was coarsened.")) }
+            form.filters method="get" action="/console/exports/microdata.csv" {
+                (picker("within"))
+                label { (t(lang, "Cột phân tổ", "Breakdown column")) select name="breakdown" {
+                    option value="respondent_type" { (t(lang, "Đối tượng", "Respondent type")) }
+                    option value="channel" { (t(lang, "Kênh", "Channel")) }
+                    option value="service" { (t(lang, "Lĩnh vực", "Service")) }
+                } }
+                label { (t(lang, "Kèm ý kiến", "With comments")) select name="comments" { option value="false" { (t(lang, "Không", "No")) } option value="true" { (t(lang, "Có", "Yes")) } } }
+                button type="submit" { "CSV" }
+                button type="submit" formaction="/console/exports/microdata.xlsx" { "Excel (XLSX)" }
+            }
         }
         p.muted { (t(lang, "Tệp Excel có hai dòng tiêu đề: tên cột tiếng Việt, rồi mã cột (như tiêu đề của tệp CSV, để chương trình đọc), và một trang \"Câu hỏi\" với nội dung mọi tiêu chí bằng tiếng Việt và tiếng Anh. Tệp CSV và JSON giữ tên cột dạng mã.",
             "Excel files have two heading rows: the Vietnamese column name, then the column's code (as in the CSV header, for programs), and a \"Câu hỏi\" sheet with every criterion's text in Vietnamese and English. CSV and JSON keep code headers.")) }
