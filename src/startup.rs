@@ -33,6 +33,10 @@ pub struct AppState {
     pub form_secret: Arc<Vec<u8>>,
     /// The publication gate's decided lattices.
     pub publisher: Arc<crate::publish::Publisher>,
+    /// Microdata exports under way: each holds a pooled connection for its snapshot while it
+    /// streams, and needs another for its audit entry, so at most half the pool may do so;
+    /// more wait their turn instead of starving the pool (and every other request).
+    pub exports: Arc<tokio::sync::Semaphore>,
 }
 
 /// Connects, runs the migrations, loads and checks the forms and records them.
@@ -55,6 +59,7 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
         settings: Arc::new(settings.clone()),
         form_secret,
         publisher: Arc::default(),
+        exports: Arc::new(tokio::sync::Semaphore::new((settings.max_db_connections / 2).max(1) as usize)),
     })
 }
 

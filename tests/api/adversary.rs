@@ -9,7 +9,7 @@
 //! one filter value): it is ignored until the publication gate lands, and run with
 //! `cargo test --test api adversary -- --ignored`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -182,6 +182,102 @@ async fn collect(app: &TestApp, token: &str) -> Vec<Cell> {
     cells
 }
 
+/// The months a period label of the microdata names (`2025`, `2025-Q2`, `2025-05`).
+fn label_months(label: &str) -> std::ops::RangeInclusive<u32> {
+    match label.split_once('-') {
+        None => 1..=12,
+        Some((_, q)) if q.starts_with('Q') => {
+            let q: u32 = q[1..].parse().unwrap();
+            (3 * q - 2)..=(3 * q)
+        }
+        Some((_, m)) => {
+            let m: u32 = m.parse().unwrap();
+            m..=m
+        }
+    }
+}
+
+/// Every microdata file the analyst may download here (each unit, each calendar year, quarter
+/// and month, each breakdown column and each filter), as the classes a reader can count: for
+/// each group of rows, every combination of its period labels and shown breakdown values,
+/// empty ones included (an empty class is a figure too: zero).
+async fn collect_microdata(app: &TestApp, token: &str) -> Vec<Cell> {
+    let mut periods = vec!["2025".to_string()];
+    periods.extend((1..=4).map(|q| format!("2025-Q{q}")));
+    periods.extend((1..=12).map(|m| format!("2025-{m:02}")));
+    let mut queries = Vec::new();
+    for code in UNITS {
+        for period in &periods {
+            for extra in [
+                "breakdown=respondent_type",
+                "breakdown=channel",
+                "respondent_type=citizen",
+                "respondent_type=organization",
+                "channel=in_person",
+                "channel=online",
+            ] {
+                queries.push(format!("/api/v1/exports/microdata.csv?within={code}&period={period}&{extra}"));
+            }
+        }
+    }
+    // Eight at a time, more than the test pool can hold snapshots for: exports beyond half the
+    // pool wait their turn (503 before that limit).
+    let files = futures_util::stream::iter(queries)
+        .map(|url| async move {
+            let res = app.get_as(&url, token).await;
+            assert_eq!(res.status(), 200, "{url}");
+            (url, res.text().await.unwrap())
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+    let mut cells = Vec::new();
+    for (url, text) in files {
+        let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+        let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+        let col = |n: &str| header.iter().position(|h| h == n).unwrap();
+        let filter_rt = TYPES.iter().position(|t| url.contains(&format!("respondent_type={t}")));
+        let filter_ch = CHANNELS.iter().position(|c| url.contains(&format!("channel={c}")));
+        // Group (unit, own) → its period labels seen and whether each breakdown is shown.
+        let mut groups: BTreeMap<(usize, bool), (BTreeSet<String>, bool, bool)> = BTreeMap::new();
+        for r in reader.records() {
+            let r = r.unwrap();
+            let unit = UNITS.iter().position(|u| *u == &r[col("unit")]).unwrap();
+            let entry = groups.entry((unit, &r[col("unit_covers")] == "own")).or_default();
+            entry.0.insert(r[col("period")].to_string());
+            entry.1 = &r[col("respondent_type")] != "*";
+            entry.2 = &r[col("channel")] != "*";
+        }
+        let period = url.split("period=").nth(1).unwrap().split('&').next().unwrap();
+        for ((unit, own), (labels, rt_shown, ch_shown)) in groups {
+            // Every label of the group's grain within the export's period.
+            let grain = labels.iter().next().unwrap().len();
+            let all_labels: Vec<String> = match grain {
+                4 => vec![period.to_string()],
+                7 if labels.iter().next().unwrap().contains('Q') => (1..=4)
+                    .map(|q| format!("2025-Q{q}"))
+                    .filter(|l| label_months(period).contains(label_months(l).start()))
+                    .collect(),
+                _ => (1..=12)
+                    .map(|m| format!("2025-{m:02}"))
+                    .filter(|l| label_months(period).contains(label_months(l).start()))
+                    .collect(),
+            };
+            let rts: Vec<Option<usize>> = if rt_shown { vec![Some(0), Some(1)] } else { vec![filter_rt] };
+            let chs: Vec<Option<usize>> = if ch_shown { vec![Some(0), Some(1)] } else { vec![filter_ch] };
+            for label in &all_labels {
+                let ms = label_months(label);
+                for rt in &rts {
+                    for ch in &chs {
+                        cells.push(Cell { atoms: select(unit, own, *ms.start(), *ms.end(), *rt, *ch) });
+                    }
+                }
+            }
+        }
+    }
+    cells
+}
+
 /// Exact rationals, enough for 0/1 systems of this size.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Q(i128, i128);
@@ -323,6 +419,28 @@ async fn no_small_group_is_determined_by_what_an_analyst_can_read() {
         "{} small groups are determined by {} shown cells, for example:\n{}",
         found.len(),
         shown.len(),
+        found.iter().take(15).cloned().collect::<Vec<_>>().join("\n")
+    );
+}
+
+/// The same, with every microdata file the analyst may download added to the tables.
+#[tokio::test]
+async fn microdata_with_the_tables_determines_no_small_group() {
+    let app = spawn_app().await;
+    seed(&app).await;
+    let token = app.login_as(Role::Analyst, None).await;
+    let mut shown = collect(&app, &token).await;
+    let tables = shown.len();
+    let files = collect_microdata(&app, &token).await;
+    // The province's year comes out of the file as one class at least: it is not empty.
+    assert!(!files.is_empty(), "the files have rows");
+    shown.extend(files);
+    let found = determined_small_groups(&shown);
+    assert!(
+        found.is_empty(),
+        "{} small groups are determined by {tables} table cells and {} file classes, for example:\n{}",
+        found.len(),
+        shown.len() - tables,
         found.iter().take(15).cloned().collect::<Vec<_>>().join("\n")
     );
 }

@@ -189,6 +189,7 @@ pub async fn microdata_file(
         k: p.k,
         comments: q.comments.as_deref() == Some("true"),
     };
+    let permit = state.exports.clone().acquire_owned().await.map_err(|_| ApiError::Unavailable)?;
     let snapshot = Snapshot::open(&state.db, &state.publisher, &tree, &request).await?;
     let details = json!({"export": "microdata", "format": format, "within": p.unit.code, "period": p.period.label(),
         "filters": p.filters, "k": p.k, "comments": request.comments, "rows": snapshot.plan.rows,
@@ -199,6 +200,7 @@ pub async fn microdata_file(
     let form = p.form.clone();
     if format == "csv" {
         actix_web::rt::spawn(async move {
+            let _permit = permit;
             // An error after the headers ends the body with an error: the client sees a
             // truncated transfer, never a clean end of a partial file.
             if let Err(e) = stream_csv(snapshot, &request, &form, &tx).await {
@@ -212,6 +214,7 @@ pub async fn microdata_file(
             .streaming(body(rx)));
     }
     actix_web::rt::spawn(async move {
+        let _permit = permit;
         if let Err(e) = stream_xlsx(snapshot, &request, &form, &tx).await {
             tracing::error!("microdata export stopped: {e}");
             let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
