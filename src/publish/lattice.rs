@@ -244,7 +244,7 @@ impl Pattern {
     }
 
     /// Groups (as atom lists) that the shown cells determine and must not.
-    fn audit(&self) -> Vec<Vec<usize>> {
+    fn audit(&self, relations: &[(usize, Vec<usize>)]) -> Vec<Vec<usize>> {
         let cells = self.sizes.len();
         let mut var = vec![usize::MAX; self.atoms.len()];
         let mut vars = 0;
@@ -260,12 +260,25 @@ impl Pattern {
             return vec![];
         }
         let mut basis = Basis::new(vars);
-        for c in (0..cells).filter(|c| self.valid(*c) && self.hidden[*c].is_none()) {
-            let row: Vec<usize> =
-                self.atoms_of(c).into_iter().filter(|a| var[*a] != usize::MAX).map(|a| var[a]).collect();
-            if !row.is_empty() {
-                basis.insert(&row);
+        // A shown whole whose parts are all shown adds nothing to what the parts tell: its
+        // equation is their sum. Leaving it out keeps the elimination small (parts are
+        // finer cells, so every left-out cell is a sum of cells kept).
+        let mut implied = vec![false; cells];
+        for (whole, parts) in relations {
+            if self.hidden[*whole].is_none() && parts.iter().all(|p| self.hidden[*p].is_none()) {
+                implied[*whole] = true;
             }
+        }
+        // Finest rows first: a coarse row then reduces through their pivots to little, where
+        // inserting the province's rows first would fill every later row.
+        let mut rows: Vec<Vec<usize>> = (0..cells)
+            .filter(|c| self.valid(*c) && self.hidden[*c].is_none() && !implied[*c])
+            .map(|c| self.atoms_of(c).into_iter().filter(|a| var[*a] != usize::MAX).map(|a| var[a]).collect())
+            .filter(|row: &Vec<usize>| !row.is_empty())
+            .collect();
+        rows.sort_by_key(Vec::len);
+        for row in &rows {
+            basis.insert(row);
         }
         let determined = |atoms: &[usize], basis: &mut Basis| {
             let row: Vec<usize> = atoms.iter().filter(|a| var[**a] != usize::MAX).map(|a| var[*a]).collect();
@@ -386,7 +399,7 @@ impl Pattern {
         let relations = pattern.relations();
         for _ in 0..cells {
             pattern.remainder_rule(&relations);
-            let found = pattern.audit();
+            let found = pattern.audit(&relations);
             if found.is_empty() {
                 break;
             }
