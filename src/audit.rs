@@ -1,12 +1,18 @@
 //! The audit log: who signed in (or failed to), exported what with which filters and how many
-//! rows, and changed units, volumes and users. Never the content of a response.
+//! rows, and changed units, volumes and users. Never the content of a response. Admins read
+//! it through `entries`, over the API and in the console alike.
 
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, Set};
+use serde::Deserialize;
 use serde_json::Value;
+use utoipa::IntoParams;
 
 use crate::Lang;
+use crate::auth::Principal;
 use crate::entities::audit;
+use crate::error::ApiError;
+use crate::startup::AppState;
 
 /// Every action the log records, with what a reader sees for it (Vietnamese, English). The
 /// code stays in the database, the API and the CSV; people read the label.
@@ -81,4 +87,30 @@ pub async fn list(
         q = q.filter(audit::Column::At.lt(t));
     }
     q.all(db).await
+}
+
+#[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// `login`, `login_failed`, `logout`, `export`, `unit_created`, ...
+    pub action: Option<String>,
+    /// First day, YYYY-MM-DD (Vietnam's calendar).
+    pub from: Option<String>,
+    /// Last day, YYYY-MM-DD.
+    pub to: Option<String>,
+    /// At most this many entries, newest first (default 500, at most 100000).
+    pub limit: Option<u64>,
+}
+
+pub async fn entries(state: &AppState, who: &Principal, q: &AuditQuery) -> Result<Vec<audit::Model>, ApiError> {
+    who.require_admin()?;
+    let date = |field: &str, v: &Option<String>| -> Result<Option<NaiveDate>, ApiError> {
+        v.as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| ApiError::field(field, "must be YYYY-MM-DD")))
+            .transpose()
+    };
+    let (from, to) = (date("from", &q.from)?, date("to", &q.to)?);
+    let limit = q.limit.unwrap_or(500).clamp(1, 100_000);
+    Ok(list(&state.db, q.action.as_deref().filter(|a| !a.is_empty()), from, to, limit).await?)
 }

@@ -18,6 +18,7 @@ pub mod reach;
 pub mod routes;
 pub mod startup;
 pub mod store;
+pub mod submit;
 pub mod telemetry;
 pub mod units;
 pub mod web;

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::OnceLock;
 
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -17,6 +18,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 pub mod reset;
+pub mod users;
 
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -24,6 +26,16 @@ use crate::store;
 use crate::units::UnitTree;
 
 pub const SESSION_COOKIE: &str = "sipas_session";
+
+pub fn session_cookie(state: &AppState, value: String, max_age: CookieDuration) -> Cookie<'static> {
+    Cookie::build(SESSION_COOKIE, value)
+        .path("/")
+        .http_only(true)
+        .secure(state.settings.cookie_secure)
+        .same_site(SameSite::Strict)
+        .max_age(max_age)
+        .finish()
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

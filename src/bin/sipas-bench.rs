@@ -341,8 +341,8 @@ async fn main() -> anyhow::Result<()> {
 /// Streams the microdata of every response (CSV, then XLSX) into a sink, as the HTTP
 /// handler does, and reports rows per second and the process's peak memory.
 async fn exports(state: &AppState, tree: &sipas::units::UnitTree, responses: u64, backend: &str) -> anyhow::Result<()> {
+    use sipas::export::files::{stream_csv, stream_xlsx};
     use sipas::export::microdata;
-    use sipas::routes::admin::exports::{stream_csv, stream_xlsx};
     let root = tree.by_code("BTR").ok_or_else(|| anyhow::anyhow!("no data: run with --mode load first"))?;
     let request = microdata::Request {
         form_id: "sipas-2017".into(),

@@ -22,7 +22,7 @@
 //! - a group the gate withholds (and the whole file, when the export's unit is withheld)
 //!   has no rows; comments only when asked for; rows never carry the response id.
 //!
-//! Unit managers may not download microdata (`routes::admin::exports`): they serve the
+//! Unit managers may not download microdata (`export::files`): they serve the
 //! citizens whose rows these are, and could recognise them by what they know of the visit.
 
 use std::collections::{BTreeMap, HashMap};

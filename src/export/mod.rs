@@ -5,6 +5,7 @@
 //! CSV is UTF-8 with a BOM (so Excel shows Vietnamese) and formula-injection safe: a text
 //! cell starting with `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'`.
 
+pub mod files;
 pub mod indices;
 pub mod microdata;
 

@@ -2,6 +2,7 @@
 //! the in-memory tree used for access scopes, roll-ups and form inheritance, and the rules
 //! every unit obeys whichever way it arrives (API, CSV import, demo).
 
+pub mod admin;
 pub mod import;
 
 use std::collections::HashMap;

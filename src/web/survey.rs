@@ -24,10 +24,10 @@ use crate::Lang;
 use crate::error::ApiError;
 use crate::forms::submission::{AnswerValue, Problems, SubmissionBody};
 use crate::forms::{AnswerKind, DemographicKey, LoadedForm, Scale, Text};
-use crate::routes::public::responses::{Origin, accept};
 use crate::startup::AppState;
 use crate::store;
 use crate::store::responses::Stored;
+use crate::submit::{Origin, accept};
 
 #[derive(Deserialize)]
 pub struct PageQuery {

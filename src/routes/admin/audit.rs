@@ -2,45 +2,12 @@
 
 use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use actix_web::{HttpResponse, web};
-use chrono::NaiveDate;
-use serde::Deserialize;
-use utoipa::IntoParams;
 
+use crate::audit::{AuditQuery, entries};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::export::{BOM, Cell, csv_lines};
 use crate::startup::AppState;
-use crate::{audit, entities};
-
-#[derive(Deserialize, IntoParams, Default)]
-#[into_params(parameter_in = Query)]
-pub struct AuditQuery {
-    /// `login`, `login_failed`, `logout`, `export`, `unit_created`, ...
-    pub action: Option<String>,
-    /// First day, YYYY-MM-DD (Vietnam's calendar).
-    pub from: Option<String>,
-    /// Last day, YYYY-MM-DD.
-    pub to: Option<String>,
-    /// At most this many entries, newest first (default 500, at most 100000).
-    pub limit: Option<u64>,
-}
-
-pub async fn entries(
-    state: &AppState,
-    who: &Principal,
-    q: &AuditQuery,
-) -> Result<Vec<entities::audit::Model>, ApiError> {
-    who.require_admin()?;
-    let date = |field: &str, v: &Option<String>| -> Result<Option<NaiveDate>, ApiError> {
-        v.as_deref()
-            .filter(|s| !s.is_empty())
-            .map(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| ApiError::field(field, "must be YYYY-MM-DD")))
-            .transpose()
-    };
-    let (from, to) = (date("from", &q.from)?, date("to", &q.to)?);
-    let limit = q.limit.unwrap_or(500).clamp(1, 100_000);
-    Ok(audit::list(&state.db, q.action.as_deref().filter(|a| !a.is_empty()), from, to, limit).await?)
-}
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {

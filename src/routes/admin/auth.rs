@@ -1,7 +1,7 @@
 //! Sign in and out. A session is stored server-side (token hash, idle and absolute expiry);
 //! the token is returned once, in the body and as an HttpOnly cookie.
 
-use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::audit;
-use crate::auth::{self, Principal, SESSION_COOKIE};
+use crate::auth::{self, Principal, session_cookie};
 use crate::error::{ApiError, FieldErrors};
 use crate::startup::AppState;
 use crate::store;
@@ -39,16 +39,6 @@ pub fn validation_errors(errors: validator::ValidationErrors) -> ApiError {
         fields.insert(field.to_string(), messages);
     }
     ApiError::validation(fields)
-}
-
-pub fn session_cookie(state: &AppState, value: String, max_age: CookieDuration) -> Cookie<'static> {
-    Cookie::build(SESSION_COOKIE, value)
-        .path("/")
-        .http_only(true)
-        .secure(state.settings.cookie_secure)
-        .same_site(SameSite::Strict)
-        .max_age(max_age)
-        .finish()
 }
 
 /// Sign in with email and password.

@@ -9,12 +9,12 @@ use serde::Deserialize;
 
 use super::{Console, check_csrf, error_page, page, page_with_status, redirect, t};
 use crate::auth::Role;
+use crate::auth::users::{NewUser, UserChange, change_user, create_user};
 use crate::error::ApiError;
 use crate::index::period::Period;
-use crate::routes::admin::units::{CreateUnit, UpdateUnit, create_unit, update_unit};
-use crate::routes::admin::users::{NewUser, UserChange, change_user, create_user};
 use crate::startup::AppState;
 use crate::units::Level;
+use crate::units::admin::{CreateUnit, UpdateUnit, create_unit, update_unit};
 use crate::{audit, imports, store};
 
 fn csrf_input(c: &Console) -> Markup {
@@ -376,13 +376,9 @@ pub async fn change_account(
     }
 }
 
-pub async fn audit_log(
-    state: web::Data<AppState>,
-    c: Console,
-    q: web::Query<crate::routes::admin::audit::AuditQuery>,
-) -> HttpResponse {
+pub async fn audit_log(state: web::Data<AppState>, c: Console, q: web::Query<audit::AuditQuery>) -> HttpResponse {
     let lang = c.lang;
-    match crate::routes::admin::audit::entries(&state, &c.who, &q).await {
+    match audit::entries(&state, &c.who, &q).await {
         Err(e) => error_page(&c, &e),
         Ok(rows) => {
             let body = html! {

@@ -9,9 +9,8 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{Console, LANG_COOKIE, check_csrf, document, lang_of, redirect, respond, t};
-use crate::auth;
+use crate::auth::{self, session_cookie};
 use crate::error::ApiError;
-use crate::routes::admin::auth::session_cookie;
 use crate::startup::AppState;
 use crate::{Lang, audit, store};
 

@@ -10,12 +10,12 @@ use crate::Lang;
 use crate::auth::Role;
 use crate::entities::unit;
 use crate::error::{ApiError, FieldErrors};
+use crate::export::files::{self, ExportQuery};
 use crate::forms::{Channel, RespondentType, Text};
 use crate::index::compare;
 use crate::index::engine::{Figures, ItemFigure};
 use crate::index::report::{self, Breakdown, Context, IndexReport, IndexRequest, Rollup};
 use crate::publish::query::{Common, Parsed, Periods, parse_common};
-use crate::routes::admin::exports::{self, ExportQuery};
 use crate::startup::AppState;
 use crate::store;
 use crate::units::{Level, UnitTree};
@@ -727,7 +727,7 @@ pub async fn export_indices(
     common: web::Query<Common>,
 ) -> HttpResponse {
     let common = clean(common.into_inner());
-    match exports::indices_file(&state, &c.who, &format, &q, &common).await {
+    match files::indices_file(&state, &c.who, &format, &q, &common).await {
         Ok(r) => r,
         Err(e) => export_error(&c, &q, &e),
     }
@@ -742,7 +742,7 @@ pub async fn export_microdata(
     common: web::Query<Common>,
 ) -> HttpResponse {
     let common = clean(common.into_inner());
-    match exports::microdata_file(state.into_inner(), &c.who, &format, &q, &common).await {
+    match files::microdata_file(state.into_inner(), &c.who, &format, &q, &common).await {
         Ok(r) => r,
         Err(e) => export_error(&c, &q, &e),
     }

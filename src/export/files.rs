@@ -1,0 +1,287 @@
+//! Export files as downloads: parsing the export query, auditing, streaming; the API and the console call the same functions.
+
+use actix_web::HttpResponse;
+use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use bytes::Bytes;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::IntoParams;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, FieldErrors};
+use crate::export::indices::{ExportMeta, IndicesTable};
+use crate::export::microdata::{self, Snapshot};
+use crate::export::{BOM, csv_lines};
+use crate::index::report::{self, Context};
+use crate::publish::query::{Common, Parsed, Periods, add, parse_common};
+use crate::startup::AppState;
+use crate::store::tallies::Dim;
+use crate::{audit, store};
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// The unit whose subtree is exported; default: your unit, or the province.
+    pub within: Option<String>,
+    /// Microdata only: `true` adds respondents' comments.
+    pub comments: Option<String>,
+    /// Microdata only: the breakdown column that keeps its values where the publication
+    /// gate shows them (`respondent_type`, the default, `channel` or `service`); the others
+    /// are `*`. With a filter, the filtered one.
+    pub breakdown: Option<String>,
+}
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+fn attachment(name: &str) -> (actix_web::http::header::HeaderName, String) {
+    (CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\""))
+}
+
+async fn parsed(
+    state: &AppState,
+    who: &Principal,
+    q: &ExportQuery,
+    common: &Common,
+) -> Result<(Parsed, crate::units::UnitTree), ApiError> {
+    let tree = store::units::tree(&state.db).await?;
+    let mut fields = FieldErrors::new();
+    let p = parse_common(state, &tree, who, q.within.as_deref(), common, Periods::Calendar, &mut fields)?;
+    if !matches!(q.comments.as_deref(), None | Some("true" | "false")) {
+        add(&mut fields, "comments", "must be true or false");
+    }
+    match (p, fields.is_empty()) {
+        (Some(p), true) => Ok((p, tree)),
+        _ => Err(ApiError::validation(fields)),
+    }
+}
+
+fn file_stem(kind: &str, p: &Parsed) -> String {
+    format!("sipas-{kind}-{}-{}", p.unit.code, p.period.label().replace("..", "_"))
+}
+
+/// The indices table as a file; the API and the console's export buttons both answer with it.
+pub async fn indices_file(
+    state: &AppState,
+    who: &Principal,
+    format: &str,
+    q: &ExportQuery,
+    common: &Common,
+) -> Result<HttpResponse, ApiError> {
+    if !["csv", "xlsx", "json"].contains(&format) {
+        return Err(ApiError::NotFound("exports come as csv, xlsx or json".into()));
+    }
+    let (p, tree) = parsed(state, who, q, common).await?;
+    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree, publisher: &state.publisher };
+    let units = report::unit_table(&ctx, &p.form, &p.unit, p.period, &p.filters, p.k).await?;
+    let table = IndicesTable {
+        meta: ExportMeta {
+            form: p.form.form.id.clone(),
+            form_version: p.form.form.version,
+            within: p.unit.code.clone(),
+            from: p.period.from,
+            to: p.period.to,
+            period: p.period.label(),
+            k: p.k,
+            filters: p.filters.clone(),
+            generated_at: Utc::now(),
+        },
+        units,
+    };
+    let details = json!({"export": "indices", "format": format, "within": p.unit.code, "period": p.period.label(),
+        "filters": p.filters, "k": p.k, "rows": table.units.len()});
+    audit::record(&state.db, Some((who.user_id, &who.email)), "export", Some(&p.unit.code), details).await?;
+    let stem = file_stem("indices", &p);
+    Ok(match format {
+        "csv" => HttpResponse::Ok()
+            .insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))
+            .insert_header(attachment(&format!("{stem}.csv")))
+            .body(crate::export::indices::csv(&p.form.form, &table.units)),
+        "xlsx" => HttpResponse::Ok()
+            .insert_header((CONTENT_TYPE, XLSX))
+            .insert_header(attachment(&format!("{stem}.xlsx")))
+            .body(crate::export::indices::xlsx(&p.form.form, &table).map_err(ApiError::internal)?),
+        _ => HttpResponse::Ok().json(table),
+    })
+}
+
+type Sender = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+fn body(
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+}
+
+pub const MANAGERS: &str = "microdata is for provincial analysts and administrators: a unit manager serves the citizens whose rows these are and reads the unit's published tables instead";
+
+/// Microdata as a streamed file, for the API and the console alike.
+pub async fn microdata_file(
+    state: std::sync::Arc<AppState>,
+    who: &Principal,
+    format: &str,
+    q: &ExportQuery,
+    common: &Common,
+) -> Result<HttpResponse, ApiError> {
+    if !["csv", "xlsx"].contains(&format) {
+        return Err(ApiError::NotFound("microdata comes as csv or xlsx".into()));
+    }
+    if who.role == crate::auth::Role::UnitManager {
+        return Err(ApiError::Forbidden(MANAGERS.into()));
+    }
+    let (p, tree) = parsed(&state, who, q, common).await?;
+    let filter_dim = p.filters.dimension().0;
+    let column = match q.breakdown.as_deref() {
+        None => filter_dim.unwrap_or(Dim::RespondentType),
+        Some("respondent_type") => Dim::RespondentType,
+        Some("channel") => Dim::Channel,
+        Some("service") => Dim::Service,
+        Some(_) => {
+            let mut fields = crate::error::FieldErrors::new();
+            add(&mut fields, "breakdown", "must be respondent_type, channel or service");
+            return Err(ApiError::validation(fields));
+        }
+    };
+    if filter_dim.is_some_and(|d| d != column) {
+        let mut fields = crate::error::FieldErrors::new();
+        add(&mut fields, "breakdown", "with a filter, the file breaks down by the filtered dimension only");
+        return Err(ApiError::validation(fields));
+    }
+    let request = microdata::Request {
+        form_id: p.form.form.id.clone(),
+        within: p.unit.id,
+        period: p.period,
+        filters: p.filters.clone(),
+        column,
+        k: p.k,
+        comments: q.comments.as_deref() == Some("true"),
+    };
+    let permit = state.exports.clone().acquire_owned().await.map_err(|_| ApiError::Unavailable)?;
+    let snapshot = Snapshot::open(&state.db, &state.publisher, &tree, &request).await?;
+    let details = json!({"export": "microdata", "format": format, "within": p.unit.code, "period": p.period.label(),
+        "filters": p.filters, "k": p.k, "comments": request.comments, "rows": snapshot.plan.rows,
+        "groups": snapshot.plan.groups.len()});
+    audit::record(&state.db, Some((who.user_id, &who.email)), "export", Some(&p.unit.code), details).await?;
+    let stem = file_stem("microdata", &p);
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let form = p.form.clone();
+    if format == "csv" {
+        actix_web::rt::spawn(async move {
+            let _permit = permit;
+            // An error after the headers ends the body with an error: the client sees a
+            // truncated transfer, never a clean end of a partial file.
+            if let Err(e) = stream_csv(snapshot, &request, &form, &tx).await {
+                tracing::error!("microdata export stopped: {e}");
+                let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
+            }
+        });
+        return Ok(HttpResponse::Ok()
+            .insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))
+            .insert_header(attachment(&format!("{stem}.csv")))
+            .streaming(body(rx)));
+    }
+    actix_web::rt::spawn(async move {
+        let _permit = permit;
+        if let Err(e) = stream_xlsx(snapshot, &request, &form, &tx).await {
+            tracing::error!("microdata export stopped: {e}");
+            let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, XLSX))
+        .insert_header(attachment(&format!("{stem}.xlsx")))
+        .streaming(body(rx)))
+}
+
+/// Writes the CSV page by page; the channel's bound keeps memory flat when the client is slow.
+pub async fn stream_csv(
+    snapshot: Snapshot,
+    request: &microdata::Request,
+    form: &crate::index::catalog::Versioned,
+    tx: &Sender,
+) -> anyhow::Result<u64> {
+    let mut head = BOM.as_bytes().to_vec();
+    head.extend(csv_lines(&[microdata::header(form, request.comments)
+        .into_iter()
+        .map(crate::export::Cell::Text)
+        .collect()]));
+    tx.send(Ok(Bytes::from(head))).await?;
+    let mut pages = snapshot.pages(request, form).await?;
+    let mut rows = 0;
+    while let Some(page) = pages.next().await? {
+        rows += page.len() as u64;
+        tx.send(Ok(Bytes::from(csv_lines(&page)))).await?;
+    }
+    drop(pages);
+    snapshot.close().await?;
+    Ok(rows)
+}
+
+/// Writes the workbook in constant-memory mode on a blocking thread (a sheet per million
+/// rows), then streams the finished file.
+pub async fn stream_xlsx(
+    snapshot: Snapshot,
+    request: &microdata::Request,
+    form: &crate::index::catalog::Versioned,
+    tx: &Sender,
+) -> anyhow::Result<u64> {
+    use std::io::Read;
+    let headings = microdata::headings(form, request.comments);
+    let questions = form.form.clone();
+    let (groups, k, period) = (snapshot.plan.groups.clone(), request.k, request.period);
+    let (rows_tx, rows_rx) = std::sync::mpsc::sync_channel::<Vec<Vec<crate::export::Cell>>>(4);
+    let writer = tokio::task::spawn_blocking(move || -> anyhow::Result<std::fs::File> {
+        const ROWS_PER_SHEET: u32 = 1_000_000;
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let number = rust_xlsxwriter::Format::new();
+        let mut row_in_sheet = ROWS_PER_SHEET;
+        let mut sheets = 0;
+        for page in rows_rx {
+            for row in page {
+                if row_in_sheet >= ROWS_PER_SHEET {
+                    sheets += 1;
+                    let sheet = book.add_worksheet_with_constant_memory()?;
+                    sheet.set_name(format!("Phiếu {sheets}"))?;
+                    crate::export::xlsx_headings(sheet, &headings, &[])?;
+                    row_in_sheet = crate::export::FIRST_DATA_ROW;
+                }
+                let sheet = book.worksheet_from_index(sheets - 1)?;
+                crate::export::xlsx_row(sheet, row_in_sheet, &microdata::in_words(row), &number)?;
+                row_in_sheet += 1;
+            }
+        }
+        if sheets == 0 {
+            let sheet = book.add_worksheet().set_name("Phiếu 1")?;
+            crate::export::xlsx_headings(sheet, &headings, &[])?;
+        }
+        crate::export::xlsx_questions(&mut book, &questions)?;
+        microdata::xlsx_info(&mut book, &groups, k, &period)?;
+        let mut file = tempfile::tempfile()?;
+        book.save_to_writer(&mut file)?;
+        Ok(file)
+    });
+    let mut pages = snapshot.pages(request, form).await?;
+    let mut rows = 0;
+    while let Some(page) = pages.next().await? {
+        rows += page.len() as u64;
+        if rows_tx.send(page).is_err() {
+            break;
+        }
+    }
+    drop(rows_tx);
+    drop(pages);
+    // The rows are read: the snapshot's connection goes back to the pool before the file is sent.
+    snapshot.close().await?;
+    let mut file = writer.await??;
+    use std::io::Seek;
+    file.seek(std::io::SeekFrom::Start(0))?;
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        tx.send(Ok(Bytes::copy_from_slice(&buffer[..n]))).await?;
+    }
+    Ok(rows)
+}
