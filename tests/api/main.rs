@@ -19,6 +19,7 @@ mod engine;
 mod export_snapshot;
 mod exports;
 mod forms;
+mod gate;
 mod ops;
 mod reach;
 mod schema;
