@@ -7,6 +7,7 @@ mod m20261127_000001_core;
 mod m20261127_000002_tallies;
 mod m20261127_000003_console;
 mod m20261127_000004_reach;
+mod m20261202_000005_flagged_index;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_tallies::Migration),
             Box::new(m20261127_000003_console::Migration),
             Box::new(m20261127_000004_reach::Migration),
+            Box::new(m20261202_000005_flagged_index::Migration),
         ]
     }
 }

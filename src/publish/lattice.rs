@@ -403,17 +403,19 @@ impl Pattern {
             if found.is_empty() {
                 break;
             }
-            // One cell for each group found, but not for groups a cell hidden in this round
-            // already overlaps (it may have protected them): the audit is the costly part,
-            // and one cell per audit took minutes on a 300-unit province.
+            // One cell for each group found, but not for a group that overlaps one already
+            // widened in this round (that cell may have protected both): the audit is the
+            // costly part, and one cell per audit took minutes on a 300-unit province.
+            // Groups, not the hidden cells, mark what is taken: a hidden cell can be a
+            // province's, overlapping everything, and then only one group a round was fixed.
             let mut touched = std::collections::HashSet::new();
             let mut widened = false;
             for atoms in &found {
                 if atoms.iter().any(|a| touched.contains(a)) {
                     continue;
                 }
-                if let Some(c) = pattern.widen(atoms) {
-                    touched.extend(pattern.atoms_of(c));
+                if pattern.widen(atoms).is_some() {
+                    touched.extend(atoms.iter().copied());
                     widened = true;
                 }
             }
