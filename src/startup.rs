@@ -111,6 +111,21 @@ fn spawn_housekeeping(state: AppState) {
     });
 }
 
+/// Headers every answer carries unless its handler sets its own. Nothing is cached unless
+/// a handler says it may be (the survey's script, QR codes, the icon): admin answers,
+/// exports, the audit log and the sign-in answer that carries a token all hold personal or
+/// unpublished data. HSTS only when the cookies are `Secure`, i.e. the service is meant to
+/// be reached over HTTPS (on a plain-http office LAN it would lock browsers out).
+fn security_headers(https: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Cache-Control", "no-store"))
+        .add(("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"));
+    if https { headers.add(("Strict-Transport-Security", "max-age=31536000")) } else { headers }
+}
+
 fn run(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
@@ -122,13 +137,7 @@ fn run(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
             .app_data(web::PayloadConfig::default().limit(MAX_BODY_BYTES))
             .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES).error_handler(form_error))
             .wrap(middleware::Compress::default())
-            .wrap(
-                DefaultHeaders::new()
-                    .add(("X-Content-Type-Options", "nosniff"))
-                    .add(("Referrer-Policy", "no-referrer"))
-                    .add(("X-Frame-Options", "DENY"))
-                    .add(("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")),
-            )
+            .wrap(security_headers(data.settings.cookie_secure))
             .wrap(from_fn(telemetry::access_log))
             .configure(routes::configure)
     })

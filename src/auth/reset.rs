@@ -1,5 +1,8 @@
 //! Password resets: a one-time link, valid for an hour, its token stored only as a hash.
-//! Asking never reveals whether an address has an account.
+//! Asking never reveals whether an address has an account: the answer comes before any
+//! look-up (the work runs after it, in the background), so it takes the same time either
+//! way, and requests are limited per address and per typed email alike. A link is used by
+//! one conditional update, so two confirmations racing with one link cannot both succeed.
 
 use chrono::{TimeDelta, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
@@ -13,8 +16,20 @@ use crate::{audit, store};
 
 const VALID_FOR_MINUTES: i64 = 60;
 
-/// Queues a reset link when the address has an (enabled) account; silent otherwise.
-pub async fn request(state: &AppState, email: &str) -> Result<(), ApiError> {
+/// Accepts a reset request (429 past the limits) and queues a link in the background when
+/// the address has an (enabled) account.
+pub fn request(state: &AppState, client: &str, email: &str) -> Result<(), ApiError> {
+    state.limits.reset_request(client, email).map_err(ApiError::TooManyRequests)?;
+    let (state, email) = (state.clone(), email.to_string());
+    tokio::spawn(async move {
+        if let Err(e) = send_link(&state, &email).await {
+            tracing::error!("password reset request not handled: {e}");
+        }
+    });
+    Ok(())
+}
+
+async fn send_link(state: &AppState, email: &str) -> Result<(), ApiError> {
     let Some(user) = store::users::by_email(&state.db, email).await?.filter(|u| !u.disabled) else {
         return Ok(());
     };
@@ -58,15 +73,22 @@ pub async fn confirm(state: &AppState, token: &str, password: &str) -> Result<()
         return Err(ApiError::field("password", "must be 10 to 1024 characters"));
     }
     let txn = store::begin_write(&state.db).await?;
-    let reset = password_reset::Entity::find_by_id(token_hash(token)).one(&txn).await?.ok_or_else(invalid)?;
-    if reset.used || reset.expires_at <= Utc::now() {
-        return Err(invalid());
-    }
+    let hash_of_token = token_hash(token);
+    let reset = password_reset::Entity::find_by_id(hash_of_token.clone()).one(&txn).await?.ok_or_else(invalid)?;
     let user = user::Entity::find_by_id(reset.user_id).one(&txn).await?.ok_or_else(invalid)?;
     let hash = hash_password(password).map_err(ApiError::internal)?;
-    let mut used: password_reset::ActiveModel = reset.into();
-    used.used = Set(true);
-    used.update(&txn).await?;
+    // Used once: only the update that finds it unused and unexpired takes it. Two
+    // confirmations at once on PostgreSQL both read it unused; only one can change it.
+    let taken = password_reset::Entity::update_many()
+        .col_expr(password_reset::Column::Used, sea_orm::sea_query::Expr::value(true))
+        .filter(password_reset::Column::TokenHash.eq(hash_of_token))
+        .filter(password_reset::Column::Used.eq(false))
+        .filter(password_reset::Column::ExpiresAt.gt(Utc::now()))
+        .exec(&txn)
+        .await?;
+    if taken.rows_affected != 1 {
+        return Err(invalid());
+    }
     let mut changed: user::ActiveModel = user.clone().into();
     changed.password_hash = Set(hash);
     changed.update(&txn).await?;

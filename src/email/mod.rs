@@ -132,6 +132,9 @@ pub async fn deliver_due(state: &AppState, smtp: &AsyncSmtpTransport<Tokio1Execu
                 update.next_attempt_at = Set(Utc::now() + TimeDelta::seconds(delay));
                 if permanent || attempts >= MAX_ATTEMPTS {
                     update.failed_at = Set(Some(Utc::now()));
+                    // Failed for good: a reset link or invitation code must not stay in clear.
+                    update.body_text = Set(String::new());
+                    update.body_html = Set(None);
                 }
                 tracing::warn!(id = row.id, kind = %row.kind, attempts, "mail not delivered: {error}");
             }

@@ -27,8 +27,13 @@ pub struct Limits {
     kiosk: Arc<DefaultKeyedRateLimiter<String>>,
     code_attempts: Arc<DefaultKeyedRateLimiter<String>>,
     sign_ins: Arc<DefaultKeyedRateLimiter<String>>,
+    resets: Arc<DefaultKeyedRateLimiter<String>>,
     trusted: Arc<Vec<IpAddr>>,
 }
+
+/// Password-reset requests an hour, per address and per typed email.
+const RESETS_PER_HOUR_PER_ADDRESS: u32 = 10;
+const RESETS_PER_HOUR_PER_EMAIL: u32 = 3;
 
 fn quota(per_minute: u32) -> Quota {
     let n = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
@@ -43,6 +48,11 @@ impl Limits {
             kiosk: Arc::new(RateLimiter::keyed(quota(settings.kiosk_per_minute))),
             code_attempts: Arc::new(RateLimiter::keyed(Quota::per_hour(code_attempts).allow_burst(code_attempts))),
             sign_ins: Arc::new(RateLimiter::keyed(quota(settings.sign_ins_per_minute))),
+            // One limiter, two kinds of key: the address's bucket is the larger one.
+            resets: Arc::new(RateLimiter::keyed(
+                Quota::per_hour(NonZeroU32::new(RESETS_PER_HOUR_PER_ADDRESS).unwrap_or(NonZeroU32::MIN))
+                    .allow_burst(NonZeroU32::new(RESETS_PER_HOUR_PER_ADDRESS).unwrap_or(NonZeroU32::MIN)),
+            )),
             trusted: Arc::new(settings.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect()),
         }
     }
@@ -91,8 +101,28 @@ impl Limits {
         Self::check(&self.sign_ins, client)
     }
 
+    /// A password-reset request from this address for this email: at most
+    /// `RESETS_PER_HOUR_PER_ADDRESS` an hour from an address, and
+    /// `RESETS_PER_HOUR_PER_EMAIL` for one email whether or not it has an account (so the
+    /// limit says nothing about accounts). The email counts three tokens of its bucket.
+    pub fn reset_request(&self, client: &str, email: &str) -> Result<(), u64> {
+        Self::check(&self.resets, client)?;
+        let key = format!("email:{}", email.trim().to_lowercase());
+        let per_email = RESETS_PER_HOUR_PER_ADDRESS / RESETS_PER_HOUR_PER_EMAIL;
+        let n = NonZeroU32::new(per_email).unwrap_or(NonZeroU32::MIN);
+        match self.resets.check_key_n(&key, n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(until)) => {
+                let wait = until.wait_time_from(DefaultClock::default().now());
+                Err(wait.as_secs().max(1))
+            }
+            Err(_) => Err(3600),
+        }
+    }
+
     /// Forgets idle keys so memory stays bounded.
     pub fn sweep(&self) {
+        self.resets.retain_recent();
         self.submit.retain_recent();
         self.kiosk.retain_recent();
         self.code_attempts.retain_recent();

@@ -12,116 +12,129 @@ use crate::web::console;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use web::{get, patch, post};
-    cfg.service(resource("/healthz").route(get().to(public::health::healthz)))
+    cfg.service(resource("/healthz", "GET").route(get().to(public::health::healthz)))
         // Browsers ask for it on every page; an empty answer keeps their consoles clean.
-        .service(resource("/favicon.ico").route(get().to(favicon)))
-        .service(resource("/readyz").route(get().to(public::health::readyz)))
-        .service(resource("/api/openapi.json").route(get().to(openapi_json)))
+        .service(resource("/favicon.ico", "GET").route(get().to(favicon)))
+        .service(resource("/readyz", "GET").route(get().to(public::health::readyz)))
+        .service(resource("/api/openapi.json", "GET").route(get().to(openapi_json)))
         // Public: no login.
-        .service(resource("/api/v1/forms").route(get().to(public::forms::list)))
-        .service(resource("/api/v1/forms/{form_id}").route(get().to(public::forms::get)))
-        .service(resource("/api/v1/units/{unit_code}").route(get().to(public::units::get)))
-        .service(resource("/api/v1/responses").route(post().to(public::responses::submit)))
-        .service(resource("/api/v1/units/{unit_code}/qr.svg").route(get().to(public::units::qr_svg)))
-        .service(resource("/api/v1/units/{unit_code}/qr.png").route(get().to(public::units::qr_png)))
-        .service(resource("/api/v1/units/{unit_code}/codes").route(post().to(admin::reach::issue_codes)))
-        .service(resource("/api/v1/units/{unit_code}/invitations").route(post().to(admin::reach::invite)))
-        .service(resource("/api/v1/admin/units/{unit_code}/keys").route(post().to(admin::reach::create_key)))
-        .service(resource("/s/app.js").route(get().to(pages::survey_js)))
-        .service(resource("/s/sw.js").route(get().to(pages::service_worker_js)))
+        .service(resource("/api/v1/forms", "GET").route(get().to(public::forms::list)))
+        .service(resource("/api/v1/forms/{form_id}", "GET").route(get().to(public::forms::get)))
+        .service(resource("/api/v1/units/{unit_code}", "GET").route(get().to(public::units::get)))
+        .service(resource("/api/v1/responses", "POST").route(post().to(public::responses::submit)))
+        .service(resource("/api/v1/units/{unit_code}/qr.svg", "GET").route(get().to(public::units::qr_svg)))
+        .service(resource("/api/v1/units/{unit_code}/qr.png", "GET").route(get().to(public::units::qr_png)))
+        .service(resource("/api/v1/units/{unit_code}/codes", "POST").route(post().to(admin::reach::issue_codes)))
+        .service(resource("/api/v1/units/{unit_code}/invitations", "POST").route(post().to(admin::reach::invite)))
+        .service(resource("/api/v1/admin/units/{unit_code}/keys", "POST").route(post().to(admin::reach::create_key)))
+        .service(resource("/s/app.js", "GET").route(get().to(pages::survey_js)))
+        .service(resource("/s/sw.js", "GET").route(get().to(pages::service_worker_js)))
         .service(
-            resource("/s/{unit_code}").route(get().to(pages::survey::show)).route(post().to(pages::survey::submit)),
+            resource("/s/{unit_code}", "GET, POST")
+                .route(get().to(pages::survey::show))
+                .route(post().to(pages::survey::submit)),
         )
         .service(
-            resource("/k/{unit_code}")
+            resource("/k/{unit_code}", "GET, POST")
                 .route(get().to(pages::survey::kiosk))
                 .route(post().to(pages::survey::kiosk_submit)),
         )
         // Admin: bearer token or session cookie.
-        .service(resource("/api/v1/auth/login").route(post().to(admin::auth::login)))
-        .service(resource("/api/v1/auth/logout").route(post().to(admin::auth::logout)))
-        .service(resource("/api/v1/auth/me").route(get().to(admin::auth::me)))
-        .service(resource("/api/v1/auth/password-reset").route(post().to(admin::auth::request_reset)))
-        .service(resource("/api/v1/auth/password-reset/confirm").route(post().to(admin::auth::confirm_reset)))
+        .service(resource("/api/v1/auth/login", "POST").route(post().to(admin::auth::login)))
+        .service(resource("/api/v1/auth/logout", "POST").route(post().to(admin::auth::logout)))
+        .service(resource("/api/v1/auth/me", "GET").route(get().to(admin::auth::me)))
+        .service(resource("/api/v1/auth/password-reset", "POST").route(post().to(admin::auth::request_reset)))
+        .service(resource("/api/v1/auth/password-reset/confirm", "POST").route(post().to(admin::auth::confirm_reset)))
         .service(
-            resource("/api/v1/admin/units").route(get().to(admin::units::list)).route(post().to(admin::units::create)),
+            resource("/api/v1/admin/units", "GET, POST")
+                .route(get().to(admin::units::list))
+                .route(post().to(admin::units::create)),
         )
         .service(
-            resource("/api/v1/admin/units/{unit_code}")
+            resource("/api/v1/admin/units/{unit_code}", "GET, PATCH")
                 .route(get().to(admin::units::get))
                 .route(patch().to(admin::units::update)),
         )
-        .service(resource("/api/v1/indices").route(get().to(admin::indices::indices)))
-        .service(resource("/api/v1/rankings").route(get().to(admin::indices::rankings)))
-        .service(resource("/api/v1/trends").route(get().to(admin::indices::trends)))
-        .service(resource("/api/v1/exports/indices.{format}").route(get().to(admin::exports::indices)))
-        .service(resource("/api/v1/exports/microdata.{format}").route(get().to(admin::exports::microdata)))
+        .service(resource("/api/v1/indices", "GET").route(get().to(admin::indices::indices)))
+        .service(resource("/api/v1/rankings", "GET").route(get().to(admin::indices::rankings)))
+        .service(resource("/api/v1/trends", "GET").route(get().to(admin::indices::trends)))
+        .service(resource("/api/v1/exports/indices.{format}", "GET").route(get().to(admin::exports::indices)))
+        .service(resource("/api/v1/exports/microdata.{format}", "GET").route(get().to(admin::exports::microdata)))
         .service(
-            resource("/api/v1/admin/users").route(get().to(admin::users::list)).route(post().to(admin::users::create)),
+            resource("/api/v1/admin/users", "GET, POST")
+                .route(get().to(admin::users::list))
+                .route(post().to(admin::users::create)),
         )
-        .service(resource("/api/v1/admin/users/{id}").route(patch().to(admin::users::update)))
-        .service(resource("/api/v1/admin/audit").route(get().to(admin::audit::list)))
-        .service(resource("/api/v1/admin/audit.csv").route(get().to(admin::audit::csv)))
+        .service(resource("/api/v1/admin/users/{id}", "PATCH").route(patch().to(admin::users::update)))
+        .service(resource("/api/v1/admin/audit", "GET").route(get().to(admin::audit::list)))
+        .service(resource("/api/v1/admin/audit.csv", "GET").route(get().to(admin::audit::csv)))
         .service(
-            resource("/api/v1/admin/volumes")
+            resource("/api/v1/admin/volumes", "GET, PUT")
                 .route(get().to(admin::volumes::list))
                 .route(web::put().to(admin::volumes::set)),
         )
         // The console: HTML pages behind a session cookie.
-        .service(resource("/console").route(get().to(console::pages::overview)))
+        .service(resource("/console", "GET").route(get().to(console::pages::overview)))
         .service(
-            resource("/console/login")
+            resource("/console/login", "GET, POST")
                 .route(get().to(console::login::login_page))
                 .route(post().to(console::login::login)),
         )
-        .service(resource("/console/logout").route(post().to(console::login::logout)))
+        .service(resource("/console/logout", "POST").route(post().to(console::login::logout)))
         .service(
-            resource("/console/forgot")
+            resource("/console/forgot", "GET, POST")
                 .route(get().to(console::login::forgot_page))
                 .route(post().to(console::login::forgot)),
         )
         .service(
-            resource("/console/reset/{token}")
+            resource("/console/reset/{token}", "GET, POST")
                 .route(get().to(console::login::reset_page))
                 .route(post().to(console::login::reset)),
         )
-        .service(resource("/console/lang/{lang}").route(get().to(console::login::lang)))
-        .service(resource("/console/rankings").route(get().to(console::pages::rankings)))
-        .service(resource("/console/units/{unit_code}").route(get().to(console::pages::unit_page)))
-        .service(resource("/console/units/{unit_code}/report").route(get().to(console::pages::unit_report)))
-        .service(resource("/console/units/{unit_code}/poster").route(get().to(console::pages::poster)))
-        .service(resource("/console/exports").route(get().to(console::pages::exports)))
-        .service(resource("/console/exports/indices.{format}").route(get().to(console::pages::export_indices)))
-        .service(resource("/console/exports/microdata.{format}").route(get().to(console::pages::export_microdata)))
+        .service(resource("/console/lang/{lang}", "GET").route(get().to(console::login::lang)))
+        .service(resource("/console/rankings", "GET").route(get().to(console::pages::rankings)))
+        .service(resource("/console/units/{unit_code}", "GET").route(get().to(console::pages::unit_page)))
+        .service(resource("/console/units/{unit_code}/report", "GET").route(get().to(console::pages::unit_report)))
+        .service(resource("/console/units/{unit_code}/poster", "GET").route(get().to(console::pages::poster)))
+        .service(resource("/console/exports", "GET").route(get().to(console::pages::exports)))
+        .service(resource("/console/exports/indices.{format}", "GET").route(get().to(console::pages::export_indices)))
         .service(
-            resource("/console/admin/units")
+            resource("/console/exports/microdata.{format}", "GET").route(get().to(console::pages::export_microdata)),
+        )
+        .service(
+            resource("/console/admin/units", "GET, POST")
                 .route(get().to(console::admin::units))
                 .route(post().to(console::admin::create)),
         )
-        .service(resource("/console/admin/units/{unit_code}/edit").route(get().to(console::admin::edit)))
-        .service(resource("/console/admin/units/{unit_code}").route(post().to(console::admin::update)))
+        .service(resource("/console/admin/units/{unit_code}/edit", "GET").route(get().to(console::admin::edit)))
+        .service(resource("/console/admin/units/{unit_code}", "POST").route(post().to(console::admin::update)))
         .service(
-            resource("/console/admin/volumes")
+            resource("/console/admin/volumes", "GET, POST")
                 .route(get().to(console::admin::volumes))
                 .route(post().to(console::admin::set_volume)),
         )
         .service(
-            resource("/console/admin/users")
+            resource("/console/admin/users", "GET, POST")
                 .route(get().to(console::admin::users))
                 .route(post().to(console::admin::create_account)),
         )
-        .service(resource("/console/admin/users/{id}").route(post().to(console::admin::change_account)))
-        .service(resource("/console/admin/audit").route(get().to(console::admin::audit_log)))
+        .service(resource("/console/admin/users/{id}", "POST").route(post().to(console::admin::change_account)))
+        .service(resource("/console/admin/audit", "GET").route(get().to(console::admin::audit_log)))
         .default_service(web::to(not_found));
 }
 
-/// A resource that answers a wrong method with the common JSON error.
-fn resource(path: &str) -> Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+/// A resource that answers a wrong method with the common error and an `Allow` header
+/// naming the methods it has (given beside its routes, and checked against them by
+/// `tests/api/ops.rs`).
+fn resource(path: &str, allow: &'static str) -> Resource {
+    web::resource(path).default_service(web::to(move |req: HttpRequest| method_not_allowed(req, allow)))
 }
 
-async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, actix_web::Error> {
-    Err(crate::error::for_request(ApiError::MethodNotAllowed(format!("{} is not allowed here", req.method())), &req))
+async fn method_not_allowed(req: HttpRequest, allow: &'static str) -> HttpResponse {
+    let error = ApiError::MethodNotAllowed(format!("{} is not allowed here; this address takes {allow}", req.method()));
+    let mut res = crate::error::for_request(error, &req).error_response();
+    res.headers_mut().insert(actix_web::http::header::ALLOW, actix_web::http::header::HeaderValue::from_static(allow));
+    res
 }
 
 async fn favicon() -> HttpResponse {

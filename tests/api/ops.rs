@@ -483,3 +483,87 @@ async fn the_application_refuses_to_build_with_suppression_k_below_5() {
         assert!(message.contains(expected), "every problem is listed at once: {expected} missing from {message}");
     }
 }
+
+/// Every path of the route table with the methods it declares in its `Allow`.
+fn routes_with_methods() -> Vec<(String, Vec<String>)> {
+    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/routes/mod.rs")).unwrap();
+    source
+        .split("resource(\"")
+        .skip(1)
+        .filter_map(|piece| {
+            let mut parts = piece.split('"');
+            let path = parts.next()?.to_string();
+            let methods = parts.nth(1)?.split(", ").map(String::from).collect();
+            Some((path, methods))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_wrong_method_gets_405_with_allow_naming_exactly_the_methods_that_work() {
+    let app = spawn_app().await;
+    let routes = routes_with_methods();
+    assert!(routes.len() > 40, "{routes:?}");
+    let fill = |p: &str| {
+        p.replace("{form_id}", "sipas-2017")
+            .replace("{unit_code}", "X")
+            .replace("{format}", "csv")
+            .replace("{id}", "1")
+            .replace("{token}", "t")
+            .replace("{lang}", "vi")
+    };
+    for (path, allow) in &routes {
+        let url = app.url(&fill(path));
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            let res = app.client.request(method.parse().unwrap(), &url).send().await.unwrap();
+            let status = res.status().as_u16();
+            if allow.iter().any(|m| m == method) {
+                assert_ne!(status, 405, "{method} {path} is declared in Allow but not routed");
+            } else {
+                assert_eq!(status, 405, "{method} {path}");
+                assert_eq!(res.headers()["allow"].to_str().unwrap(), allow.join(", "), "{method} {path}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn admin_answers_exports_and_tokens_are_never_cached_and_https_gets_hsts() {
+    use sipas::auth::Role;
+    let app = spawn_app().await;
+    app.import_reference().await;
+    let token = app.login_as(Role::Admin, None).await;
+    for path in [
+        "/api/v1/admin/units",
+        "/api/v1/admin/users",
+        "/api/v1/admin/audit",
+        "/api/v1/admin/audit.csv",
+        "/api/v1/indices?period=2024",
+        "/api/v1/exports/indices.csv?period=2024",
+        "/api/v1/exports/microdata.xlsx?period=2024",
+        "/api/v1/auth/me",
+    ] {
+        let res = app.get_as(path, &token).await;
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(res.headers()["cache-control"], "no-store", "{path}");
+    }
+    // The sign-in answer carries the token.
+    use sea_orm::EntityTrait;
+    let email = sipas::entities::user::Entity::find().all(&app.db).await.unwrap()[0].email.clone();
+    let res = app
+        .post_json("/api/v1/auth/login", &serde_json::json!({"email": email, "password": crate::helpers::PASSWORD}))
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store", "login: {}", res.status());
+    // What may be cached says so itself.
+    assert!(app.get("/s/app.js").await.headers()["cache-control"].to_str().unwrap().starts_with("public"));
+    assert!(
+        app.get("/api/v1/units/QNM/qr.svg").await.headers()["cache-control"].to_str().unwrap().starts_with("public")
+    );
+    let plain = spawn_app_with(|s| s.cookie_secure = false).await;
+    assert!(plain.get("/healthz").await.headers().get("strict-transport-security").is_none(), "plain http: no HSTS");
+
+    let https = spawn_app_with(|s| s.cookie_secure = true).await;
+    let hsts = https.get("/healthz").await.headers()["strict-transport-security"].to_str().unwrap().to_string();
+    assert!(hsts.starts_with("max-age=") && hsts["max-age=".len()..].parse::<u64>().unwrap() >= 15_552_000, "{hsts}");
+}

@@ -104,13 +104,15 @@ pub struct ResetRequest {
 /// the address has an account.
 #[utoipa::path(post, path = "/api/v1/auth/password-reset", operation_id = "requestPasswordReset", tag = "admin", request_body = ResetRequest,
     responses((status = 202, description = "A link was sent if the address has an account"),
+              (status = 429, description = "Too many requests from this address or for this email: wait Retry-After seconds", body = crate::error::ErrorBody),
               (status = 422, body = crate::error::ErrorBody)))]
 pub async fn request_reset(
     state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
     body: web::Json<ResetRequest>,
 ) -> Result<HttpResponse, ApiError> {
     body.validate().map_err(validation_errors)?;
-    auth::reset::request(&state, &body.email).await?;
+    auth::reset::request(&state, &state.limits.client(&req), &body.email)?;
     Ok(HttpResponse::Accepted()
         .json(serde_json::json!({"message": "if this address has an account, a link is on its way"})))
 }

@@ -236,7 +236,7 @@ pub async fn forgot(
         return Ok(res);
     }
     if f.email.len() <= 254 && f.email.contains('@') {
-        auth::reset::request(&state, &f.email).await?;
+        auth::reset::request(&state, &state.limits.client(&req), &f.email)?;
     }
     let token = auth::new_token().0;
     let mut res = respond(StatusCode::OK, forgot_form(lang, &token, true, None));
