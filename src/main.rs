@@ -365,10 +365,9 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             let mut password = String::new();
             std::io::stdin().read_to_string(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']);
-            anyhow::ensure!(
-                password.chars().count() >= 10,
-                "the password (from standard input) needs at least 10 characters"
-            );
+            if let Some(problem) = auth::policy::problem(password, &email) {
+                anyhow::bail!("the password (from standard input) {problem}");
+            }
             let user = store::users::insert(&state.db, &email, auth::hash_password(password)?, role, unit_id).await?;
             println!("account {} created with role {}", user.email, role.as_str());
         }

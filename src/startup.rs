@@ -37,6 +37,9 @@ pub struct AppState {
     /// streams, and needs another for its audit entry, so at most half the pool may do so;
     /// more wait their turn instead of starving the pool (and every other request).
     pub exports: Arc<tokio::sync::Semaphore>,
+    /// The runtime that prepared the state (the main one, not an HTTP worker's): work a
+    /// request must not wait for, or be timed by, runs there.
+    pub background: tokio::runtime::Handle,
 }
 
 /// Connects, runs the migrations, loads and checks the forms and records them.
@@ -59,6 +62,7 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
         settings: Arc::new(settings.clone()),
         form_secret,
         publisher: Arc::default(),
+        background: tokio::runtime::Handle::current(),
         exports: Arc::new(tokio::sync::Semaphore::new((settings.max_db_connections / 2).max(1) as usize)),
     })
 }

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
+pub mod policy;
 pub mod reset;
 pub mod users;
 
@@ -138,6 +139,7 @@ pub struct SignedIn {
 /// Checks email and password, records the attempt in the audit log, and starts a session.
 /// Unknown emails and wrong passwords get the same answer, in the same time.
 pub async fn sign_in(state: &AppState, email: &str, password: &str, via: &str) -> Result<SignedIn, ApiError> {
+    state.limits.account_sign_in(email).map_err(ApiError::TooManyRequests)?;
     let user = store::users::by_email(&state.db, email).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let password = password.to_string();
@@ -145,9 +147,11 @@ pub async fn sign_in(state: &AppState, email: &str, password: &str, via: &str) -
     let ok = web::block(move || verify_password(&password, stored.as_deref())).await.map_err(ApiError::internal)?;
     let user = match user {
         Some(u) if ok && !u.disabled => u,
-        _ => {
-            let tried: String = email.chars().take(254).collect();
-            crate::audit::record(&state.db, None, "login_failed", Some(&tried), serde_json::json!({"via": via}))
+        found => {
+            // Only an existing account's email goes into the log: what was typed for an
+            // unknown one may be a password typed into the wrong box.
+            let known = found.map(|u| u.email);
+            crate::audit::record(&state.db, None, "login_failed", known.as_deref(), serde_json::json!({"via": via}))
                 .await?;
             return Err(ApiError::Unauthorized("wrong email or password".into()));
         }
@@ -247,8 +251,11 @@ impl FromRequest for Principal {
                 store::sessions::delete(&state.db, &hash).await?;
                 return Err(expired());
             }
-            // One write a minute per session at most keeps the idle clock honest.
-            if now - session.last_seen_at >= TimeDelta::seconds(60) {
+            // Last use is written when it is older than a sixtieth of the idle limit (at most a
+            // minute): a session expires at most that early, never later, and a busy session
+            // costs one write per second at the very most.
+            let step = (idle / 60).clamp(TimeDelta::seconds(1), TimeDelta::seconds(60));
+            if now - session.last_seen_at >= step {
                 store::sessions::touch(&state.db, &hash, now).await?;
             }
             let role = Role::parse(&user.role).ok_or_else(|| ApiError::internal("unknown role stored"))?;

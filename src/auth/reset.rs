@@ -20,8 +20,10 @@ const VALID_FOR_MINUTES: i64 = 60;
 /// the address has an (enabled) account.
 pub fn request(state: &AppState, client: &str, email: &str) -> Result<(), ApiError> {
     state.limits.reset_request(client, email).map_err(ApiError::TooManyRequests)?;
-    let (state, email) = (state.clone(), email.to_string());
-    tokio::spawn(async move {
+    let (background, state, email) = (state.background.clone(), state.clone(), email.to_string());
+    // On the main runtime, not this HTTP worker's: the answer leaves before the look-up,
+    // and the look-up does not delay the worker's next answer either.
+    background.spawn(async move {
         if let Err(e) = send_link(&state, &email).await {
             tracing::error!("password reset request not handled: {e}");
         }
@@ -69,13 +71,16 @@ async fn send_link(state: &AppState, email: &str) -> Result<(), ApiError> {
 /// Sets a new password with a reset token; signs the user out everywhere.
 pub async fn confirm(state: &AppState, token: &str, password: &str) -> Result<(), ApiError> {
     let invalid = || ApiError::field("token", "this link is invalid, used or expired: ask for a new one");
-    if password.chars().count() < 10 || password.len() > 1024 {
-        return Err(ApiError::field("password", "must be 10 to 1024 characters"));
+    if password.chars().count() > super::policy::MAX_CHARS {
+        return Err(ApiError::field("password", format!("must have at most {} characters", super::policy::MAX_CHARS)));
     }
     let txn = store::begin_write(&state.db).await?;
     let hash_of_token = token_hash(token);
     let reset = password_reset::Entity::find_by_id(hash_of_token.clone()).one(&txn).await?.ok_or_else(invalid)?;
     let user = user::Entity::find_by_id(reset.user_id).one(&txn).await?.ok_or_else(invalid)?;
+    if let Some(problem) = super::policy::problem(password, &user.email) {
+        return Err(ApiError::field("password", problem));
+    }
     let hash = hash_password(password).map_err(ApiError::internal)?;
     // Used once: only the update that finds it unused and unexpired takes it. Two
     // confirmations at once on PostgreSQL both read it unused; only one can change it.

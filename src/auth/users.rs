@@ -68,8 +68,8 @@ pub async fn create_user(state: &AppState, who: &Principal, body: &NewUser) -> R
     if !email.contains('@') || email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
         fields.entry("email".into()).or_default().push("must be an email address".into());
     }
-    if body.password.chars().count() < 10 || body.password.len() > 1024 {
-        fields.entry("password".into()).or_default().push("must be 10 to 1024 characters".into());
+    if let Some(problem) = crate::auth::policy::problem(&body.password, &body.email) {
+        fields.entry("password".into()).or_default().push(problem);
     }
     let role_unit = role_and_unit(&tree, &body.role, body.unit.as_deref(), &mut fields);
     let (Some((role, unit_id)), true) = (role_unit, fields.is_empty()) else {

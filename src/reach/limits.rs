@@ -28,12 +28,17 @@ pub struct Limits {
     code_attempts: Arc<DefaultKeyedRateLimiter<String>>,
     sign_ins: Arc<DefaultKeyedRateLimiter<String>>,
     resets: Arc<DefaultKeyedRateLimiter<String>>,
+    accounts: Arc<DefaultKeyedRateLimiter<String>>,
     trusted: Arc<Vec<IpAddr>>,
 }
 
 /// Password-reset requests an hour, per address and per typed email.
 const RESETS_PER_HOUR_PER_ADDRESS: u32 = 10;
 const RESETS_PER_HOUR_PER_EMAIL: u32 = 3;
+/// Sign-in attempts a minute for one typed email, from any number of addresses. Not a
+/// lock-out: the bucket refills by one every six seconds, so the real owner gets in as soon
+/// as a guesser pauses, and guessing stays at ten a minute however many addresses it uses.
+const SIGN_INS_PER_MINUTE_PER_ACCOUNT: u32 = 10;
 
 fn quota(per_minute: u32) -> Quota {
     let n = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
@@ -53,6 +58,7 @@ impl Limits {
                 Quota::per_hour(NonZeroU32::new(RESETS_PER_HOUR_PER_ADDRESS).unwrap_or(NonZeroU32::MIN))
                     .allow_burst(NonZeroU32::new(RESETS_PER_HOUR_PER_ADDRESS).unwrap_or(NonZeroU32::MIN)),
             )),
+            accounts: Arc::new(RateLimiter::keyed(quota(SIGN_INS_PER_MINUTE_PER_ACCOUNT))),
             trusted: Arc::new(settings.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect()),
         }
     }
@@ -120,8 +126,14 @@ impl Limits {
         }
     }
 
+    /// A sign-in attempt for this email, whoever sends it (accounts and unknown emails alike).
+    pub fn account_sign_in(&self, email: &str) -> Result<(), u64> {
+        Self::check(&self.accounts, &email.trim().to_lowercase())
+    }
+
     /// Forgets idle keys so memory stays bounded.
     pub fn sweep(&self) {
+        self.accounts.retain_recent();
         self.resets.retain_recent();
         self.submit.retain_recent();
         self.kiosk.retain_recent();

@@ -48,7 +48,7 @@ async fn every_route_answers_each_role_as_it_should() {
         (
             "POST",
             "/api/v1/admin/users",
-            Some(json!({"email": "x@y.vn", "role": "analyst", "password": "0123456789"})),
+            Some(json!({"email": "x@y.vn", "role": "analyst", "password": "a long passphrase for tests"})),
             [401, 201, 403, 403],
         ),
         ("GET", "/api/v1/admin/audit", None, [401, 200, 403, 403]),

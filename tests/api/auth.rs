@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use sipas::auth::Role;
 use sipas::entities::{session, user};
 
-use crate::helpers::{PASSWORD, error_body, spawn_app};
+use crate::helpers::{PASSWORD, error_body, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn login_returns_a_bearer_token_and_an_httponly_cookie_and_stores_only_hashes() {
@@ -132,4 +132,87 @@ async fn sign_in_attempts_are_limited_per_address() {
     let res = app.post_json("/api/v1/auth/login", &body).await;
     assert!(res.headers().contains_key("retry-after"));
     error_body(res, 429, "too_many_requests").await;
+}
+
+#[tokio::test]
+async fn one_account_is_throttled_whatever_the_addresses_and_the_owner_gets_back_in() {
+    let app = spawn_app_with(|s| s.trusted_proxies = vec!["127.0.0.1".into()]).await;
+    app.login_as(Role::Admin, None).await;
+    let email = user::Entity::find().all(&app.db).await.unwrap()[0].email.clone();
+    let mut statuses = Vec::new();
+    for i in 0..24 {
+        let res = app
+            .client
+            .post(app.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", format!("10.0.{}.{}", i / 2, i % 2 + 1))
+            .json(&json!({"email": email, "password": format!("wrong guess number {i}")}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(res.status().as_u16());
+    }
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert!(refused >= 13, "24 guesses from 12 addresses, {refused} throttled: {statuses:?}");
+    // Not a lock-out: the bucket refills, and the owner signs in after a short pause.
+    tokio::time::sleep(std::time::Duration::from_millis(6_500)).await;
+    let res = app.post_json("/api/v1/auth/login", &json!({"email": email, "password": PASSWORD})).await;
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn passwords_follow_the_asvs_rule_on_the_api() {
+    let app = spawn_app().await;
+    let admin = app.login_as(Role::Admin, None).await;
+    let create = |password: &str| {
+        let body =
+            json!({"email": format!("new{}@example.gov.vn", password.len()), "role": "analyst", "password": password});
+        let (app, admin) = (&app, admin.clone());
+        async move { app.client.post(app.url("/api/v1/admin/users")).bearer_auth(admin).json(&body).send().await.unwrap() }
+    };
+    for bad in ["1234567890", "          ", "               ", "passwordpassword", "aaaaaaaaaaaaaaaaaaaa"] {
+        let out = error_body(create(bad).await, 422, "validation_failed").await;
+        assert!(out["fields"]["password"].is_array(), "{bad:?}: {out}");
+    }
+    assert_eq!(create("mùa thu Hà Nội lá vàng").await.status(), 201, "a phrase, no composition rules");
+}
+
+#[tokio::test]
+async fn a_failed_sign_in_never_logs_what_was_typed_for_an_unknown_email() {
+    let app = spawn_app().await;
+    let typed = "Bi mat cua toi 2026";
+    let res = app.post_json("/api/v1/auth/login", &json!({"email": typed, "password": "whatever"})).await;
+    assert!(res.status() == 401 || res.status() == 422, "{}", res.status());
+    let res = app.post_json("/api/v1/auth/login", &json!({"email": "nobody@example.gov.vn", "password": typed})).await;
+    assert_eq!(res.status(), 401);
+    let log = sipas::entities::audit::Entity::find().all(&app.db).await.unwrap();
+    assert!(!log.is_empty(), "failed sign-ins are still logged");
+    for entry in &log {
+        let text = format!("{:?} {:?} {}", entry.target, entry.actor, entry.details);
+        assert!(!text.contains(typed) && !text.contains("nobody@"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn the_idle_clock_follows_the_last_use_not_the_last_minute() {
+    let app = spawn_app_with(|s| s.session_idle_minutes = 1).await;
+    let token = app.login_as(Role::Analyst, None).await;
+    // Signed in 45 s ago, used now: the use is recorded, so 45 s later it is still alive.
+    let db = app.db.clone();
+    let age = |seconds: i64| {
+        let db = db.clone();
+        async move {
+            let s = session::Entity::find().one(&db).await.unwrap().unwrap();
+            let mut s: session::ActiveModel = s.into();
+            s.last_seen_at = Set(Utc::now() - TimeDelta::seconds(seconds));
+            s.update(&db).await.unwrap();
+        }
+    };
+    age(45).await;
+    assert_eq!(app.get_as("/api/v1/auth/me", &token).await.status(), 200);
+    let seen = session::Entity::find().one(&app.db).await.unwrap().unwrap().last_seen_at;
+    assert!(Utc::now() - seen < TimeDelta::seconds(3), "the use at 45 s was recorded: {seen}");
+    age(45).await;
+    assert_eq!(app.get_as("/api/v1/auth/me", &token).await.status(), 200, "90 s after sign-in, 45 s after use");
+    age(61).await;
+    assert_eq!(app.get_as("/api/v1/auth/me", &token).await.status(), 401, "idle for more than a minute");
 }

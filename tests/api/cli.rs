@@ -151,7 +151,7 @@ async fn users_add_reads_the_password_from_standard_input() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = add(&["--email", "short@tk.gov.vn", "--role", "admin"], "short\n");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 10 characters"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 15 characters"));
     let out = add(&["--email", "nounit@tk.gov.vn", "--role", "unit_manager"], "a long enough secret\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs --unit"));
     let out = add(&["--email", "head@tk.gov.vn", "--role", "admin"], "a long enough secret\n");

@@ -188,7 +188,7 @@ async fn admins_manage_users_and_volumes_from_the_console_and_it_is_audited() {
             ("email", "head@tk.gov.vn"),
             ("role", "unit_manager"),
             ("unit", "QNM.TK"),
-            ("password", "long enough pw"),
+            ("password", "a long enough passphrase"),
             ("csrf", &csrf),
         ])
         .send()

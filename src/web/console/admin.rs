@@ -320,7 +320,7 @@ async fn users_view(
             label { (t(lang, "Thư điện tử", "Email")) input type="email" name="email" required; }
             label { (t(lang, "Vai trò", "Role")) select name="role" { @for r in Role::ALL { option value=(r.as_str()) { (r.label(lang)) } } } }
             label { (t(lang, "Đơn vị (lãnh đạo đơn vị)", "Unit (unit managers)")) select name="unit" { option value="" { "—" } @for x in tree.all() { option value=(x.code) { (x.code) } } } }
-            label { (t(lang, "Mật khẩu ban đầu", "First password")) input type="password" name="password" minlength="10" required autocomplete="new-password"; }
+            label { (t(lang, "Mật khẩu ban đầu", "First password")) input type="password" name="password" minlength="15" required autocomplete="new-password"; }
             button type="submit" { (t(lang, "Thêm", "Add")) }
         }
         p.muted { (t(lang, "Người dùng tự đặt lại mật khẩu qua \"Quên mật khẩu\".", "Users reset their own passwords through \"Forgot your password\".")) }

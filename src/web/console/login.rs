@@ -252,8 +252,8 @@ fn reset_form(lang: Lang, token: &str, reset: &str, error: Option<&str>) -> Mark
             @if let Some(e) = error { p.error role="alert" { (e) } }
             form method="post" action={ "/console/reset/" (reset) } {
                 input type="hidden" name="form" value=(token);
-                label { (t(lang, "Mật khẩu mới (ít nhất 10 ký tự)", "New password (at least 10 characters)"))
-                    input type="password" name="password" minlength="10" required autocomplete="new-password"; }
+                label { (t(lang, "Mật khẩu mới (ít nhất 15 ký tự, nên là một cụm vài từ)", "New password (at least 15 characters: a phrase of a few words is easiest)"))
+                    input type="password" name="password" minlength="15" required autocomplete="new-password"; }
                 button type="submit" { (t(lang, "Lưu", "Save")) }
             }
         },
