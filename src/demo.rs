@@ -90,7 +90,7 @@ pub async fn seed(state: &AppState, responses: usize, seed: u64) -> anyhow::Resu
             let body = fake_response(&mut rng, forms, UNITS[u].0, quality[u]);
             let date = today - TimeDelta::days(rng.random_range(0..365));
             let unit = store::units::unit_ref(db, UNITS[u].0, forms).await?;
-            match submission::validate(&body, unit.as_ref(), forms, today, Some(date)) {
+            match submission::validate(&body, unit.as_ref(), forms, today, Some(date), true) {
                 Ok(valid) => subs.push(valid),
                 Err(p) => {
                     anyhow::bail!("demo data broke a rule: {:?}", p.to_fields(crate::Lang::En))

@@ -39,7 +39,10 @@ pub async fn accept(
         state.limits.code_attempt(&origin.client).map_err(ApiError::TooManyRequests)?;
     }
     let unit = store::units::unit_ref(&state.db, &body.unit, &state.forms).await?;
-    match submission::validate(body, unit.as_ref(), &state.forms, vietnam_today(), None) {
+    // An enrolled kiosk stands at the counter and needs no receipt code; its cookie, checked
+    // by the kiosk page, is what says so, whatever channel the body names.
+    let code_exempt = origin.kiosk.is_some();
+    match submission::validate(body, unit.as_ref(), &state.forms, vietnam_today(), None, code_exempt) {
         Ok(mut valid) => {
             valid.flagged = crate::reach::limits::suspicious(
                 &state.form_secret,

@@ -307,12 +307,16 @@ pub fn clean_text(value: &str) -> Option<String> {
 
 /// Checks `body` against `unit` (None when its code is unknown) and the registry.
 /// `given_date` is the date written on a keyed-in paper form; otherwise `today` is used.
+/// `code_exempt` is the server's finding that the submission needs no receipt code (an
+/// enrolled kiosk's cookie, an import by an administrator), never the body's word: the
+/// channel a respondent reports is data and grants nothing.
 pub fn validate(
     body: &SubmissionBody,
     unit: Option<&UnitRef>,
     forms: &FormRegistry,
     today: NaiveDate,
     given_date: Option<NaiveDate>,
+    code_exempt: bool,
 ) -> Result<ValidSubmission, Problems> {
     let mut problems = Problems::default();
     let survey_date = given_date.unwrap_or(today);
@@ -338,7 +342,6 @@ pub fn validate(
     if channel.is_none() {
         problems.add("channel", Problem::UnknownChannel);
     }
-    // Kiosks stand at the counter: they need no receipt code.
     let code_hash = match body.code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         Some(c) => match crate::reach::codes::normalise(c) {
             Ok(canonical) => Some(crate::reach::codes::hash(&canonical)),
@@ -348,7 +351,7 @@ pub fn validate(
             }
         },
         None => {
-            if unit.is_some_and(|u| u.requires_code) && channel != Some(Channel::Kiosk) {
+            if unit.is_some_and(|u| u.requires_code) && !code_exempt {
                 problems.add("code", Problem::CodeRequired);
             }
             None

@@ -67,6 +67,13 @@ async fn office_software_gets_codes_that_unlock_one_response_each() {
     let body = valid_submission("QNM.TK.AM");
     let out = error_body(app.submit(&body).await, 422, "validation_failed").await;
     assert!(out["fields"]["code"].is_array(), "a code is required: {out}");
+    // Saying "kiosk" in the body grants nothing: only an enrolled kiosk's cookie does.
+    let before = app.response_count().await;
+    let mut claims_kiosk = valid_submission("QNM.TK.AM");
+    claims_kiosk["channel"] = json!("kiosk");
+    let out = error_body(app.submit(&claims_kiosk).await, 422, "validation_failed").await;
+    assert!(out["fields"]["code"].is_array(), "a plain API post naming the kiosk channel still needs a code: {out}");
+    assert_eq!(app.response_count().await, before, "nothing stored");
     // A typo is caught by the check character, before any lookup.
     let mut typo = body.clone();
     let mut chars: Vec<char> = codes[0].chars().collect();
