@@ -150,18 +150,42 @@ impl ResponseError for ApiError {
     }
 }
 
+/// Whether an error says the database cannot be reached or went away mid-request (rather
+/// than that a statement was wrong): those are 503 + Retry-After, never 500. A connection
+/// reset, an end of file, a closed pool, PostgreSQL shutting down (SQLSTATE class 08 and
+/// 57P0x), and SQLite's busy or locked database.
+pub fn connection_lost(err: &DbErr) -> bool {
+    use sea_orm::sqlx;
+    let sqlx_error = match err {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e)) | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    match sqlx_error.as_ref() {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.to_string()).unwrap_or_default();
+            code.starts_with("08") || code.starts_with("57P0") || code == "5" || code == "6" || code == "517"
+        }
+        _ => false,
+    }
+}
+
 impl From<DbErr> for ApiError {
     fn from(err: DbErr) -> ApiError {
         if let Some(SqlErr::UniqueConstraintViolation(_)) = err.sql_err() {
             return ApiError::Conflict("a record with this key already exists".into());
         }
-        match err {
-            DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => {
-                tracing::warn!("database unavailable: {err}");
-                ApiError::Unavailable
-            }
-            other => ApiError::internal(other),
+        if connection_lost(&err) {
+            tracing::warn!("database unavailable: {err}");
+            return ApiError::Unavailable;
         }
+        ApiError::internal(err)
     }
 }
 

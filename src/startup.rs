@@ -40,6 +40,8 @@ pub struct AppState {
     /// The runtime that prepared the state (the main one, not an HTTP worker's): work a
     /// request must not wait for, or be timed by, runs there.
     pub background: tokio::runtime::Handle,
+    /// `/readyz`'s own connection (see `store::connect_probe`).
+    pub probe: DatabaseConnection,
 }
 
 /// Connects, runs the migrations, loads and checks the forms and records them.
@@ -63,6 +65,7 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
         form_secret,
         publisher: Arc::default(),
         background: tokio::runtime::Handle::current(),
+        probe: store::connect_probe(settings.database_url.expose()).await?,
         exports: Arc::new(tokio::sync::Semaphore::new((settings.max_db_connections / 2).max(1) as usize)),
     })
 }

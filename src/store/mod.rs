@@ -19,15 +19,33 @@ use sea_orm::{
     IsolationLevel, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
+/// How long a request waits for a connection before it is answered 503 + Retry-After: a
+/// database that is down is retried by the pool until then, so this is also how long a
+/// reader waits to learn it is down.
+const ACQUIRE: Duration = Duration::from_millis(1500);
+
 /// Opens the pool. SQLite: WAL, `synchronous=FULL` (a 201 survives power loss), foreign
 /// keys on, a generous busy timeout, and the file created when missing.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, max_connections, ACQUIRE).await
+}
+
+/// The readiness probe's own one-connection pool, so `/readyz` never queues behind the
+/// requests that hold the shared pool, and answers within a second.
+pub async fn connect_probe(url: &str) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, 1, Duration::from_secs(1)).await
+}
+
+async fn connect_with(url: &str, max_connections: u32, acquire: Duration) -> Result<DatabaseConnection, DbErr> {
     let mut opt = ConnectOptions::new(url.to_string());
     // sqlx statement logging stays off: statements must never reach the logs with answers.
+    // No idle connection is kept open at start: a pool can be made while the database is
+    // down, and fills once it is back.
     opt.sqlx_logging(false)
         .max_connections(max_connections.max(1))
+        .min_connections(0)
         .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(10));
+        .acquire_timeout(acquire);
     if url.starts_with("sqlite:") {
         opt.map_sqlx_sqlite_opts(|o| {
             o.create_if_missing(true)

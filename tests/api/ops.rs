@@ -20,6 +20,8 @@ async fn health_and_readiness_answer() {
 async fn readiness_is_503_with_retry_after_when_the_database_is_unreachable() {
     let app = spawn_app().await;
     app.db.close_by_ref().await.unwrap();
+    // The probe has its own connection (it never queues behind the shared pool): close it too.
+    app.state.probe.close_by_ref().await.unwrap();
     let res = app.get("/readyz").await;
     assert_eq!(res.headers()["retry-after"], "5");
     error_body(res, 503, "service_unavailable").await;
@@ -278,6 +280,7 @@ async fn healthcheck_command_follows_readiness() {
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
 
     app.db.close_by_ref().await.unwrap();
+    app.state.probe.close_by_ref().await.unwrap();
     let down = healthcheck(&port).await.unwrap();
     assert_eq!(down.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&down.stderr).contains("503"), "{}", String::from_utf8_lossy(&down.stderr));
@@ -566,4 +569,78 @@ async fn admin_answers_exports_and_tokens_are_never_cached_and_https_gets_hsts()
     let https = spawn_app_with(|s| s.cookie_secure = true).await;
     let hsts = https.get("/healthz").await.headers()["strict-transport-security"].to_str().unwrap().to_string();
     assert!(hsts.starts_with("max-age=") && hsts["max-age=".len()..].parse::<u64>().unwrap() >= 15_552_000, "{hsts}");
+}
+
+/// A TCP proxy in front of PostgreSQL that can be cut: every open connection dropped and
+/// new ones refused, as when the database server dies.
+struct Proxy {
+    addr: std::net::SocketAddr,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let links = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (c, l) = (cut.clone(), links.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if c.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let target = target.clone();
+                let link = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                l.lock().unwrap().push(link);
+            }
+        });
+        Proxy { addr, cut, links }
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+}
+
+#[tokio::test]
+async fn with_postgresql_gone_every_database_answer_is_503_with_retry_after_within_two_seconds() {
+    // PostgreSQL only: the service reaches it through a proxy the test cuts. (An open SQLite
+    // file cannot go away; its lock is the SQLite case.)
+    let Some(admin_url) = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) else { return };
+    let host = admin_url.split_once('@').map_or(admin_url.as_str(), |(_, h)| h).split('/').next().unwrap().to_string();
+    let proxy = Proxy::start(host.clone()).await;
+    let proxied = proxy.addr.to_string();
+    let app = spawn_app_with(|s| s.database_url = Secret::new(s.database_url.expose().replace(&host, &proxied))).await;
+    let token = app.login_as(sipas::auth::Role::Admin, None).await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    assert_eq!(app.get_as("/api/v1/admin/units", &token).await.status(), 200);
+
+    proxy.cut();
+    for round in 0..2 {
+        for (what, request) in [
+            ("readyz", app.client.get(app.url("/readyz"))),
+            ("units", app.client.get(app.url("/api/v1/admin/units")).bearer_auth(&token)),
+            ("indices", app.client.get(app.url("/api/v1/indices")).bearer_auth(&token)),
+            ("submit", app.client.post(app.url("/api/v1/responses")).json(&crate::helpers::valid_submission("X"))),
+        ] {
+            let started = std::time::Instant::now();
+            let res = request.send().await.unwrap();
+            let took = started.elapsed();
+            assert!(res.headers().contains_key("retry-after"), "{what} (round {round}): Retry-After");
+            error_body(res, 503, "service_unavailable").await;
+            assert!(took < std::time::Duration::from_secs(2), "{what} (round {round}) took {took:?}");
+        }
+    }
+    assert_eq!(app.get("/healthz").await.status(), 200, "alive all the same");
 }

@@ -19,7 +19,7 @@ pub async fn healthz() -> HttpResponse {
     responses((status = 200, description = "Ready"),
               (status = 503, description = "Database unreachable", body = crate::error::ErrorBody)))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    match store::ping(&state.db).await {
+    match store::ping(&state.probe).await {
         Ok(()) => Ok(HttpResponse::Ok().json(json!({"status": "ready"}))),
         Err(e) => {
             tracing::warn!("readiness check failed: {e}");
