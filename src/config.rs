@@ -51,6 +51,9 @@ pub struct Settings {
     pub code_attempts_per_hour: u32,
     /// Sign-in attempts per minute from one client address.
     pub sign_ins_per_minute: u32,
+    /// Seconds a request may take to arrive and be answered (head included): a body sent a
+    /// byte a second is cut off with 408 instead of holding a worker.
+    pub request_timeout_seconds: u64,
     /// Addresses of reverse proxies whose X-Forwarded-For is believed.
     pub trusted_proxies: Vec<String>,
     /// A survey page sent back sooner than this after it was served is flagged.
@@ -90,6 +93,7 @@ impl Default for Settings {
             kiosk_per_minute: 6,
             code_attempts_per_hour: 60,
             sign_ins_per_minute: 10,
+            request_timeout_seconds: 30,
             trusted_proxies: Vec::new(),
             min_fill_seconds: 8,
             code_validity_days: 30,
@@ -156,6 +160,7 @@ impl Settings {
         at_least("kiosk_per_minute", self.kiosk_per_minute.into(), 1, "");
         at_least("code_attempts_per_hour", self.code_attempts_per_hour.into(), 1, "");
         at_least("sign_ins_per_minute", self.sign_ins_per_minute.into(), 1, "");
+        at_least("request_timeout_seconds", self.request_timeout_seconds.into(), 1, "");
         let url = self.database_url.expose();
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             problems.push(("database_url", "must start with sqlite: or postgres://".into()));

@@ -40,6 +40,8 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    #[error("the request arrived too slowly: send it again at a normal pace")]
+    RequestTimeout,
     #[error("too many requests, retry in {0} seconds")]
     TooManyRequests(u64),
     #[error("the service is temporarily unavailable, retry shortly")]
@@ -94,6 +96,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::TooManyRequests(_) => "too_many_requests",
+            ApiError::RequestTimeout => "request_timeout",
             ApiError::Unavailable => "service_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
@@ -127,6 +130,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -199,6 +203,7 @@ pub fn json_error(err: error::JsonPayloadError, _req: &HttpRequest) -> actix_web
         E::ContentType => ApiError::UnsupportedMediaType("send the body as application/json".into()),
         E::Deserialize(e) => ApiError::BadRequest(format!("invalid JSON body: {e}")),
         E::Payload(error::PayloadError::Overflow) => ApiError::PayloadTooLarge(crate::startup::MAX_BODY_BYTES),
+        E::Payload(p) if timed_out(p) => ApiError::RequestTimeout,
         other => ApiError::BadRequest(format!("could not read the request body: {other}")),
     };
     api.into()
@@ -207,6 +212,7 @@ pub fn json_error(err: error::JsonPayloadError, _req: &HttpRequest) -> actix_web
 pub fn form_error(err: error::UrlencodedError, req: &HttpRequest) -> actix_web::Error {
     let api = match err {
         error::UrlencodedError::Overflow { .. } => ApiError::PayloadTooLarge(crate::startup::MAX_BODY_BYTES),
+        error::UrlencodedError::Payload(p) if timed_out(&p) => ApiError::RequestTimeout,
         error::UrlencodedError::ContentType => {
             ApiError::UnsupportedMediaType("send the form as application/x-www-form-urlencoded".into())
         }
@@ -232,11 +238,17 @@ pub fn for_request(api: ApiError, req: &HttpRequest) -> actix_web::Error {
     }
 }
 
+/// The body did not arrive in time (`startup::deadline` ends it with a timed-out error).
+fn timed_out(p: &error::PayloadError) -> bool {
+    matches!(p, error::PayloadError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut)
+}
+
 /// For handlers that read the raw body (`Result<web::Bytes, actix_web::Error>`): 413 over
 /// the limit, 400 otherwise, in the common shape.
 pub fn body_error(err: actix_web::Error) -> ApiError {
     match err.as_error::<error::PayloadError>() {
         Some(error::PayloadError::Overflow) => ApiError::PayloadTooLarge(crate::startup::MAX_BODY_BYTES),
+        Some(p) if timed_out(p) => ApiError::RequestTimeout,
         _ => ApiError::BadRequest("could not read the request body".into()),
     }
 }

@@ -133,6 +133,37 @@ fn security_headers(https: bool) -> DefaultHeaders {
     if https { headers.add(("Strict-Transport-Security", "max-age=31536000")) } else { headers }
 }
 
+/// Cuts off a request body that has not fully arrived within `request_timeout_seconds` of
+/// the request's start (a body trickling in a byte a second): the body ends with a timed-out
+/// error, which the extractors answer with 408, and the worker is free again. Slow heads
+/// are cut by the server's own client timeout.
+async fn deadline(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use actix_web::HttpMessage;
+    use futures_util::StreamExt;
+    let seconds = req.app_data::<web::Data<AppState>>().map_or(30, |s| s.settings.request_timeout_seconds);
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    let payload = req.take_payload();
+    let bounded = futures_util::stream::unfold(Some(payload), move |state| async move {
+        let mut payload = state?;
+        match tokio::time::timeout_at(until, payload.next()).await {
+            Ok(Some(item)) => Some((item, Some(payload))),
+            Ok(None) => None,
+            Err(_) => {
+                let late = std::io::Error::new(std::io::ErrorKind::TimedOut, "request body too slow");
+                Some((Err(actix_web::error::PayloadError::Io(late)), None))
+            }
+        }
+    });
+    let boxed: std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = Result<bytes::Bytes, actix_web::error::PayloadError>>>,
+    > = Box::pin(bounded);
+    req.set_payload(actix_web::dev::Payload::from(boxed));
+    next.call(req).await
+}
+
 fn run(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
@@ -145,6 +176,7 @@ fn run(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
             .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES).error_handler(form_error))
             .wrap(middleware::Compress::default())
             .wrap(security_headers(data.settings.cookie_secure))
+            .wrap(from_fn(deadline))
             .wrap(from_fn(telemetry::access_log))
             .configure(routes::configure)
     })

@@ -644,3 +644,35 @@ async fn with_postgresql_gone_every_database_answer_is_503_with_retry_after_with
     }
     assert_eq!(app.get("/healthz").await.status(), 200, "alive all the same");
 }
+
+#[tokio::test]
+async fn a_body_sent_a_byte_a_second_is_cut_off_with_408_and_the_service_keeps_serving() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(|s| s.request_timeout_seconds = 2).await;
+    app.seed_reference_units().await;
+    let host = app.address.trim_start_matches("http://").to_string();
+    let mut slow = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let head = format!(
+        "POST /api/v1/responses HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n{{"
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..20 {
+            tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+            if slow.write_all(b" ").await.is_err() {
+                break;
+            }
+        }
+        let mut answer = vec![0u8; 1024];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), slow.read(&mut answer)).await;
+        String::from_utf8_lossy(&answer[..n.ok().and_then(Result::ok).unwrap_or(0)]).into_owned()
+    });
+    // Meanwhile the service answers others.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    let answer = trickle.await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?} after {:?}", started.elapsed());
+    assert!(started.elapsed() < std::time::Duration::from_secs(8));
+    assert_eq!(app.response_count().await, 0, "nothing stored");
+}
