@@ -7,19 +7,30 @@ use crate::store;
 use crate::store::responses::Stored;
 use crate::vietnam_today;
 
-/// Where a submission comes from: it decides which limit applies and what is checked.
+/// Where a submission comes from, as the server verified it (never as the body says): it
+/// decides which limit applies and what is checked.
 pub struct Origin {
     /// The client address as a limiter key (never stored).
     pub client: String,
-    /// The enrolled kiosk device it came from.
+    /// The enrolled kiosk device it came from (its cookie).
     pub kiosk: Option<i32>,
-    /// Sent from a survey page, which always carries its signed token.
-    pub page: bool,
+    /// The unit whose office software's key came with it (`X-Api-Key`).
+    pub office: Option<i32>,
 }
 
 impl Origin {
-    pub fn of(state: &AppState, req: &actix_web::HttpRequest) -> Origin {
-        Origin { client: state.limits.client(req), kiosk: None, page: false }
+    /// A post to the API: an office key, when one is sent, must be valid (401 otherwise).
+    pub async fn of_api(state: &AppState, req: &actix_web::HttpRequest) -> Result<Origin, ApiError> {
+        let office = match req.headers().get("x-api-key").and_then(|v| v.to_str().ok()) {
+            None => None,
+            Some(key) => Some(
+                crate::reach::keys::verify(&state.db, key, crate::reach::keys::KeyKind::Office)
+                    .await?
+                    .ok_or_else(|| ApiError::Unauthorized("unknown or disabled API key".into()))?
+                    .unit_id,
+            ),
+        };
+        Ok(Origin { client: state.limits.client(req), kiosk: None, office })
     }
 }
 
@@ -44,12 +55,19 @@ pub async fn accept(
     let code_exempt = origin.kiosk.is_some();
     match submission::validate(body, unit.as_ref(), &state.forms, vietnam_today(), None, code_exempt) {
         Ok(mut valid) => {
+            // Bots skip the page: a post with neither a survey page's signed token nor the
+            // key of the unit's (or an ancestor's) office software is stored, but flagged
+            // like a filled honeypot, out of the indices until an administrator accepts it.
+            let vouched = match origin.office {
+                Some(office) => store::units::tree(&state.db).await?.is_within(valid.unit_id, office),
+                None => false,
+            };
             valid.flagged = crate::reach::limits::suspicious(
                 &state.form_secret,
                 state.settings.min_fill_seconds,
                 body.website.as_deref(),
                 body.form_token.as_deref(),
-                origin.page,
+                !vouched,
             );
             match store::responses::insert(&state.db, &state.catalog, &valid).await {
                 Err(ApiError::CodeRejected) => {

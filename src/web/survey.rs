@@ -169,7 +169,7 @@ pub async fn submit(
     query: web::Query<PageQuery>,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
-    let origin = Origin { client: state.limits.client(&req), kiosk: None, page: true };
+    let origin = Origin { client: state.limits.client(&req), kiosk: None, office: None };
     handle(&state, Mode::Survey, &origin, &path, &query, body).await
 }
 
@@ -337,7 +337,7 @@ pub async fn kiosk_submit(
     let Some(device) = kiosk_device(&state, &key, &path).await? else {
         return Ok(not_enrolled(Lang::from_param(query.lang.as_deref())));
     };
-    let origin = Origin { client: state.limits.client(&req), kiosk: Some(device), page: true };
+    let origin = Origin { client: state.limits.client(&req), kiosk: Some(device), office: None };
     handle(&state, Mode::Kiosk, &origin, &path, &query, body).await
 }
 

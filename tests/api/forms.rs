@@ -86,7 +86,7 @@ async fn a_form_changed_under_a_version_with_responses_is_refused_at_start_up() 
         .unwrap();
     sipas::store::units::import(&state2.db, rows).await.unwrap().unwrap();
     let body: sipas::forms::submission::SubmissionBody = serde_json::from_value(valid_submission("QNM.SNV")).unwrap();
-    let origin = sipas::submit::Origin { client: "test".into(), kiosk: None, page: false };
+    let origin = sipas::submit::Origin { client: "test".into(), kiosk: None, office: None };
     let outcome = sipas::submit::accept(&state2, &body, &origin).await.unwrap();
     assert!(outcome.is_ok());
     std::fs::write(&file, text.replace("Nơi ngồi chờ có đủ chỗ ngồi", "Nơi ngồi chờ thoáng mát")).unwrap();

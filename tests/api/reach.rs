@@ -369,3 +369,47 @@ async fn qr_codes_and_posters_point_at_the_survey() {
     assert!(html.contains("Quét mã QR"));
     assert_eq!(client.get(app.url("/console/units/QNM.HA/poster")).send().await.unwrap().status(), 403);
 }
+
+#[tokio::test]
+async fn a_bare_api_post_is_kept_but_flagged_and_an_office_key_or_a_page_token_vouches_for_it() {
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    let admin = app.login_as(Role::Admin, None).await;
+    let post = |key: Option<String>, body: Value| {
+        let mut request = app.client.post(app.url("/api/v1/responses")).json(&body);
+        if let Some(key) = key {
+            request = request.header("x-api-key", key);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    let flagged_of = |id: String| {
+        let db = app.db.clone();
+        async move {
+            let id: uuid::Uuid = id.parse().unwrap();
+            response::Entity::find_by_id(id).one(&db).await.unwrap().unwrap().flagged
+        }
+    };
+    // A script posting JSON straight to the API: stored (201), flagged, out of the indices.
+    let res = post(None, valid_submission("QNM.TK.AM")).await;
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    assert!(flagged_of(id).await, "no page token, no key: flagged like a filled honeypot");
+    // The office software of the district, with its key: vouched for.
+    let key = office_key(&app, &admin, "QNM.TK", "office").await["key"].as_str().unwrap().to_string();
+    let res = post(Some(key.clone()), valid_submission("QNM.TK.AM")).await;
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    assert!(!flagged_of(id).await, "an office key of an ancestor vouches");
+    // The same key for a unit outside its district vouches for nothing.
+    let res = post(Some(key), valid_submission("QNM.SNV")).await;
+    let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    assert!(flagged_of(id).await, "a key of another unit");
+    // A wrong key is refused outright, and nothing is stored.
+    let before = app.response_count().await;
+    error_body(post(Some("office_nope".into()), valid_submission("QNM.TK.AM")).await, 401, "unauthorized").await;
+    assert_eq!(app.response_count().await, before);
+    // The survey page's own script sends its signed token: counted.
+    let res = app.submit(&valid_submission("QNM.TK.AM")).await;
+    let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    assert!(!flagged_of(id).await);
+}

@@ -23,10 +23,12 @@ pub struct Accepted {
 /// Submit one anonymous response.
 #[utoipa::path(post, path = "/api/v1/responses", operation_id = "submitResponse", tag = "public",
     request_body = SubmissionBody,
+    params(("X-Api-Key" = Option<String>, Header, description = "an office key: vouches for submissions to its unit and the units below; without it (or a survey page's form_token) a submission is stored but flagged")),
     responses(
         (status = 201, description = "Stored durably", body = Accepted),
         (status = 200, description = "Replay of a stored submission; nothing new stored", body = Accepted),
         (status = 400, description = "Malformed JSON or wrong types", body = crate::error::ErrorBody),
+        (status = 401, description = "An X-Api-Key that is unknown or disabled", body = crate::error::ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = crate::error::ErrorBody),
         (status = 422, description = "Breaks a rule (every failing field listed), or idempotency_mismatch", body = crate::error::ErrorBody),
         (status = 429, description = "Too many submissions from this address: wait Retry-After seconds", body = crate::error::ErrorBody),
@@ -36,7 +38,7 @@ pub async fn submit(
     req: actix_web::HttpRequest,
     body: web::Json<SubmissionBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let origin = Origin::of(&state, &req);
+    let origin = Origin::of_api(&state, &req).await?;
     match accept(&state, &body, &origin).await? {
         Ok(Stored::Created(id)) => Ok(HttpResponse::Created().json(Accepted { id, submission_id: body.submission_id })),
         Ok(Stored::Replayed(id)) => Ok(HttpResponse::Ok().json(Accepted { id, submission_id: body.submission_id })),
