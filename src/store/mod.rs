@@ -25,18 +25,27 @@ use sea_orm::{
 const ACQUIRE: Duration = Duration::from_millis(1500);
 
 /// Opens the pool. SQLite: WAL, `synchronous=FULL` (a 201 survives power loss), foreign
-/// keys on, a generous busy timeout, and the file created when missing.
+/// keys on, a busy timeout of a few seconds (then 503), and the file created when missing.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
-    connect_with(url, max_connections, ACQUIRE).await
+    connect_with(url, max_connections, ACQUIRE, BUSY).await
 }
+
+/// How long an SQLite writer waits for the write lock before its request is answered 503
+/// (another process holding the file, a long import): a few seconds, not half a minute.
+const BUSY: Duration = Duration::from_secs(4);
 
 /// The readiness probe's own one-connection pool, so `/readyz` never queues behind the
 /// requests that hold the shared pool, and answers within a second.
 pub async fn connect_probe(url: &str) -> Result<DatabaseConnection, DbErr> {
-    connect_with(url, 1, Duration::from_secs(1)).await
+    connect_with(url, 1, Duration::from_secs(1), Duration::from_millis(500)).await
 }
 
-async fn connect_with(url: &str, max_connections: u32, acquire: Duration) -> Result<DatabaseConnection, DbErr> {
+async fn connect_with(
+    url: &str,
+    max_connections: u32,
+    acquire: Duration,
+    busy: Duration,
+) -> Result<DatabaseConnection, DbErr> {
     let mut opt = ConnectOptions::new(url.to_string());
     // sqlx statement logging stays off: statements must never reach the logs with answers.
     // No idle connection is kept open at start: a pool can be made while the database is
@@ -47,12 +56,12 @@ async fn connect_with(url: &str, max_connections: u32, acquire: Duration) -> Res
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(acquire);
     if url.starts_with("sqlite:") {
-        opt.map_sqlx_sqlite_opts(|o| {
+        opt.map_sqlx_sqlite_opts(move |o| {
             o.create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(30))
+                .busy_timeout(busy)
         });
     }
     Database::connect(opt).await
@@ -88,6 +97,11 @@ pub async fn begin_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransacti
 }
 
 /// Liveness of the database for `/readyz`.
+/// On SQLite, "ready" means writes are possible: the write lock is taken and given back
+/// (held by another process, the probe's short busy timeout fails and `/readyz` says 503).
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if db.get_database_backend() == DbBackend::Sqlite {
+        return begin_write(db).await?.rollback().await;
+    }
     db.execute_unprepared("SELECT 1").await.map(|_| ())
 }

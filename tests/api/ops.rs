@@ -676,3 +676,36 @@ async fn a_body_sent_a_byte_a_second_is_cut_off_with_408_and_the_service_keeps_s
     assert!(started.elapsed() < std::time::Duration::from_secs(8));
     assert_eq!(app.response_count().await, 0, "nothing stored");
 }
+
+#[tokio::test]
+async fn an_sqlite_file_locked_by_another_process_gets_503_in_seconds_and_readyz_says_so() {
+    // SQLite only: PostgreSQL has no file lock (its outage is the proxy test above).
+    if std::env::var("TEST_DATABASE_URL").ok().is_some_and(|u| !u.is_empty()) {
+        return;
+    }
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    // Another process's connection takes the write lock and keeps it.
+    let url = app.state.settings.database_url.expose().to_string();
+    let other = sea_orm::Database::connect(&url).await.unwrap();
+    other.execute_unprepared("BEGIN IMMEDIATE").await.unwrap();
+
+    let started = std::time::Instant::now();
+    let res = app.get("/readyz").await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(res.headers().contains_key("retry-after"));
+    error_body(res, 503, "service_unavailable").await;
+
+    let started = std::time::Instant::now();
+    let res = app.submit(&crate::helpers::valid_submission("QNM.SNV")).await;
+    let took = started.elapsed();
+    assert!(res.headers().contains_key("retry-after"));
+    error_body(res, 503, "service_unavailable").await;
+    assert!(took < std::time::Duration::from_secs(7), "a submission waited {took:?}");
+
+    other.execute_unprepared("ROLLBACK").await.unwrap();
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    assert_eq!(app.submit(&crate::helpers::valid_submission("QNM.SNV")).await.status(), 201, "back once released");
+}
