@@ -132,6 +132,19 @@ fn period_label(grain: Grain, within: &Period, date: NaiveDate) -> String {
     }
 }
 
+/// What a row can be told apart by, in the order the plan counts and the rows read them.
+const QUASI_IDENTIFIERS: [response::Column; 9] = [
+    response::Column::UnitId,
+    response::Column::SurveyDate,
+    response::Column::RespondentType,
+    response::Column::Channel,
+    response::Column::Service,
+    response::Column::Gender,
+    response::Column::AgeBand,
+    response::Column::Education,
+    response::Column::Occupation,
+];
+
 /// Responses of the export counted by unit, day, breakdown values and demographics.
 type Counted = (i32, NaiveDate, String, String, Option<String>, Demo, u64);
 
@@ -148,33 +161,15 @@ async fn counts(db: &impl ConnectionTrait, r: &Request, units: &[i32]) -> Result
         Option<String>,
         i64,
     );
-    let rows: Vec<Row> = response::Entity::find()
-        .select_only()
-        .columns([
-            response::Column::UnitId,
-            response::Column::SurveyDate,
-            response::Column::RespondentType,
-            response::Column::Channel,
-            response::Column::Service,
-            response::Column::Gender,
-            response::Column::AgeBand,
-            response::Column::Education,
-            response::Column::Occupation,
-        ])
-        .column_as(response::Column::Id.count(), "n")
-        .filter(scope_filter(r, units))
-        .group_by(response::Column::UnitId)
-        .group_by(response::Column::SurveyDate)
-        .group_by(response::Column::RespondentType)
-        .group_by(response::Column::Channel)
-        .group_by(response::Column::Service)
-        .group_by(response::Column::Gender)
-        .group_by(response::Column::AgeBand)
-        .group_by(response::Column::Education)
-        .group_by(response::Column::Occupation)
-        .into_tuple()
-        .all(db)
-        .await?;
+    let grouped = QUASI_IDENTIFIERS.into_iter().fold(
+        response::Entity::find()
+            .select_only()
+            .columns(QUASI_IDENTIFIERS)
+            .column_as(response::Column::Id.count(), "n")
+            .filter(scope_filter(r, units)),
+        |q, c| q.group_by(c),
+    );
+    let rows: Vec<Row> = grouped.into_tuple().all(db).await?;
     Ok(rows
         .into_iter()
         .map(|(u, d, rt, ch, sv, g, a, e, o, n)| (u, d, rt, ch, sv, [g, a, e, o], n.max(0) as u64))
@@ -501,19 +496,9 @@ impl<'a> Pages<'a> {
         units.sort_unstable();
         let heads = response::Entity::find()
             .select_only()
-            .columns([
-                response::Column::Id,
-                response::Column::UnitId,
-                response::Column::SurveyDate,
-                response::Column::RespondentType,
-                response::Column::Channel,
-                response::Column::Service,
-                response::Column::Gender,
-                response::Column::AgeBand,
-                response::Column::Education,
-                response::Column::Occupation,
-                response::Column::Comment,
-            ])
+            .column(response::Column::Id)
+            .columns(QUASI_IDENTIFIERS)
+            .column(response::Column::Comment)
             .column_as(Expr::cust(ANSWERS), "answers")
             .filter(scope_filter(request, &units))
             .order_by_asc(response::Column::Id)
