@@ -28,6 +28,7 @@ pub struct Limits {
     code_attempts: Arc<DefaultKeyedRateLimiter<String>>,
     sign_ins: Arc<DefaultKeyedRateLimiter<String>>,
     resets: Arc<DefaultKeyedRateLimiter<String>>,
+    reset_emails: Arc<DefaultKeyedRateLimiter<String>>,
     accounts: Arc<DefaultKeyedRateLimiter<String>>,
     trusted: Arc<Vec<IpAddr>>,
 }
@@ -39,6 +40,11 @@ const RESETS_PER_HOUR_PER_EMAIL: u32 = 3;
 /// lock-out: the bucket refills by one every six seconds, so the real owner gets in as soon
 /// as a guesser pauses, and guessing stays at ten a minute however many addresses it uses.
 const SIGN_INS_PER_MINUTE_PER_ACCOUNT: u32 = 10;
+
+fn per_hour(n: u32) -> Quota {
+    let n = NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN);
+    Quota::per_hour(n).allow_burst(n)
+}
 
 fn quota(per_minute: u32) -> Quota {
     let n = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
@@ -53,11 +59,8 @@ impl Limits {
             kiosk: Arc::new(RateLimiter::keyed(quota(settings.kiosk_per_minute))),
             code_attempts: Arc::new(RateLimiter::keyed(Quota::per_hour(code_attempts).allow_burst(code_attempts))),
             sign_ins: Arc::new(RateLimiter::keyed(quota(settings.sign_ins_per_minute))),
-            // One limiter, two kinds of key: the address's bucket is the larger one.
-            resets: Arc::new(RateLimiter::keyed(
-                Quota::per_hour(NonZeroU32::new(RESETS_PER_HOUR_PER_ADDRESS).unwrap_or(NonZeroU32::MIN))
-                    .allow_burst(NonZeroU32::new(RESETS_PER_HOUR_PER_ADDRESS).unwrap_or(NonZeroU32::MIN)),
-            )),
+            resets: Arc::new(RateLimiter::keyed(per_hour(RESETS_PER_HOUR_PER_ADDRESS))),
+            reset_emails: Arc::new(RateLimiter::keyed(per_hour(RESETS_PER_HOUR_PER_EMAIL))),
             accounts: Arc::new(RateLimiter::keyed(quota(SIGN_INS_PER_MINUTE_PER_ACCOUNT))),
             trusted: Arc::new(settings.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect()),
         }
@@ -110,20 +113,10 @@ impl Limits {
     /// A password-reset request from this address for this email: at most
     /// `RESETS_PER_HOUR_PER_ADDRESS` an hour from an address, and
     /// `RESETS_PER_HOUR_PER_EMAIL` for one email whether or not it has an account (so the
-    /// limit says nothing about accounts). The email counts three tokens of its bucket.
+    /// limit says nothing about accounts).
     pub fn reset_request(&self, client: &str, email: &str) -> Result<(), u64> {
         Self::check(&self.resets, client)?;
-        let key = format!("email:{}", email.trim().to_lowercase());
-        let per_email = RESETS_PER_HOUR_PER_ADDRESS / RESETS_PER_HOUR_PER_EMAIL;
-        let n = NonZeroU32::new(per_email).unwrap_or(NonZeroU32::MIN);
-        match self.resets.check_key_n(&key, n) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(until)) => {
-                let wait = until.wait_time_from(DefaultClock::default().now());
-                Err(wait.as_secs().max(1))
-            }
-            Err(_) => Err(3600),
-        }
+        Self::check(&self.reset_emails, &email.trim().to_lowercase())
     }
 
     /// A sign-in attempt for this email, whoever sends it (accounts and unknown emails alike).
@@ -135,6 +128,7 @@ impl Limits {
     pub fn sweep(&self) {
         self.accounts.retain_recent();
         self.resets.retain_recent();
+        self.reset_emails.retain_recent();
         self.submit.retain_recent();
         self.kiosk.retain_recent();
         self.code_attempts.retain_recent();

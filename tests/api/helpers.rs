@@ -366,3 +366,19 @@ pub fn with_smtp(s: &mut Settings, smtp: &SmtpServer) {
     s.mail_from = "SIPAS Quảng Nam <sipas@quangnam.gov.vn>".into();
     s.public_base_url = "https://khaosat.example.gov.vn".into();
 }
+
+/// Every path of the route table (`src/routes/mod.rs`, read from its source) with the
+/// methods it declares for its `Allow` header.
+pub fn route_table() -> Vec<(String, Vec<String>)> {
+    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/routes/mod.rs")).expect("routes");
+    source
+        .split("resource(\"")
+        .skip(1)
+        .filter_map(|piece| {
+            let mut parts = piece.split('"');
+            let path = parts.next()?.to_string();
+            let methods = parts.nth(1)?.split(", ").map(String::from).collect();
+            Some((path, methods))
+        })
+        .collect()
+}

@@ -487,25 +487,10 @@ async fn the_application_refuses_to_build_with_suppression_k_below_5() {
     }
 }
 
-/// Every path of the route table with the methods it declares in its `Allow`.
-fn routes_with_methods() -> Vec<(String, Vec<String>)> {
-    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/routes/mod.rs")).unwrap();
-    source
-        .split("resource(\"")
-        .skip(1)
-        .filter_map(|piece| {
-            let mut parts = piece.split('"');
-            let path = parts.next()?.to_string();
-            let methods = parts.nth(1)?.split(", ").map(String::from).collect();
-            Some((path, methods))
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn a_wrong_method_gets_405_with_allow_naming_exactly_the_methods_that_work() {
     let app = spawn_app().await;
-    let routes = routes_with_methods();
+    let routes = crate::helpers::route_table();
     assert!(routes.len() > 40, "{routes:?}");
     let fill = |p: &str| {
         p.replace("{form_id}", "sipas-2017")
