@@ -94,11 +94,14 @@ pub async fn list(
 pub struct AuditQuery {
     /// `login`, `login_failed`, `logout`, `export`, `unit_created`, ...
     pub action: Option<String>,
-    /// First day, YYYY-MM-DD (Vietnam's calendar).
+    /// First day, YYYY-MM-DD (Vietnam's calendar); empty means none, as a blank form sends.
+    #[param(pattern = r"^([0-9]{4}-[0-9]{2}-[0-9]{2})?$")]
     pub from: Option<String>,
-    /// Last day, YYYY-MM-DD.
+    /// Last day, YYYY-MM-DD; empty means none.
+    #[param(pattern = r"^([0-9]{4}-[0-9]{2}-[0-9]{2})?$")]
     pub to: Option<String>,
-    /// At most this many entries, newest first (default 500, at most 100000).
+    /// At most this many entries, newest first (default 500, 1 to 100000).
+    #[param(minimum = 1, maximum = 100_000)]
     pub limit: Option<u64>,
 }
 
@@ -111,6 +114,9 @@ pub async fn entries(state: &AppState, who: &Principal, q: &AuditQuery) -> Resul
             .transpose()
     };
     let (from, to) = (date("from", &q.from)?, date("to", &q.to)?);
-    let limit = q.limit.unwrap_or(500).clamp(1, 100_000);
+    let limit = q.limit.unwrap_or(500);
+    if !(1..=100_000).contains(&limit) {
+        return Err(ApiError::field("limit", "must be 1 to 100000"));
+    }
     Ok(list(&state.db, q.action.as_deref().filter(|a| !a.is_empty()), from, to, limit).await?)
 }

@@ -34,9 +34,9 @@ pub struct AppState {
     /// The publication gate's decided lattices.
     pub publisher: Arc<crate::publish::Publisher>,
     /// Microdata exports under way: each holds a pooled connection for its snapshot while it
-    /// streams, and needs another for its audit entry, so at most half the pool may do so;
-    /// more wait their turn instead of starving the pool (and every other request).
-    pub exports: Arc<tokio::sync::Semaphore>,
+    /// streams, and needs another for its audit entry, so at most half the pool may do so
+    /// (and a few per user); more are told to come back instead of starving the pool.
+    pub exports: Arc<crate::export::permits::ExportPermits>,
     /// The runtime that prepared the state (the main one, not an HTTP worker's): work a
     /// request must not wait for, or be timed by, runs there.
     pub background: tokio::runtime::Handle,
@@ -66,7 +66,7 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
         publisher: Arc::default(),
         background: tokio::runtime::Handle::current(),
         probe: store::connect_probe(settings.database_url.expose()).await?,
-        exports: Arc::new(tokio::sync::Semaphore::new((settings.max_db_connections / 2).max(1) as usize)),
+        exports: crate::export::permits::ExportPermits::new((settings.max_db_connections / 2) as usize),
     })
 }
 
@@ -175,6 +175,7 @@ fn run(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
             .app_data(web::PayloadConfig::default().limit(MAX_BODY_BYTES))
             .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES).error_handler(form_error))
             .wrap(middleware::Compress::default())
+            .wrap(from_fn(crate::web::pages_not_json))
             .wrap(security_headers(data.settings.cookie_secure))
             .wrap(from_fn(deadline))
             .wrap(from_fn(telemetry::access_log))

@@ -14,12 +14,15 @@ use crate::{audit, store};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// `admin`, `analyst` or `unit_manager`.
+    #[schema(pattern = "^(admin|analyst|unit_manager)$")]
     pub role: String,
     /// A unit_manager's unit code.
     pub unit: Option<String>,
-    /// At least 10 characters.
+    /// At least 15 characters, not a common password (`auth::policy`).
+    #[schema(min_length = 15, max_length = 128)]
     pub password: String,
 }
 
@@ -94,6 +97,7 @@ pub async fn create_user(state: &AppState, who: &Principal, body: &NewUser) -> R
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserChange {
+    #[schema(pattern = "^(admin|analyst|unit_manager)$")]
     pub role: Option<String>,
     pub unit: Option<String>,
     pub disabled: Option<bool>,

@@ -156,14 +156,16 @@ pub async fn microdata_file(
         k: p.k,
         comments: q.comments.as_deref() == Some("true"),
     };
-    let permit = state.exports.clone().acquire_owned().await.map_err(|_| ApiError::Unavailable)?;
+    let permit = state.exports.acquire(who.user_id).await?;
     let snapshot = Snapshot::open(&state.db, &state.publisher, &tree, &request).await?;
     let details = json!({"export": "microdata", "format": format, "within": p.unit.code, "period": p.period.label(),
         "filters": p.filters, "k": p.k, "comments": request.comments, "rows": snapshot.plan.rows,
         "groups": snapshot.plan.groups.len()});
     audit::record(&state.db, Some((who.user_id, &who.email)), "export", Some(&p.unit.code), details).await?;
     let stem = file_stem("microdata", &p);
-    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    // One page (1,000 rows, a few MB with comments) waits for the client at most: a slow
+    // client holds the export, not the server's memory.
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
     let form = p.form.clone();
     if format == "csv" {
         actix_web::rt::spawn(async move {

@@ -8,6 +8,7 @@
 pub mod files;
 pub mod indices;
 pub mod microdata;
+pub mod permits;
 
 use crate::forms::{Form, Group};
 

@@ -29,8 +29,10 @@ pub struct SubmissionBody {
     /// Form id, e.g. `sipas-2017`.
     pub form: String,
     /// `citizen` or `organization`.
+    #[schema(pattern = "^(citizen|organization)$")]
     pub respondent_type: String,
     /// `in_person`, `online`, `kiosk`, `phone` or `paper`.
+    #[schema(pattern = "^(in_person|online|kiosk|phone|paper)$")]
     pub channel: String,
     /// Item code to a level of its scale, a list of levels (multiple-choice questions), or
     /// `null` for no answer. Each item at most once (400 otherwise).

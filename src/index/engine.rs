@@ -71,7 +71,8 @@ pub struct ItemFigure {
     pub satisfied: Option<u64>,
     pub value: Option<f64>,
     pub mean_score: Option<f64>,
-    /// Answers per level.
+    /// Answers per level (JSON object keys are the levels, as text).
+    #[schema(value_type = Option<BTreeMap<String, u64>>)]
     pub distribution: Option<BTreeMap<i16, u64>>,
     pub ci95: Option<[f64; 2]>,
     #[serde(skip)]

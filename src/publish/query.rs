@@ -29,8 +29,10 @@ pub struct Common {
     /// Last day, YYYY-MM-DD.
     pub to: Option<String>,
     /// `citizen` or `organization`.
+    #[param(pattern = "^(citizen|organization)$")]
     pub respondent_type: Option<String>,
     /// `in_person`, `online`, `kiosk`, `phone` or `paper`.
+    #[param(pattern = "^(in_person|online|kiosk|phone|paper)$")]
     pub channel: Option<String>,
     /// A field code of the form.
     pub service: Option<String>,

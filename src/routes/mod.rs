@@ -190,7 +190,7 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, actix_web::Error> {
         admin::volumes::set,
     ),
     components(schemas(crate::error::ErrorBody)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonErrors),
     tags(
         (name = "public", description = "Open to anyone: forms, units, submissions, survey pages"),
         (name = "admin", description = "Needs a bearer token from /api/v1/auth/login"),
@@ -209,6 +209,61 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// The error answers every handler can give because they come from shared machinery (the
+/// extractors, the sign-in check, the database connection), added to each operation that
+/// can give them unless it documents them itself: 400 for a query, path or body that does
+/// not parse; 401 where a token is needed; 404 where a path names something; 408, 413 and
+/// 415 for bodies; 422 where fields are validated; 503 wherever the database is used.
+struct CommonErrors;
+
+impl utoipa::Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let no_database = path == "/healthz" || path == "/api/openapi.json";
+            for op in
+                [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten()
+            {
+                let html = op.responses.responses.values().any(|r| match r {
+                    utoipa::openapi::RefOr::T(r) => r.content.contains_key("text/html"),
+                    _ => false,
+                });
+                let params = op.parameters.as_deref().unwrap_or_default();
+                let in_path = params.iter().any(|p| p.parameter_in == ParameterIn::Path);
+                let in_query = params.iter().any(|p| p.parameter_in == ParameterIn::Query);
+                // A unit named in the query that does not exist is a 404 like one in the path.
+                let names_unit = params
+                    .iter()
+                    .any(|p| p.parameter_in == ParameterIn::Query && matches!(p.name.as_str(), "unit" | "within"));
+                let body = op.request_body.is_some();
+                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                let mut add = |status: &str, yes: bool, description: &str| {
+                    if !yes || op.responses.responses.contains_key(status) {
+                        return;
+                    }
+                    let content = if html {
+                        ContentBuilder::new().build()
+                    } else {
+                        ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build()
+                    };
+                    let kind = if html { "text/html" } else { "application/json" };
+                    let response = ResponseBuilder::new().description(description).content(kind, content).build();
+                    op.responses.responses.insert(status.to_string(), response.into());
+                };
+                add("400", in_path || in_query || body, "A query string, path or body that does not parse");
+                add("401", secured, "No valid bearer token or session");
+                add("404", in_path || names_unit, "Nothing by that name");
+                add("408", body, "The body arrived too slowly");
+                add("413", body, "The body is larger than 64 KiB");
+                add("415", body && !html, "The body is not in the documented media type");
+                add("422", (in_query || body) && !html, "Fields failed validation (see `fields`)");
+                add("503", !no_database, "The database cannot be reached: retry after Retry-After");
+            }
+        }
     }
 }
 

@@ -15,10 +15,14 @@ use crate::{audit, store};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUnit {
+    /// Dot-separated segments of A-Z, 0-9, `_` and `-`, like `QNM.TK.AM`.
+    #[schema(pattern = r"^[A-Z0-9_-]+(\.[A-Z0-9_-]+)*$", max_length = 64)]
     pub code: String,
     /// Parent unit code; only a province has none.
     pub parent: Option<String>,
+    #[schema(pattern = "^(province|department|district|commune|office)$")]
     pub level: String,
+    #[schema(min_length = 1)]
     pub name_vi: String,
     pub name_en: Option<String>,
     /// Form ids this unit takes; omitted or `null` inherits from the parent.
@@ -34,6 +38,7 @@ fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result
 #[serde(deny_unknown_fields)]
 pub struct UpdateUnit {
     pub parent: Option<String>,
+    #[schema(pattern = "^(province|department|district|commune|office)$")]
     pub level: Option<String>,
     pub name_vi: Option<String>,
     #[serde(default, deserialize_with = "double_option")]

@@ -168,15 +168,67 @@ pub fn error_page_for(req: &actix_web::HttpRequest, error: &crate::error::ApiErr
         return None;
     }
     let lang = Lang::from_param(req.query_string().contains("lang=en").then_some("en"));
-    if matches!(error, crate::error::ApiError::NotFound(_)) {
-        return Some(not_found(lang));
-    }
+    use crate::error::ApiError;
     use actix_web::ResponseError;
-    let (title, text) = match lang {
-        Lang::Vi => {
-            ("Đường dẫn không hợp lệ", "Đường dẫn này không đúng. Vui lòng quét lại mã QR hoặc mở lại liên kết.")
+    let vi = lang == Lang::Vi;
+    let (title, text) = match error {
+        ApiError::NotFound(_) => return Some(not_found(lang)),
+        ApiError::Unavailable => {
+            if vi {
+                (
+                    "Hệ thống tạm thời gián đoạn",
+                    "Dịch vụ đang tạm thời gián đoạn. Vui lòng thử lại sau ít phút.".to_string(),
+                )
+            } else {
+                (
+                    "Briefly unavailable",
+                    "The service is briefly unavailable. Please try again in a few minutes.".to_string(),
+                )
+            }
         }
-        Lang::En => ("Invalid address", "This address is not right. Please scan the QR code again or reopen the link."),
+        ApiError::RequestTimeout => {
+            if vi {
+                ("Kết nối quá chậm", "Trang gửi đến quá chậm nên chưa được nhận. Vui lòng gửi lại.".to_string())
+            } else {
+                (
+                    "Connection too slow",
+                    "What you sent arrived too slowly and was not received. Please send it again.".to_string(),
+                )
+            }
+        }
+        ApiError::TooManyRequests(seconds) => {
+            if vi {
+                (
+                    "Vui lòng thử lại sau",
+                    format!("Có quá nhiều yêu cầu trong thời gian ngắn. Hãy thử lại sau {seconds} giây."),
+                )
+            } else {
+                (
+                    "Please try again later",
+                    format!("Too many requests in a short time. Try again in {seconds} seconds."),
+                )
+            }
+        }
+        ApiError::Internal(reference) => {
+            if vi {
+                ("Lỗi hệ thống", format!("Đã xảy ra lỗi hệ thống (mã tham chiếu {reference}). Vui lòng thử lại sau."))
+            } else {
+                ("System error", format!("A system error occurred (reference {reference}). Please try again later."))
+            }
+        }
+        _ => {
+            if vi {
+                (
+                    "Đường dẫn không hợp lệ",
+                    "Đường dẫn này không đúng. Vui lòng quét lại mã QR hoặc mở lại liên kết.".to_string(),
+                )
+            } else {
+                (
+                    "Invalid address",
+                    "This address is not right. Please scan the QR code again or reopen the link.".to_string(),
+                )
+            }
+        }
     };
     Some(respond(error.status_code(), page(lang, title, html! { h1 { (title) } p { (text) } })))
 }
@@ -191,4 +243,51 @@ pub fn not_found(lang: Lang) -> HttpResponse {
         Lang::En => ("Not found", "This unit or survey does not exist. Please check the link or QR code."),
     };
     respond(StatusCode::NOT_FOUND, page(lang, title, html! { h1 { (title) } p { (text) } }))
+}
+
+/// Whether a path is a page people read (survey, kiosk, console) rather than the API.
+fn is_page(path: &str) -> bool {
+    path == "/console" || path.starts_with("/console/") || path.starts_with("/s/") || path.starts_with("/k/")
+}
+
+/// Middleware: an error answered as the API's JSON on a people's page (the database down
+/// before the handler could render anything, a body too slow, a bug) becomes a page in the
+/// reader's language with the same status and Retry-After. Handlers that can do better
+/// (the survey keeping the citizen's answers) answer HTML themselves and pass untouched.
+pub async fn pages_not_json(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    use crate::error::ApiError;
+    use actix_web::http::header::{CONTENT_TYPE, RETRY_AFTER};
+    let res = next.call(req).await?.map_into_boxed_body();
+    let json = res.headers().get(CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !json || !is_page(res.request().path()) || res.status().as_u16() < 400 {
+        return Ok(res);
+    }
+    let status = res.status();
+    let retry_after = res.headers().get(RETRY_AFTER).cloned();
+    let (req, res) = res.into_parts();
+    let body = actix_web::body::to_bytes(res.into_body()).await.unwrap_or_default();
+    let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let message = parsed["message"].as_str().unwrap_or_default().to_string();
+    let error = match status.as_u16() {
+        503 => ApiError::Unavailable,
+        408 => ApiError::RequestTimeout,
+        429 => {
+            ApiError::TooManyRequests(retry_after.as_ref().and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(60))
+        }
+        404 => ApiError::NotFound(message),
+        403 => ApiError::Forbidden(message),
+        500.. => ApiError::Internal(
+            message.split("reference ").nth(1).map_or(String::new(), |r| r.trim_end_matches(')').to_string()),
+        ),
+        _ => ApiError::BadRequest(message),
+    };
+    let mut page = error_page_for(&req, &error).unwrap_or_else(|| HttpResponse::build(status).body(body));
+    *page.status_mut() = status;
+    if let Some(v) = retry_after {
+        page.headers_mut().insert(RETRY_AFTER, v);
+    }
+    Ok(actix_web::dev::ServiceResponse::new(req, page))
 }

@@ -181,11 +181,7 @@ async fn handle(
     query: &PageQuery,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.map_err(crate::error::body_error)?;
-    let mut values: HashMap<String, Vec<String>> = HashMap::new();
-    for (k, v) in form_urlencoded::parse(&body) {
-        values.entry(k.into_owned()).or_default().push(v.into_owned());
-    }
+    let values = fields_of(&body.map_err(crate::error::body_error)?);
     let form_id = values.get("form").and_then(|v| v.first()).cloned();
     let query = PageQuery {
         lang: query.lang.clone(),
@@ -194,8 +190,12 @@ async fn handle(
         enroll: None,
         thanks: None,
     };
-    let Some(ctx) = context(state, mode, unit, &query).await? else {
-        return Ok(not_found(Lang::from_param(query.lang.as_deref())));
+    let lang = Lang::from_param(query.lang.as_deref());
+    let ctx = match context(state, mode, unit, &query).await {
+        Ok(Some(ctx)) => ctx,
+        Ok(None) => return Ok(not_found(lang)),
+        Err(e @ (ApiError::Unavailable | ApiError::Internal(_))) => return Ok(kept(lang, mode, unit, &values, &e)),
+        Err(e) => return Err(e),
     };
     let mut entered = Entered {
         thanked: false,
@@ -275,8 +275,46 @@ async fn handle(
         // stand, and the citizen is told so.
         Err(ApiError::IdempotencyMismatch) => Ok(thanks(true, true)),
         Err(ApiError::TooManyRequests(seconds)) => Ok(too_many(&ctx, seconds)),
+        Err(e @ (ApiError::Unavailable | ApiError::Internal(_))) => {
+            Ok(kept(ctx.lang, mode, &ctx.unit_code, &entered.values, &e))
+        }
         Err(e) => Err(e),
     }
+}
+
+fn fields_of(body: &[u8]) -> HashMap<String, Vec<String>> {
+    let mut values: HashMap<String, Vec<String>> = HashMap::new();
+    for (k, v) in form_urlencoded::parse(body) {
+        values.entry(k.into_owned()).or_default().push(v.into_owned());
+    }
+    values
+}
+
+/// The service could not store the response (the database is down, or a fault): a page
+/// that says so and keeps every answer, as hidden fields of a form that sends them again.
+/// Nothing was stored, so sending again is safe; the submission id makes it idempotent.
+fn kept(lang: Lang, mode: Mode, unit: &str, values: &HashMap<String, Vec<String>>, error: &ApiError) -> HttpResponse {
+    use actix_web::ResponseError;
+    let mut fields: Vec<(&String, &String)> =
+        values.iter().flat_map(|(k, vs)| vs.iter().map(move |v| (k, v))).collect();
+    fields.sort();
+    let action = format!("{}{}{}", mode.base(), unit, if lang == Lang::En { "?lang=en" } else { "" });
+    let body = html! {
+        h1 { (t(lang, "Phiếu chưa gửi được", "Your form has not been sent yet")) }
+        p { (t(lang,
+            "Hệ thống đang tạm thời gián đoạn nên phiếu của bạn chưa được ghi nhận. Câu trả lời của bạn vẫn được giữ trên trang này: vui lòng bấm “Gửi lại” sau ít phút.",
+            "The service is briefly unavailable, so your form was not recorded. Your answers are kept on this page: please press “Send again” in a few minutes.")) }
+        form method="post" action=(action) {
+            @for (name, value) in &fields {
+                input type="hidden" name=(name) value=(value);
+            }
+            button type="submit" { (t(lang, "Gửi lại", "Send again")) }
+        }
+    };
+    let mut res = respond(error.status_code(), page(lang, t(lang, "Chưa gửi được", "Not sent yet"), body));
+    res.headers_mut()
+        .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from_static("5"));
+    res
 }
 
 /// 429 as a page, with Retry-After.
@@ -334,8 +372,15 @@ pub async fn kiosk_submit(
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let key = req.cookie(KIOSK_COOKIE).map(|c| c.value().to_string()).unwrap_or_default();
-    let Some(device) = kiosk_device(&state, &key, &path).await? else {
-        return Ok(not_enrolled(Lang::from_param(query.lang.as_deref())));
+    let lang = Lang::from_param(query.lang.as_deref());
+    let device = match kiosk_device(&state, &key, &path).await {
+        Ok(Some(device)) => device,
+        Ok(None) => return Ok(not_enrolled(lang)),
+        Err(e @ (ApiError::Unavailable | ApiError::Internal(_))) => {
+            let values = fields_of(&body.map_err(crate::error::body_error)?);
+            return Ok(kept(lang, Mode::Kiosk, &path, &values, &e));
+        }
+        Err(e) => return Err(e),
     };
     let origin = Origin { client: state.limits.client(&req), kiosk: Some(device), office: None };
     handle(&state, Mode::Kiosk, &origin, &path, &query, body).await

@@ -248,3 +248,80 @@ async fn microdata_has_a_row_per_response_and_protects_small_groups() {
     assert!(out["fields"]["comments"].is_array());
     error_body(app.get_as("/api/v1/exports/microdata.pdf?within=QNM", &token).await, 404, "not_found").await;
 }
+
+/// A download whose client reads its headers and then nothing more: the server's socket
+/// buffer fills, and the export holds its snapshot connection until the client goes.
+async fn stalled_download(app: &TestApp, token: &str, query: &str) -> (tokio::net::TcpStream, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(app.address.trim_start_matches("http://").parse().unwrap()).await.unwrap();
+    let request = format!(
+        "GET /api/v1/exports/microdata.csv?{query} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = vec![0; 512];
+    let n = stream.read(&mut head).await.unwrap();
+    (stream, String::from_utf8_lossy(&head[..n]).lines().next().unwrap_or_default().to_string())
+}
+
+#[tokio::test]
+async fn slow_downloads_never_starve_submissions_and_each_user_has_two_at_most() {
+    // Six connections: three download slots, three left for everything else.
+    let app = crate::helpers::spawn_app_with(|s| s.max_db_connections = 6).await;
+    app.import_reference().await;
+    // Long comments make the file (about 14 MB) far larger than the sockets' buffers.
+    let comment = "Cán bộ hướng dẫn tận tình, nhưng phải chờ lâu. ".repeat(40);
+    let mut lines = String::new();
+    for i in 0..6000 {
+        let answers: serde_json::Map<String, Value> = ["A1", "A2", "A3", "A4", "B1", "B2", "C1", "C2", "D1", "E1"]
+            .iter()
+            .map(|c| (c.to_string(), json!(1 + i % 5)))
+            .collect();
+        lines.push_str(&format!(
+            "{}\n",
+            json!({"submission_id": uuid::Uuid::new_v4(), "unit": "QNM.TK.AM", "form": "sipas-2017", "respondent_type": "citizen",
+                   "channel": "online", "date": format!("2024-{:02}-10", 1 + i % 12), "answers": answers, "comment": comment})
+        ));
+    }
+    sipas::imports::responses_jsonl(&app.state, &lines).await.unwrap().unwrap();
+    let (admin, analyst) = (app.login_as(Role::Admin, None).await, app.login_as(Role::Analyst, None).await);
+    let query = "within=QNM&period=2024&comments=true";
+    let mut held = Vec::new();
+    for token in [&admin, &admin, &analyst] {
+        let (stream, status) = stalled_download(&app, token, query).await;
+        assert!(status.contains("200"), "{status}");
+        held.push(stream);
+    }
+    assert_eq!(app.state.exports.available(), 0, "three stalled downloads hold the three slots");
+
+    // The same user's third download is refused at once; another user's waits 2 s at most.
+    let res = app.get_as(&format!("/api/v1/exports/microdata.csv?{query}"), &admin).await;
+    assert!(res.headers().contains_key("retry-after"));
+    error_body(res, 429, "too_many_requests").await;
+    let started = std::time::Instant::now();
+    let res = app.get_as(&format!("/api/v1/exports/microdata.csv?{query}"), &analyst).await;
+    assert!(res.headers().contains_key("retry-after"), "{} {:?}", res.status(), app.state.exports.available());
+    error_body(res, 503, "service_unavailable").await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(4), "{:?}", started.elapsed());
+
+    // Submissions and sign-ins go on, with the connections the downloads may not take.
+    for _ in 0..20 {
+        let started = std::time::Instant::now();
+        assert_eq!(app.submit(&crate::helpers::valid_submission("QNM.TK.AM")).await.status(), 201);
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+    }
+    assert_eq!(app.get_as("/api/v1/auth/me", &analyst).await.status(), 200);
+
+    // Clients that go away give their slots back; a full download then ends complete.
+    drop(held);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.state.exports.available() < 3 {
+        assert!(std::time::Instant::now() < deadline, "slots still held after the clients left");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let res = app.get_as(&format!("/api/v1/exports/microdata.csv?{query}"), &admin).await;
+    assert_eq!(res.status(), 200);
+    let (_, rows) = parse_csv(&res.text().await.unwrap());
+    assert_eq!(rows.len(), 600 + 6000, "the reference's 2024 and the 6,000 added");
+}

@@ -95,6 +95,32 @@ async fn openapi_document_is_3_1_and_describes_every_endpoint() {
         assert!(!body.contains("no such endpoint") && status != 405, "{method} {path} is not routed ({status})");
     }
     assert_eq!(documented, expected.len(), "every documented operation is in this list");
+    // The answers the shared machinery gives are declared wherever they can occur.
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            let declared = |status: &str| op["responses"].get(status).is_some();
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let body = op.get("requestBody").is_some();
+            if body {
+                for status in ["400", "413"] {
+                    assert!(declared(status), "{method} {path} does not declare {status}");
+                }
+            }
+            if op.get("security").is_some_and(|s| s.as_array().is_some_and(|s| !s.is_empty())) {
+                assert!(declared("401"), "{method} {path} does not declare 401");
+            }
+            if params.iter().any(|p| p["in"] == "path") {
+                assert!(declared("404"), "{method} {path} does not declare 404");
+            }
+            if path != "/healthz" && path != "/api/openapi.json" {
+                assert!(declared("503"), "{method} {path} does not declare 503");
+            }
+        }
+    }
+    let create = &paths["/api/v1/admin/users"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    let user = &doc["components"]["schemas"][create["$ref"].as_str().unwrap().rsplit('/').next().unwrap()];
+    assert_eq!(user["properties"]["password"]["minLength"], 15, "the password policy is in the schema");
+    assert_eq!(user["properties"]["email"]["format"], "email");
     let submit = &paths["/api/v1/responses"]["post"]["responses"];
     for status in ["201", "200", "400", "413", "422"] {
         assert!(submit.get(status).is_some(), "POST /api/v1/responses documents {status}");
@@ -693,4 +719,69 @@ async fn an_sqlite_file_locked_by_another_process_gets_503_in_seconds_and_readyz
     other.execute_unprepared("ROLLBACK").await.unwrap();
     assert_eq!(app.get("/readyz").await.status(), 200);
     assert_eq!(app.submit(&crate::helpers::valid_submission("QNM.SNV")).await.status(), 201, "back once released");
+}
+
+/// Every `<input type=hidden>` of a page as (name, value), quoted or not (pages are minified).
+fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let at = tag.find(&format!(" {name}="))? + name.len() + 2;
+        let rest = &tag[at..];
+        Some(match rest.chars().next()? {
+            q @ ('"' | '\'') => rest[1..].split(q).next()?.to_string(),
+            _ => rest.split([' ', '>']).next()?.to_string(),
+        })
+    };
+    html.split("<input")
+        .skip(1)
+        .map(|t| t.split('>').next().unwrap_or_default())
+        .filter(|t| attr(t, "type").as_deref() == Some("hidden"))
+        .filter_map(|t| Some((attr(t, "name")?, attr(t, "value").unwrap_or_default())))
+        .map(|(n, v)| (n, v.replace("&quot;", "\"").replace("&amp;", "&")))
+        .collect()
+}
+
+#[tokio::test]
+async fn with_the_database_down_people_get_vietnamese_pages_and_the_citizen_keeps_the_answers() {
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    let (console, _) = crate::helpers::console_client(&app, sipas::auth::Role::Analyst, None).await;
+    let page = app.get("/s/QNM.TK.AM").await.text().await.unwrap();
+    let mut form = hidden_fields(&page);
+    assert!(form.iter().any(|(n, _)| n == "submission_id"), "the page carries its submission id");
+    form.extend(["A1", "A2", "B1"].map(|c| (c.to_string(), "4".to_string())));
+    form.push(("respondent_type".into(), "citizen".into()));
+    form.push(("comment".into(), "Cán bộ \"rất\" tận tình & chu đáo".into()));
+
+    app.db.close_by_ref().await.unwrap();
+    let html = |res: &reqwest::Response| res.headers()["content-type"].to_str().unwrap().starts_with("text/html");
+    // (The kiosk page asks for its enrolment cookie before anything else: a 403 page.)
+    for path in ["/s/QNM.TK.AM", "/console", "/console/rankings"] {
+        let res = console.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 503, "{path}");
+        assert!(html(&res) && res.headers().contains_key("retry-after"), "{path}: {:?}", res.headers());
+        let body = res.text().await.unwrap();
+        assert!(body.contains("lang=vi") || body.contains("lang=\"vi\""), "{path}: {body}");
+        assert!(body.contains("tạm thời gián đoạn"), "{path}: {body}");
+    }
+    // The survey's answers come back as a page that sends them again.
+    let res = app.client.post(app.url("/s/QNM.TK.AM")).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert!(html(&res) && res.headers().contains_key("retry-after"));
+    let body = res.text().await.unwrap();
+    assert!(body.contains("Phiếu chưa gửi được") && body.contains("Gửi lại"), "{body}");
+    let mut kept = hidden_fields(&body);
+    let (mut sent, mut kept_sorted) = (form.clone(), kept.clone());
+    sent.sort();
+    kept_sorted.sort();
+    assert_eq!(kept_sorted, sent, "every answer kept, nothing added");
+    // The API keeps its JSON.
+    error_body(app.get("/api/v1/units/QNM.TK.AM").await, 503, "service_unavailable").await;
+
+    // Sent again to a service whose database answers, the kept page is a whole response.
+    let healthy = spawn_app().await;
+    healthy.seed_reference_units().await;
+    kept.retain(|(n, _)| n != "t");
+    let res = healthy.client.post(healthy.url("/s/QNM.TK.AM")).form(&kept).send().await.unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    assert_eq!(healthy.response_count().await, 1);
 }

@@ -18,8 +18,10 @@ use crate::store;
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     #[validate(email(message = "must be an email address"), length(max = 254, message = "too long"))]
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     #[validate(length(min = 1, max = 1024, message = "must be 1-1024 characters"))]
+    #[schema(min_length = 1, max_length = 1024)]
     pub password: String,
 }
 
@@ -97,6 +99,7 @@ pub async fn me(state: web::Data<AppState>, who: Principal) -> Result<HttpRespon
 #[serde(deny_unknown_fields)]
 pub struct ResetRequest {
     #[validate(email(message = "must be an email address"), length(max = 254, message = "too long"))]
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
 }
 
@@ -121,6 +124,8 @@ pub async fn request_reset(
 #[serde(deny_unknown_fields)]
 pub struct ResetConfirm {
     pub token: String,
+    /// At least 15 characters, not a common password.
+    #[schema(min_length = 15, max_length = 128)]
     pub password: String,
 }
 

@@ -30,8 +30,11 @@ pub async fn indices(
 /// Anonymised microdata: one row per response (see `export::microdata`).
 #[utoipa::path(get, path = "/api/v1/exports/microdata.{format}", operation_id = "exportMicrodata", tag = "admin", security(("bearer" = [])),
     params(("format" = String, Path, description = "csv or xlsx"), ExportQuery, Common),
-    responses((status = 200, description = "Streamed rows", content_type = "text/csv"),
-              (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "Streamed rows; a transfer that breaks off ends with an error, never a clean end", content_type = "text/csv"),
+              (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+              (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody),
+              (status = 429, description = "You already have two downloads under way", body = crate::error::ErrorBody),
+              (status = 503, description = "Every download slot is taken: come back after Retry-After", body = crate::error::ErrorBody)))]
 pub async fn microdata(
     state: web::Data<AppState>,
     who: Principal,

@@ -25,11 +25,13 @@ pub struct VolumeEntry {
     pub unit: String,
     /// `YYYY-MM`.
     pub month: String,
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub dossiers: i64,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct VolumeList {
+    /// 1 to 10,000 entries when sent (the body's 64 KiB limit comes first).
     pub volumes: Vec<VolumeEntry>,
 }
 
