@@ -262,7 +262,10 @@ pub async fn pages_not_json(
     use actix_web::http::header::{CONTENT_TYPE, RETRY_AFTER};
     let res = next.call(req).await?.map_into_boxed_body();
     let json = res.headers().get(CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !json || !is_page(res.request().path()) || res.status().as_u16() < 400 {
+    // The faults of the service or its dependencies (5xx), a body too slow (408), too many
+    // requests (429); other 4xx keep the answers their handlers chose.
+    let fault = matches!(res.status().as_u16(), 408 | 429 | 500..);
+    if !json || !is_page(res.request().path()) || !fault {
         return Ok(res);
     }
     let status = res.status();
@@ -277,12 +280,9 @@ pub async fn pages_not_json(
         429 => {
             ApiError::TooManyRequests(retry_after.as_ref().and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(60))
         }
-        404 => ApiError::NotFound(message),
-        403 => ApiError::Forbidden(message),
-        500.. => ApiError::Internal(
+        _ => ApiError::Internal(
             message.split("reference ").nth(1).map_or(String::new(), |r| r.trim_end_matches(')').to_string()),
         ),
-        _ => ApiError::BadRequest(message),
     };
     let mut page = error_page_for(&req, &error).unwrap_or_else(|| HttpResponse::build(status).body(body));
     *page.status_mut() = status;
