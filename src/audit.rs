@@ -16,7 +16,7 @@ use crate::startup::AppState;
 
 /// Every action the log records, with what a reader sees for it (Vietnamese, English). The
 /// code stays in the database, the API and the CSV; people read the label.
-pub const ACTIONS: [(&str, &str, &str); 14] = [
+pub const ACTIONS: [(&str, &str, &str); 15] = [
     ("login", "Đăng nhập", "Signed in"),
     ("login_failed", "Đăng nhập không thành công", "Failed sign-in"),
     ("logout", "Đăng xuất", "Signed out"),
@@ -25,6 +25,7 @@ pub const ACTIONS: [(&str, &str, &str); 14] = [
     ("export", "Xuất dữ liệu", "Exported data"),
     ("unit_created", "Thêm đơn vị", "Added a unit"),
     ("unit_updated", "Sửa đơn vị", "Changed a unit"),
+    ("units_restructured", "Sắp xếp lại đơn vị", "Restructured units"),
     ("volumes_set", "Ghi số hồ sơ đã giải quyết", "Recorded dossiers handled"),
     ("user_created", "Thêm người dùng", "Added a user"),
     ("user_updated", "Sửa người dùng", "Changed a user"),

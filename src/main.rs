@@ -153,6 +153,14 @@ enum VolumesCommand {
 enum UnitsCommand {
     /// Upsert units from a CSV file: code,parent,level,name_vi[,name_en].
     Import { file: PathBuf },
+    /// Merge, split, rename, move or end units from a plan (CSV:
+    /// effective,operation,old,new,name_vi,parent,level[,name_en]), all or nothing.
+    Restructure {
+        file: PathBuf,
+        /// Print what would change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -271,6 +279,25 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
                     r.unchanged
                 ),
                 Err(errors) => anyhow::bail!("{}: nothing imported:\n  {}", file.display(), errors.join("\n  ")),
+            }
+        }
+        Command::Units { command: UnitsCommand::Restructure { file, dry_run } } => {
+            let state = prepare(&settings).await?;
+            let text = read(&file)?;
+            let rows = units::restructure::parse_csv(&text)
+                .map_err(|errors| anyhow::anyhow!("{}: nothing changed:\n  {}", file.display(), errors.join("\n  ")))?;
+            match store::units::restructure(&state.db, &rows, sipas::vietnam_today(), dry_run).await? {
+                Ok(steps) => {
+                    for step in &steps {
+                        println!("{step}");
+                    }
+                    let verb = if dry_run { "would make" } else { "made" };
+                    println!("{}: {verb} {} changes; no response changes its unit", file.display(), steps.len());
+                    if dry_run {
+                        println!("dry run: nothing was changed");
+                    }
+                }
+                Err(errors) => anyhow::bail!("{}: nothing changed:\n  {}", file.display(), errors.join("\n  ")),
             }
         }
         Command::Responses { command: ResponsesCommand::Import { file } } => {

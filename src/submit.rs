@@ -49,12 +49,43 @@ pub async fn accept(
     if body.code.as_deref().is_some_and(|c| !c.trim().is_empty()) {
         state.limits.code_attempt(&origin.client).map_err(ApiError::TooManyRequests)?;
     }
+    // A unit that has ended (an old poster, a page cached before a merger): the response
+    // counts for its successor from the effective date, and the old unit's receipt codes
+    // stay valid there. A split unit's citizen chooses among the successors.
+    let mut body = std::borrow::Cow::Borrowed(body);
+    let mut code_units = Vec::new();
+    if let Some(old) = store::units::by_code(&state.db, &body.unit).await?
+        && old.valid_to.is_some()
+    {
+        let problem = match store::units::successor(&state.db, &old).await? {
+            store::units::Successor::Live(now) => {
+                body.to_mut().unit = now.code.clone();
+                None
+            }
+            store::units::Successor::Split(units) => {
+                Some(submission::Problem::UnitSplit(units.into_iter().map(|u| u.code).collect()))
+            }
+            store::units::Successor::Ended => Some(submission::Problem::UnitEnded),
+        };
+        if let Some(problem) = problem {
+            let mut problems = Problems::default();
+            problems.0.push(("unit".into(), problem));
+            return Ok(Err(problems));
+        }
+    }
     let unit = store::units::unit_ref(&state.db, &body.unit, &state.forms).await?;
+    if let Some(u) = &unit
+        && body.code.as_deref().is_some_and(|c| !c.trim().is_empty())
+    {
+        code_units = store::units::tree(&state.db).await?.lineage(u.id);
+    }
+    let body = body.as_ref();
     // An enrolled kiosk stands at the counter and needs no receipt code; its cookie, checked
     // by the kiosk page, is what says so, whatever channel the body names.
     let code_exempt = origin.kiosk.is_some();
     match submission::validate(body, unit.as_ref(), &state.forms, vietnam_today(), None, code_exempt) {
         Ok(mut valid) => {
+            valid.code_units = code_units;
             // Bots skip the page: a post with neither a survey page's signed token nor the
             // key of the unit's (or an ancestor's) office software is stored, but flagged
             // like a filled honeypot, out of the indices until an administrator accepts it.

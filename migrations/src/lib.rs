@@ -8,6 +8,7 @@ mod m20261127_000002_tallies;
 mod m20261127_000003_console;
 mod m20261127_000004_reach;
 mod m20261202_000005_flagged_index;
+mod m20261203_000006_unit_history;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_console::Migration),
             Box::new(m20261127_000004_reach::Migration),
             Box::new(m20261202_000005_flagged_index::Migration),
+            Box::new(m20261203_000006_unit_history::Migration),
         ]
     }
 }

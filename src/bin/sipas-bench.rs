@@ -158,6 +158,7 @@ impl Generator {
             answers,
             body_hash: String::new(),
             code_hash: None,
+            code_units: Vec::new(),
             flagged: false,
         }
     }

@@ -13,5 +13,7 @@ pub mod secret;
 pub mod session;
 pub mod tally;
 pub mod unit;
+pub mod unit_change;
+pub mod unit_link;
 pub mod user;
 pub mod volume;

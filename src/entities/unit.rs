@@ -14,6 +14,11 @@ pub struct Model {
     pub forms: Option<String>,
     /// Submissions need a one-time receipt code.
     pub requires_code: bool,
+    /// First day of existence (None: since before the service's records).
+    pub valid_from: Option<Date>,
+    /// First day it no longer exists (None: it still does). An ended unit sits under the
+    /// unit its responses now count for.
+    pub valid_to: Option<Date>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -211,7 +211,7 @@ pub async fn plan(
     if subtree_n(r.within) > 0 && shown(r.within, false, r.period) {
         let mut stack = vec![r.within];
         while let Some(u) = stack.pop() {
-            let children: Vec<i32> = tree.children(u).iter().copied().filter(|c| subtree_n(*c) > 0).collect();
+            let children: Vec<i32> = tree.children_all(u).iter().copied().filter(|c| subtree_n(*c) > 0).collect();
             let own = own_n.get(&u).copied().unwrap_or(0);
             let split = !children.is_empty()
                 && (own == 0 || shown(u, true, r.period))

@@ -155,17 +155,26 @@ impl<'de> Deserialize<'de> for AnswerValue {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Problem {
     UnknownUnit,
+    /// The unit was split: the citizen chooses among its successors (codes).
+    UnitSplit(Vec<String>),
+    /// The unit ended with no successor.
+    UnitEnded,
     FormNotTaken,
     UnknownForm,
     UnknownRespondentType,
     RespondentTypeNotAllowed,
     UnknownChannel,
     UnknownItem,
-    NotInScale { min: i16, max: i16 },
+    NotInScale {
+        min: i16,
+        max: i16,
+    },
     OneValueExpected,
     ChosenTwice,
     NothingAnswered,
-    CommentTooLong { max: usize },
+    CommentTooLong {
+        max: usize,
+    },
     NotAsked,
     UnknownOption,
     UnknownService,
@@ -181,6 +190,12 @@ impl Problem {
         match (self, lang) {
             (UnknownUnit, Lang::Vi) => "Không tìm thấy đơn vị này.".into(),
             (UnknownUnit, Lang::En) => "unknown unit".into(),
+            (UnitSplit(codes), Lang::Vi) => {
+                format!("Đơn vị này đã được chia tách: chọn một trong {}.", codes.join(", "))
+            }
+            (UnitSplit(codes), Lang::En) => format!("this unit was split: send to one of {}", codes.join(", ")),
+            (UnitEnded, Lang::Vi) => "Đơn vị này không còn hoạt động.".into(),
+            (UnitEnded, Lang::En) => "this unit no longer exists".into(),
             (FormNotTaken, Lang::Vi) => "Đơn vị này không dùng phiếu khảo sát này.".into(),
             (FormNotTaken, Lang::En) => "this unit does not take this form".into(),
             (UnknownForm, Lang::Vi) => "Không tìm thấy phiếu khảo sát.".into(),
@@ -277,6 +292,9 @@ pub struct ValidSubmission {
     pub body_hash: String,
     /// Hash of the receipt code to use up with this response (never stored with it).
     pub code_hash: Option<String>,
+    /// Units whose receipt codes it may use besides its own: the unit's predecessors, whose
+    /// codes stay valid after a merge.
+    pub code_units: Vec<i32>,
     /// Suspicious: stored, but left out of the indices.
     pub flagged: bool,
 }
@@ -478,6 +496,7 @@ pub fn validate(
         answers,
         body_hash,
         code_hash,
+        code_units: Vec::new(),
         flagged: false,
     })
 }

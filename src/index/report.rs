@@ -363,6 +363,10 @@ pub struct RankingRow {
     pub change: Option<f64>,
     /// Places gained since the previous period.
     pub rank_change: Option<i64>,
+    /// What the previous period's figure is built from: `unit` (the unit itself),
+    /// `predecessors` (partly or wholly the units merged into it, pooled in today's tree), or
+    /// `none` (the unit did not exist then, e.g. created by a split: not comparable).
+    pub previous_basis: String,
     /// Up to `weakest` items below the reference, furthest first; empty when none is below.
     pub weakest: Vec<WeakItem>,
     /// How many items had a published value for both the unit and the reference: 0 means
@@ -401,10 +405,29 @@ fn ranks(values: &[Option<f64>]) -> Vec<Option<u32>> {
     values.iter().map(|v| v.map(|v| 1 + values.iter().filter(|o| o.is_some_and(|o| o > v)).count() as u32)).collect()
 }
 
+/// What a unit's figure for `period` is built from (see `RankingRow::previous_basis`).
+fn basis(tree: &crate::units::UnitTree, unit: &unit::Model, period: Period) -> &'static str {
+    let predecessors = tree
+        .lineage(unit.id)
+        .iter()
+        .any(|p| tree.get(*p).and_then(|p| p.valid_to).is_some_and(|end| end > period.from));
+    if predecessors {
+        "predecessors"
+    } else if unit.valid_from.is_some_and(|from| from > period.from) {
+        "none"
+    } else {
+        "unit"
+    }
+}
+
 pub async fn rankings(ctx: &Context<'_>, q: &RankingRequest<'_>) -> Result<Rankings, sea_orm::DbErr> {
     let scope = ctx.tree.subtree(q.within.id);
-    let targets: Vec<&unit::Model> =
-        scope.iter().filter_map(|id| ctx.tree.get(*id)).filter(|u| u.level == q.level.as_str()).collect();
+    let targets: Vec<&unit::Model> = scope
+        .iter()
+        .filter(|id| ctx.tree.is_live(**id))
+        .filter_map(|id| ctx.tree.get(*id))
+        .filter(|u| crate::units::Level::parse(&u.level).is_some_and(|l| l.peers(q.level)))
+        .collect();
     let previous = q.period.previous();
     let (dim, value) = q.filters.dimension();
     let gate = ctx.gate(q.within.id, q.form, &[q.period, previous], dim, q.k).await?;
@@ -461,6 +484,7 @@ pub async fn rankings(ctx: &Context<'_>, q: &RankingRequest<'_>) -> Result<Ranki
                 previous_rank: rank_before[i],
                 change: value(f).zip(value(&past[i])).map(|(a, b)| a - b),
                 rank_change: rank_now[i].zip(rank_before[i]).map(|(a, b)| i64::from(b) - i64::from(a)),
+                previous_basis: basis(ctx.tree, u, previous).into(),
                 weakest,
                 items_compared,
             }

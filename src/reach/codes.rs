@@ -98,11 +98,13 @@ pub async fn consume(
     txn: &impl ConnectionTrait,
     code_hash: &str,
     unit_id: i32,
+    predecessors: &[i32],
     today: NaiveDate,
 ) -> Result<bool, DbErr> {
+    let units = std::iter::once(unit_id).chain(predecessors.iter().copied());
     let deleted = code::Entity::delete_many()
         .filter(code::Column::CodeHash.eq(code_hash))
-        .filter(code::Column::UnitId.eq(unit_id))
+        .filter(code::Column::UnitId.is_in(units))
         .filter(code::Column::ExpiresOn.gte(today))
         .exec(txn)
         .await?;

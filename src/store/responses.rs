@@ -71,7 +71,7 @@ pub async fn insert(db: &DatabaseConnection, catalog: &Catalog, s: &ValidSubmiss
         // The code is used up in the same transaction as the response is stored: either both
         // happen or neither does.
         if let Some(code_hash) = &s.code_hash
-            && !crate::reach::codes::consume(&txn, code_hash, s.unit_id, s.survey_date).await?
+            && !crate::reach::codes::consume(&txn, code_hash, s.unit_id, &s.code_units, s.survey_date).await?
         {
             txn.rollback().await?;
             return Err(ApiError::CodeRejected);

@@ -8,6 +8,7 @@ use crate::entities::unit;
 use crate::forms::FormRegistry;
 use crate::forms::submission::UnitRef;
 use crate::units::import::{self, Existing, UnitRow};
+use crate::units::restructure;
 use crate::units::{Level, UnitTree, is_valid_code};
 
 pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<unit::Model>, sea_orm::DbErr> {
@@ -164,4 +165,195 @@ pub async fn import(db: &DatabaseConnection, rows: Vec<UnitRow>) -> anyhow::Resu
 
 pub async fn by_id(db: &impl ConnectionTrait, id: i32) -> Result<Option<unit::Model>, sea_orm::DbErr> {
     unit::Entity::find_by_id(id).one(db).await
+}
+
+/// Checks a restructuring plan against the units as stored and, unless `dry_run`, applies it
+/// in one write transaction with an audit entry: all or nothing.
+pub async fn restructure(
+    db: &DatabaseConnection,
+    rows: &[restructure::PlanRow],
+    today: chrono::NaiveDate,
+    dry_run: bool,
+) -> anyhow::Result<Result<Vec<restructure::Step>, Vec<String>>> {
+    use crate::entities::{unit_change, unit_link};
+    use restructure::Step;
+    let txn = super::begin_write(db).await?;
+    let stored = all(&txn).await?;
+    let tree = UnitTree::new(stored.clone());
+    let steps = match restructure::plan(&tree, rows, today) {
+        Ok(steps) => steps,
+        Err(errors) => {
+            txn.rollback().await?;
+            return Ok(Err(errors));
+        }
+    };
+    if dry_run {
+        txn.rollback().await?;
+        return Ok(Ok(steps));
+    }
+    let mut units: std::collections::HashMap<String, unit::Model> =
+        stored.into_iter().map(|u| (u.code.clone(), u)).collect();
+    let id_of = |units: &std::collections::HashMap<String, unit::Model>, code: &str| {
+        units.get(code).map(|u| u.id).ok_or_else(|| anyhow::anyhow!("unit {code} vanished during the plan"))
+    };
+    let change =
+        |unit_id: i32, effective, change: &str, old: Option<String>, new: Option<String>| unit_change::ActiveModel {
+            unit_id: Set(unit_id),
+            effective: Set(effective),
+            change: Set(change.to_string()),
+            old_value: Set(old),
+            new_value: Set(new),
+            ..Default::default()
+        };
+    for step in &steps {
+        match step {
+            Step::Create { effective, code, parent, level, name_vi, name_en, .. } => {
+                let created = unit::ActiveModel {
+                    code: Set(code.clone()),
+                    parent_id: Set(Some(id_of(&units, parent)?)),
+                    level: Set(level.as_str().to_string()),
+                    name_vi: Set(name_vi.clone()),
+                    name_en: Set(name_en.clone()),
+                    forms: Set(None),
+                    requires_code: Set(false),
+                    valid_from: Set(Some(*effective)),
+                    valid_to: Set(None),
+                    ..Default::default()
+                }
+                .insert(&txn)
+                .await?;
+                change(created.id, *effective, "created", None, Some(parent.clone())).insert(&txn).await?;
+                units.insert(code.clone(), created);
+            }
+            Step::Link { effective, from, to, split, .. } => {
+                unit_link::ActiveModel {
+                    predecessor_id: Set(id_of(&units, from)?),
+                    successor_id: Set(id_of(&units, to)?),
+                    effective: Set(*effective),
+                    kind: Set(if *split { "split" } else { "merge" }.to_string()),
+                    ..Default::default()
+                }
+                .insert(&txn)
+                .await?;
+            }
+            Step::Rename { effective, code, from, to, name_en, .. } => {
+                let current = units.get(code).cloned().ok_or_else(|| anyhow::anyhow!("unit {code} vanished"))?;
+                let mut active: unit::ActiveModel = current.into();
+                active.name_vi = Set(to.clone());
+                if name_en.is_some() {
+                    active.name_en = Set(name_en.clone());
+                }
+                let updated = active.update(&txn).await?;
+                change(updated.id, *effective, "renamed", Some(from.clone()), Some(to.clone())).insert(&txn).await?;
+                units.insert(code.clone(), updated);
+            }
+            Step::Move { effective, code, from, to, level, .. } => {
+                let current = units.get(code).cloned().ok_or_else(|| anyhow::anyhow!("unit {code} vanished"))?;
+                let mut active: unit::ActiveModel = current.into();
+                active.parent_id = Set(Some(id_of(&units, to)?));
+                if let Some(l) = level {
+                    active.level = Set(l.as_str().to_string());
+                }
+                let updated = active.update(&txn).await?;
+                change(updated.id, *effective, "moved", from.clone(), Some(to.clone())).insert(&txn).await?;
+                units.insert(code.clone(), updated);
+            }
+            Step::End { effective, code, under, .. } => {
+                let current = units.get(code).cloned().ok_or_else(|| anyhow::anyhow!("unit {code} vanished"))?;
+                let old_parent =
+                    current.parent_id.and_then(|p| units.values().find(|u| u.id == p)).map(|u| u.code.clone());
+                let mut active: unit::ActiveModel = current.into();
+                active.valid_to = Set(Some(*effective));
+                active.parent_id = Set(match under {
+                    Some(u) => Some(id_of(&units, u)?),
+                    None => None,
+                });
+                let updated = active.update(&txn).await?;
+                change(updated.id, *effective, "ended", old_parent, under.clone()).insert(&txn).await?;
+                units.insert(code.clone(), updated);
+            }
+        }
+    }
+    let count = |f: fn(&Step) -> bool| steps.iter().filter(|s| f(s)).count();
+    let details = serde_json::json!({
+        "rows": rows.len(),
+        "created": count(|s| matches!(s, Step::Create { .. })),
+        "ended": count(|s| matches!(s, Step::End { .. })),
+        "renamed": count(|s| matches!(s, Step::Rename { .. })),
+        "moved": count(|s| matches!(s, Step::Move { .. })),
+        "links": count(|s| matches!(s, Step::Link { .. })),
+    });
+    crate::audit::record(&txn, None, "units_restructured", None, details).await?;
+    txn.commit().await?;
+    Ok(Ok(steps))
+}
+
+/// What became of a unit that ended: the live unit its survey now belongs to (after one or
+/// more merges), the live units it was split into, or nothing.
+#[derive(Debug)]
+pub enum Successor {
+    Live(unit::Model),
+    Split(Vec<unit::Model>),
+    Ended,
+}
+
+pub async fn successor(db: &impl ConnectionTrait, unit: &unit::Model) -> Result<Successor, sea_orm::DbErr> {
+    use crate::entities::unit_link;
+    let mut current = unit.clone();
+    for _ in 0..32 {
+        if current.valid_to.is_none() {
+            return Ok(Successor::Live(current));
+        }
+        let links = unit_link::Entity::find().filter(unit_link::Column::PredecessorId.eq(current.id)).all(db).await?;
+        let ids: Vec<i32> = links.iter().map(|l| l.successor_id).collect();
+        let next =
+            unit::Entity::find().filter(unit::Column::Id.is_in(ids)).order_by_asc(unit::Column::Code).all(db).await?;
+        match next.as_slice() {
+            [] => return Ok(Successor::Ended),
+            [one] => current = one.clone(),
+            many => return Ok(Successor::Split(many.to_vec())),
+        }
+    }
+    Ok(Successor::Ended)
+}
+
+/// One event in a unit's lineage, for the console.
+#[derive(Debug, Clone)]
+pub enum History {
+    /// Another unit merged into this one (or this one was split off from it).
+    From { effective: chrono::NaiveDate, code: String, name: String, split: bool },
+    /// This unit merged into another (or was split into it).
+    Into { effective: chrono::NaiveDate, code: String, name: String, split: bool },
+    /// Created, renamed, moved or ended, with the values before and after.
+    Change { effective: chrono::NaiveDate, change: String, old: Option<String>, new: Option<String> },
+}
+
+impl History {
+    pub fn effective(&self) -> chrono::NaiveDate {
+        match self {
+            History::From { effective, .. } | History::Into { effective, .. } | History::Change { effective, .. } => {
+                *effective
+            }
+        }
+    }
+}
+
+/// A unit's lineage: its predecessors, its successors and its own changes, by date.
+pub async fn history(db: &impl ConnectionTrait, tree: &UnitTree, unit_id: i32) -> Result<Vec<History>, sea_orm::DbErr> {
+    use crate::entities::{unit_change, unit_link};
+    let named = |id: i32| tree.get(id).map_or((String::new(), String::new()), |u| (u.code.clone(), u.name_vi.clone()));
+    let mut out = Vec::new();
+    for l in unit_link::Entity::find().filter(unit_link::Column::SuccessorId.eq(unit_id)).all(db).await? {
+        let (code, name) = named(l.predecessor_id);
+        out.push(History::From { effective: l.effective, code, name, split: l.kind == "split" });
+    }
+    for l in unit_link::Entity::find().filter(unit_link::Column::PredecessorId.eq(unit_id)).all(db).await? {
+        let (code, name) = named(l.successor_id);
+        out.push(History::Into { effective: l.effective, code, name, split: l.kind == "split" });
+    }
+    for c in unit_change::Entity::find().filter(unit_change::Column::UnitId.eq(unit_id)).all(db).await? {
+        out.push(History::Change { effective: c.effective, change: c.change, old: c.old_value, new: c.new_value });
+    }
+    out.sort_by_key(History::effective);
+    Ok(out)
 }

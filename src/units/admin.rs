@@ -20,7 +20,7 @@ pub struct CreateUnit {
     pub code: String,
     /// Parent unit code; only a province has none.
     pub parent: Option<String>,
-    #[schema(pattern = "^(province|department|district|commune|office)$")]
+    #[schema(pattern = "^(province|city|department|district|commune|ward|special_zone|office)$")]
     pub level: String,
     #[schema(min_length = 1)]
     pub name_vi: String,
@@ -38,7 +38,7 @@ fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result
 #[serde(deny_unknown_fields)]
 pub struct UpdateUnit {
     pub parent: Option<String>,
-    #[schema(pattern = "^(province|department|district|commune|office)$")]
+    #[schema(pattern = "^(province|city|department|district|commune|ward|special_zone|office)$")]
     pub level: Option<String>,
     pub name_vi: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
@@ -77,6 +77,10 @@ pub async fn create_unit(state: &AppState, who: &Principal, body: &CreateUnit) -
     let parent = match &body.parent {
         None => None,
         Some(code) => match tree.by_code(code) {
+            Some(p) if p.valid_to.is_some() => {
+                add(&mut fields, "parent", "this unit has ended (see its successors)");
+                None
+            }
             Some(p) => Some(p),
             None => {
                 add(&mut fields, "parent", "no such unit");

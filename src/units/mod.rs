@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod import;
+pub mod restructure;
 
 use std::collections::HashMap;
 
@@ -17,21 +18,38 @@ use crate::entities::unit;
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     Province,
+    /// A centrally-run city (thành phố trực thuộc trung ương): a province-level unit.
+    City,
     Department,
+    /// Until 1 July 2025 (quận, huyện, thị xã, thành phố thuộc tỉnh): kept for history.
     District,
     Commune,
+    Ward,
+    SpecialZone,
     Office,
 }
 
 impl Level {
-    pub const ALL: [Level; 5] = [Level::Province, Level::Department, Level::District, Level::Commune, Level::Office];
+    pub const ALL: [Level; 8] = [
+        Level::Province,
+        Level::City,
+        Level::Department,
+        Level::District,
+        Level::Commune,
+        Level::Ward,
+        Level::SpecialZone,
+        Level::Office,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Level::Province => "province",
+            Level::City => "city",
             Level::Department => "department",
             Level::District => "district",
             Level::Commune => "commune",
+            Level::Ward => "ward",
+            Level::SpecialZone => "special_zone",
             Level::Office => "office",
         }
     }
@@ -45,12 +63,19 @@ impl Level {
         match (self, lang) {
             (Level::Province, Lang::Vi) => "Tỉnh",
             (Level::Province, Lang::En) => "Province",
+            (Level::City, Lang::Vi) => "Thành phố trực thuộc trung ương",
+            (Level::City, Lang::En) => "Centrally-run city",
             (Level::Department, Lang::Vi) => "Sở, ban, ngành",
             (Level::Department, Lang::En) => "Department",
             (Level::District, Lang::Vi) => "Huyện, thị xã, thành phố",
             (Level::District, Lang::En) => "District",
+            // Any commune-level unit; since 2025 wards and the special zone have their own.
             (Level::Commune, Lang::Vi) => "Xã, phường, thị trấn",
             (Level::Commune, Lang::En) => "Commune",
+            (Level::Ward, Lang::Vi) => "Phường",
+            (Level::Ward, Lang::En) => "Ward",
+            (Level::SpecialZone, Lang::Vi) => "Đặc khu",
+            (Level::SpecialZone, Lang::En) => "Special zone",
             (Level::Office, Lang::Vi) => "Phòng, đơn vị trực thuộc",
             (Level::Office, Lang::En) => "Office",
         }
@@ -61,12 +86,25 @@ impl Level {
         Level::parse(code).map_or(code, |l| l.label(lang))
     }
 
+    /// Whether units of the two levels are ranked together: provinces with cities, and the
+    /// commune tier (communes, wards, the special zone) as one.
+    pub fn peers(self, other: Level) -> bool {
+        let group = |l: Level| match l {
+            Level::Province | Level::City => 0,
+            Level::Department => 1,
+            Level::District => 2,
+            Level::Commune | Level::Ward | Level::SpecialZone => 3,
+            Level::Office => 4,
+        };
+        group(self) == group(other)
+    }
+
     /// Depth in the hierarchy: a child sits strictly below its parent.
     pub fn rank(self) -> u8 {
         match self {
-            Level::Province => 0,
+            Level::Province | Level::City => 0,
             Level::Department | Level::District => 1,
-            Level::Commune | Level::Office => 2,
+            Level::Commune | Level::Ward | Level::SpecialZone | Level::Office => 2,
         }
     }
 }
@@ -97,12 +135,17 @@ pub fn check_unit(
     }
     let level = Level::parse(level);
     if level.is_none() {
-        problems.push(("level", "must be province, department, district, commune or office".to_string()));
+        problems.push((
+            "level",
+            "must be province, city, department, district, commune, ward, special_zone or office".to_string(),
+        ));
     }
     match (level, parent_level) {
-        (Some(Level::Province), Some(Some(_))) => problems.push(("parent", "a province has no parent".to_string())),
-        (Some(l), None) if l != Level::Province => {
-            problems.push(("parent", "only a province may have no parent".to_string()))
+        (Some(l), Some(Some(_))) if l.rank() == 0 => {
+            problems.push(("parent", "a province or city has no parent".to_string()))
+        }
+        (Some(l), None) if l.rank() != 0 => {
+            problems.push(("parent", "only a province or city may have no parent".to_string()))
         }
         (Some(l), Some(Some(p))) if l.rank() <= p.rank() => {
             problems.push(("level", format!("a {} cannot sit under a {}", l.as_str(), p.as_str())))
@@ -157,16 +200,46 @@ impl UnitTree {
         self.by_code.get(code).map(|i| &self.units[*i])
     }
 
-    pub fn children(&self, id: i32) -> &[i32] {
+    /// The units below `id` that still exist: what lists, tables and rankings show.
+    pub fn children(&self, id: i32) -> Vec<i32> {
+        self.children_all(id).iter().copied().filter(|c| self.is_live(*c)).collect()
+    }
+
+    /// Every unit directly below `id`, ended ones included: an ended unit sits under the unit
+    /// its responses count for (see `restructure`), so sums over a subtree include it.
+    pub fn children_all(&self, id: i32) -> &[i32] {
         self.children.get(&id).map_or(&[], Vec::as_slice)
     }
 
-    /// The unit and every unit below it.
+    /// The ended units directly below `id`: its predecessors (merged into it), or units
+    /// that ended under it.
+    pub fn predecessors(&self, id: i32) -> Vec<i32> {
+        self.children_all(id).iter().copied().filter(|c| !self.is_live(*c)).collect()
+    }
+
+    /// The ended units whose responses and receipt codes now belong to `id`: its
+    /// predecessors, theirs, and so on (an ended unit has nothing live under it).
+    pub fn lineage(&self, id: i32) -> Vec<i32> {
+        let mut out = self.predecessors(id);
+        let mut i = 0;
+        while i < out.len() {
+            out.extend_from_slice(self.children_all(out[i]));
+            i += 1;
+        }
+        out
+    }
+
+    /// Whether a unit still exists (has no end date).
+    pub fn is_live(&self, id: i32) -> bool {
+        self.get(id).is_some_and(|u| u.valid_to.is_none())
+    }
+
+    /// The unit and every unit below it, ended ones included (their responses count here).
     pub fn subtree(&self, id: i32) -> Vec<i32> {
         let mut out = vec![id];
         let mut i = 0;
         while i < out.len() {
-            out.extend_from_slice(self.children(out[i]));
+            out.extend_from_slice(self.children_all(out[i]));
             i += 1;
         }
         out
@@ -225,6 +298,8 @@ mod tests {
             name_en: None,
             forms: forms.map(String::from),
             requires_code: false,
+            valid_from: None,
+            valid_to: None,
         }
     }
 

@@ -39,6 +39,8 @@ pub struct PageQuery {
     enroll: Option<String>,
     /// Set after a kiosk response: the blank form opens with a thank-you.
     thanks: Option<String>,
+    /// The code of the ended unit whose poster or link led here.
+    tu: Option<String>,
 }
 
 /// Which page: a citizen's own phone, or a counter kiosk.
@@ -89,6 +91,8 @@ struct Context {
     requires_code: bool,
     /// The signed time the page is served (minimum fill time).
     token: String,
+    /// The former name the citizen came by (an old poster of a merged office).
+    formerly: Option<String>,
 }
 
 fn t(lang: Lang, vi: &'static str, en: &'static str) -> &'static str {
@@ -130,6 +134,7 @@ async fn context(state: &AppState, mode: Mode, code: &str, query: &PageQuery) ->
         other_forms,
         requires_code: unit_ref.requires_code && mode == Mode::Survey,
         token,
+        formerly: None,
     }))
 }
 
@@ -145,14 +150,70 @@ pub async fn show(
     path: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(ctx) = context(&state, Mode::Survey, &path, &query).await? else {
+    if let Some(page) = moved(&state, &path, &query).await? {
+        return Ok(page);
+    }
+    let Some(mut ctx) = context(&state, Mode::Survey, &path, &query).await? else {
         return Ok(not_found(Lang::from_param(query.lang.as_deref())));
     };
+    // Came by an old poster: say what the office is called now.
+    if let Some(old) = query.tu.as_deref()
+        && let Some(former) = store::units::by_code(&state.db, old).await?
+        && former.valid_to.is_some()
+    {
+        ctx.formerly = Some(match ctx.lang {
+            Lang::En => former.name_en.unwrap_or(former.name_vi),
+            Lang::Vi => former.name_vi,
+        });
+    }
     let mut entered = Entered { submission_id: Uuid::new_v4(), ..Default::default() };
     if let Some(code) = query.code.as_deref().filter(|c| c.len() <= 32) {
         entered.values.insert("code".into(), vec![code.to_string()]);
     }
     Ok(respond(StatusCode::OK, render_form(&ctx, &entered)))
+}
+
+/// The address of a unit that has ended (an old QR poster, an old link): a merged unit's
+/// leads to its successor's survey, a split unit's lets the citizen choose, one that ended
+/// without a successor says so. `None` for a unit that exists.
+async fn moved(state: &AppState, code: &str, query: &PageQuery) -> Result<Option<HttpResponse>, ApiError> {
+    let Some(old) = store::units::by_code(&state.db, code).await?.filter(|u| u.valid_to.is_some()) else {
+        return Ok(None);
+    };
+    let lang = Lang::from_param(query.lang.as_deref());
+    // What the link carried (language, a receipt code) goes along.
+    let mut extra = String::new();
+    if lang == Lang::En {
+        extra.push_str("&lang=en");
+    }
+    if let Some(c) = query.code.as_deref().filter(|c| c.len() <= 32) {
+        extra.push_str("&code=");
+        extra.extend(form_urlencoded::byte_serialize(c.as_bytes()));
+    }
+    let name = |u: &crate::entities::unit::Model| match lang {
+        Lang::En => u.name_en.clone().unwrap_or(u.name_vi.clone()),
+        Lang::Vi => u.name_vi.clone(),
+    };
+    Ok(Some(match store::units::successor(&state.db, &old).await? {
+        store::units::Successor::Live(now) => super::see_other(&format!("/s/{}?tu={}{extra}", now.code, old.code)),
+        store::units::Successor::Split(units) => {
+            let body = html! {
+                p.u { (name(&old)) }
+                h1 { (t(lang, "Đơn vị này đã được chia tách", "This office has been split")) }
+                p { (t(lang, "Vui lòng chọn nơi anh/chị vừa làm thủ tục:", "Please choose where you were served:")) }
+                ul { @for u in &units { li { a href=(format!("/s/{}?tu={}{extra}", u.code, old.code)) { (name(u)) } } } }
+            };
+            respond(StatusCode::OK, page(lang, t(lang, "Chọn đơn vị", "Choose the office"), body))
+        }
+        store::units::Successor::Ended => {
+            let body = html! {
+                p.u { (name(&old)) }
+                h1 { (t(lang, "Đơn vị này không còn hoạt động", "This office no longer exists")) }
+                p { (t(lang, "Không còn nhận ý kiến cho đơn vị này.", "It no longer takes responses.")) }
+            };
+            respond(StatusCode::GONE, page(lang, t(lang, "Không còn hoạt động", "No longer exists"), body))
+        }
+    }))
 }
 
 /// Submit the survey form (form-encoded); same rules as `POST /api/v1/responses`.
@@ -189,6 +250,7 @@ async fn handle(
         code: None,
         enroll: None,
         thanks: None,
+        tu: None,
     };
     let lang = Lang::from_param(query.lang.as_deref());
     let ctx = match context(state, mode, unit, &query).await {
@@ -436,6 +498,9 @@ fn render_form(ctx: &Context, e: &Entered) -> Markup {
     let body = html! {
         a.l href=(href(ctx, other_lang.0)) lang=(other_lang.0.code()) { (other_lang.1) }
         p.u { (ctx.unit_name) }
+        @if let Some(former) = &ctx.formerly {
+            p.n { (former) (t(lang, " nay là ", " is now ")) (ctx.unit_name) "." }
+        }
         h1 { (f.title.get(lang)) }
         p.n { (t(lang,
             "Phiếu không ghi tên: không hỏi họ tên, số điện thoại hay số hồ sơ. Câu nào không muốn trả lời, cứ để trống.",

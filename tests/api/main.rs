@@ -22,6 +22,7 @@ mod forms;
 mod gate;
 mod ops;
 mod reach;
+mod restructure;
 mod schema;
 mod submissions;
 mod survey_page;

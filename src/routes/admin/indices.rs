@@ -89,7 +89,11 @@ pub async fn rankings(
         Some(l) => {
             let level = Level::parse(l);
             if level.is_none() {
-                add(&mut fields, "level", "must be province, department, district, commune or office");
+                add(
+                    &mut fields,
+                    "level",
+                    "must be province, city, department, district, commune, ward, special_zone or office",
+                );
             }
             level
         }

@@ -25,6 +25,10 @@ pub struct UnitView {
     /// Forms the unit takes after inheritance.
     pub effective_forms: Vec<String>,
     pub requires_code: bool,
+    /// First day of the unit, when it was created by a restructuring.
+    pub valid_from: Option<chrono::NaiveDate>,
+    /// The day it ended (merged, split or ended); its responses then count under `parent`.
+    pub valid_to: Option<chrono::NaiveDate>,
 }
 
 fn view(tree: &UnitTree, u: &unit::Model, all_forms: &[String]) -> UnitView {
@@ -37,6 +41,8 @@ fn view(tree: &UnitTree, u: &unit::Model, all_forms: &[String]) -> UnitView {
         forms: u.forms.as_deref().map(parse_form_list),
         effective_forms: tree.effective_forms(u.id, all_forms),
         requires_code: u.requires_code,
+        valid_from: u.valid_from,
+        valid_to: u.valid_to,
     }
 }
 

@@ -495,6 +495,7 @@ async fn unit_view(
     let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree, publisher: &state.publisher };
     let trend = report::trend(&ctx, &p.form, &unit, p.period, false, &p.filters, p.k).await?;
     let comments = crate::publish::comments(&ctx, &p, &unit, 30).await?;
+    let history = store::units::history(&state.db, &tree, unit.id).await?;
     let levels: Vec<String> = p
         .form
         .form
@@ -588,6 +589,11 @@ async fn unit_view(
             h2 { (t(lang, "Đơn vị trực thuộc", "Units below")) }
             (unit_rows(c, &p, r.breakdown.as_deref().unwrap_or(&[])))
         }
+        @if !history.is_empty() {
+            h2 { (t(lang, "Lịch sử đơn vị", "Unit history")) }
+            p.muted { (t(lang, "Số liệu trước ngày sắp xếp được tính từ các đơn vị tiền thân, theo cây đơn vị hiện nay.", "Figures before a restructuring are built from the predecessor units, in today's tree.")) }
+            ul.history { @for h in &history { li { (history_line(lang, h)) } } }
+        }
         h2 { (t(lang, "Ý kiến của người dân", "What people wrote")) }
         @match &comments {
             None => p.supp { (t(lang, "Ý kiến không hiển thị khi số liệu của kỳ bị ẩn", "Comments are withheld when the period's figures are")) ": " (withheld_note(lang, r.figures.withheld, p.k)) "." },
@@ -612,6 +618,38 @@ pub async fn unit_page(
     match unit_view(&state, &c, &path, q.into_inner(), false).await {
         Ok((title, _, body)) => page(&c, &title, "", body),
         Err(e) => error_page(&c, &e),
+    }
+}
+
+/// One line of a unit's lineage, in the reader's language.
+fn history_line(lang: crate::Lang, h: &store::units::History) -> String {
+    use store::units::History;
+    let vi = lang == crate::Lang::Vi;
+    let date = h.effective().format("%d/%m/%Y");
+    match h {
+        History::From { code, name, split: false, .. } if vi => {
+            format!("{date}: {name} ({code}) sáp nhập vào đơn vị này")
+        }
+        History::From { code, name, split: false, .. } => format!("{date}: {name} ({code}) merged into this unit"),
+        History::From { code, name, .. } if vi => format!("{date}: tách ra từ {name} ({code})"),
+        History::From { code, name, .. } => format!("{date}: split off from {name} ({code})"),
+        History::Into { code, name, split: false, .. } if vi => format!("{date}: sáp nhập vào {name} ({code})"),
+        History::Into { code, name, split: false, .. } => format!("{date}: merged into {name} ({code})"),
+        History::Into { code, name, .. } if vi => format!("{date}: chia tách, một phần thành {name} ({code})"),
+        History::Into { code, name, .. } => format!("{date}: split, in part into {name} ({code})"),
+        History::Change { change, old, new, .. } => {
+            let (old, new) = (old.clone().unwrap_or_default(), new.clone().unwrap_or_default());
+            match (change.as_str(), vi) {
+                ("created", true) => format!("{date}: thành lập, trực thuộc {new}"),
+                ("created", false) => format!("{date}: created, under {new}"),
+                ("renamed", true) => format!("{date}: đổi tên từ “{old}” thành “{new}”"),
+                ("renamed", false) => format!("{date}: renamed from “{old}” to “{new}”"),
+                ("moved", true) => format!("{date}: chuyển từ {old} sang trực thuộc {new}"),
+                ("moved", false) => format!("{date}: moved from under {old} to under {new}"),
+                ("ended", true) => format!("{date}: kết thúc hoạt động"),
+                (_, _) => format!("{date}: ended"),
+            }
+        }
     }
 }
 
