@@ -168,7 +168,10 @@ pub async fn microdata_file(
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     let form = p.form.clone();
     if format == "csv" {
-        actix_web::rt::spawn(async move {
+        // On the main runtime, not the HTTP worker's: a worker stopped at shutdown drops its
+        // tasks outside any runtime, and the snapshot's pooled connection cannot be returned
+        // there (sqlx panics). Here a stopped worker only closes the channel.
+        state.background.spawn(async move {
             let _permit = permit;
             // An error after the headers ends the body with an error: the client sees a
             // truncated transfer, never a clean end of a partial file.
@@ -182,7 +185,7 @@ pub async fn microdata_file(
             .insert_header(attachment(&format!("{stem}.csv")))
             .streaming(body(rx)));
     }
-    actix_web::rt::spawn(async move {
+    state.background.spawn(async move {
         let _permit = permit;
         if let Err(e) = stream_xlsx(snapshot, &request, &form, &tx).await {
             tracing::error!("microdata export stopped: {e}");

@@ -193,3 +193,39 @@ async fn every_command_refuses_suppression_k_below_5_from_the_environment() {
     let out = sipas(&db).arg("migrate").env("SIPAS_SUPPRESSION_K", "5").output().unwrap();
     assert!(out.status.success(), "k = 5 is the floor itself: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[tokio::test]
+async fn units_restructure_dry_run_prints_every_change_and_a_bad_plan_names_its_lines() {
+    let db = TestDb::new().await;
+    let units = fixture("units.csv");
+    let out = sipas(&db).args(["units", "import"]).arg(&units).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.csv");
+    std::fs::write(
+        &plan,
+        "effective,operation,old,new,name_vi,parent,level\n2025-07-01,merge,QNM.TK.HH;QNM.TK.TT,QNM.HUONGTRA,Phường Hương Trà,QNM,ward\n",
+    )
+    .unwrap();
+    let out = sipas(&db).args(["units", "restructure", "--dry-run"]).arg(&plan).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "line 2, 2025-07-01: create QNM.HUONGTRA \"Phường Hương Trà\" (ward) under QNM",
+        "line 2, 2025-07-01: QNM.TK.HH merged into QNM.HUONGTRA",
+        "line 2, 2025-07-01: end QNM.TK.TT; its responses count under QNM.HUONGTRA from now on",
+        "would make 5 changes; no response changes its unit",
+        "dry run: nothing was changed",
+    ] {
+        assert!(stdout.contains(line), "{line}\n{stdout}");
+    }
+    // Applying it twice: the second run finds the units already ended, names the line, exits 1.
+    assert!(sipas(&db).args(["units", "restructure"]).arg(&plan).output().unwrap().status.success());
+    let out = sipas(&db).args(["units", "restructure"]).arg(&plan).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("nothing changed") && stderr.contains("line 2: old: QNM.TK.HH has already ended"),
+        "{stderr}"
+    );
+}
