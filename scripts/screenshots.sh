@@ -19,4 +19,4 @@ SIPAS_COOKIE_SECURE=false "$sipas" --database-url "$db" serve --port "$port" >"$
 server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
-node tests/browser/screenshots.mjs "http://127.0.0.1:$port" shots@demo.sipas.vn 'screenshot password' QNI.HL "$out"
+node tests/browser/screenshots.mjs "http://127.0.0.1:$port" shots@demo.sipas.vn 'screenshot password' DN.HAICHAU "$out"

@@ -1,8 +1,15 @@
-//! `sipas demo`: a realistic province (Quảng Ninh: departments, cities and their wards and
-//! communes) with a few thousand responses over the past year, so a new user sees real
-//! figures at once. Deterministic for a given seed and day; a second run adds nothing.
+//! `sipas demo`: today's Đà Nẵng with its history from January 2024. Before 1 July 2025:
+//! the city of Đà Nẵng (departments, districts and their wards and communes) and the
+//! province of Quảng Nam (departments, the cities of Tam Kỳ and Hội An and their wards and
+//! communes); on 1 March 2025 two departments merge; on 1 July 2025 the district tier goes,
+//! the wards and communes merge into the new ones (Nghị quyết 1659/NQ-UBTVQH15) and Quảng
+//! Nam merges into Đà Nẵng (Nghị quyết 202/2025/QH15), applied with the restructuring plan
+//! `examples/danang-2025.csv` (embedded here). Responses run across the whole period, so
+//! Quảng Nam's 2024 baseline flows into Đà Nẵng's 2026 figures. Unit names are real (a
+//! subset); the responses are invented. Deterministic for a given seed and day; a second
+//! run adds nothing.
 
-use chrono::TimeDelta;
+use chrono::{NaiveDate, TimeDelta};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -13,34 +20,81 @@ use crate::startup::AppState;
 use crate::store;
 use crate::units::import::UnitRow;
 
-const UNITS: &[(&str, &str, &str, &str)] = &[
-    ("QNI", "", "province", "Tỉnh Quảng Ninh"),
-    ("QNI.SNV", "QNI", "department", "Sở Nội vụ"),
-    ("QNI.STP", "QNI", "department", "Sở Tư pháp"),
-    ("QNI.STC", "QNI", "department", "Sở Tài chính"),
-    ("QNI.SXD", "QNI", "department", "Sở Xây dựng"),
-    ("QNI.SNNMT", "QNI", "department", "Sở Nông nghiệp và Môi trường"),
-    ("QNI.SYT", "QNI", "department", "Sở Y tế"),
-    ("QNI.SGDDT", "QNI", "department", "Sở Giáo dục và Đào tạo"),
-    ("QNI.SCT", "QNI", "department", "Sở Công Thương"),
-    ("QNI.HL", "QNI", "district", "Thành phố Hạ Long"),
-    ("QNI.HL.HG", "QNI.HL", "commune", "Phường Hồng Gai"),
-    ("QNI.HL.BC", "QNI.HL", "commune", "Phường Bãi Cháy"),
-    ("QNI.HL.HT", "QNI.HL", "commune", "Phường Hà Tu"),
-    ("QNI.CP", "QNI", "district", "Thành phố Cẩm Phả"),
-    ("QNI.CP.CT", "QNI.CP", "commune", "Phường Cẩm Trung"),
-    ("QNI.CP.CTH", "QNI.CP", "commune", "Phường Cẩm Thạch"),
-    ("QNI.CP.DH", "QNI.CP", "commune", "Xã Dương Huy"),
-    ("QNI.UB", "QNI", "district", "Thành phố Uông Bí"),
-    ("QNI.UB.QT", "QNI.UB", "commune", "Phường Quang Trung"),
-    ("QNI.UB.TS", "QNI.UB", "commune", "Phường Thanh Sơn"),
-    ("QNI.VD", "QNI", "district", "Huyện Vân Đồn"),
-    ("QNI.VD.DX", "QNI.VD", "commune", "Xã Đông Xá"),
-    ("QNI.VD.HL", "QNI.VD", "commune", "Xã Hạ Long"),
-    ("QNI.MC", "QNI", "district", "Thành phố Móng Cái"),
-    ("QNI.MC.KL", "QNI.MC", "commune", "Phường Ka Long"),
-    ("QNI.MC.TP", "QNI.MC", "commune", "Phường Trần Phú"),
+/// The units on 1 January 2024: code, parent, level, name.
+const BEFORE: &[(&str, &str, &str, &str)] = &[
+    ("DN", "", "city", "Thành phố Đà Nẵng"),
+    ("DN.SNV", "DN", "department", "Sở Nội vụ"),
+    ("DN.STC", "DN", "department", "Sở Tài chính"),
+    ("DN.SYT", "DN", "department", "Sở Y tế"),
+    ("DN.SGDDT", "DN", "department", "Sở Giáo dục và Đào tạo"),
+    ("DN.STNMT", "DN", "department", "Sở Tài nguyên và Môi trường"),
+    ("DN.SNNPTNT", "DN", "department", "Sở Nông nghiệp và Phát triển nông thôn"),
+    ("DN.HC", "DN", "district", "Quận Hải Châu"),
+    ("DN.HC.TB", "DN.HC", "commune", "Phường Thanh Bình"),
+    ("DN.HC.TP", "DN.HC", "commune", "Phường Thuận Phước"),
+    ("DN.HC.TT", "DN.HC", "commune", "Phường Thạch Thang"),
+    ("DN.HC.HC", "DN.HC", "commune", "Phường Hải Châu"),
+    ("DN.HC.PN", "DN.HC", "commune", "Phường Phước Ninh"),
+    ("DN.HC.HTT", "DN.HC", "commune", "Phường Hòa Thuận Tây"),
+    ("DN.HC.BT", "DN.HC", "commune", "Phường Bình Thuận"),
+    ("DN.HC.HCB", "DN.HC", "commune", "Phường Hòa Cường Bắc"),
+    ("DN.HC.HCN", "DN.HC", "commune", "Phường Hòa Cường Nam"),
+    ("DN.TK", "DN", "district", "Quận Thanh Khê"),
+    ("DN.TK.TKT", "DN.TK", "commune", "Phường Thanh Khê Tây"),
+    ("DN.TK.TKD", "DN.TK", "commune", "Phường Thanh Khê Đông"),
+    ("DN.TK.XH", "DN.TK", "commune", "Phường Xuân Hà"),
+    ("DN.TK.CG", "DN.TK", "commune", "Phường Chính Gián"),
+    ("DN.TK.TG", "DN.TK", "commune", "Phường Thạc Gián"),
+    ("DN.ST", "DN", "district", "Quận Sơn Trà"),
+    ("DN.ST.AHB", "DN.ST", "commune", "Phường An Hải Bắc"),
+    ("DN.ST.PM", "DN.ST", "commune", "Phường Phước Mỹ"),
+    ("DN.ST.AHN", "DN.ST", "commune", "Phường An Hải Nam"),
+    ("DN.ST.TQ", "DN.ST", "commune", "Phường Thọ Quang"),
+    ("DN.ST.NHD", "DN.ST", "commune", "Phường Nại Hiên Đông"),
+    ("DN.ST.MT", "DN.ST", "commune", "Phường Mân Thái"),
+    ("DN.HV", "DN", "district", "Huyện Hòa Vang"),
+    ("DN.HV.HP", "DN.HV", "commune", "Xã Hòa Phú"),
+    ("DN.HV.HPG", "DN.HV", "commune", "Xã Hòa Phong"),
+    ("DN.HS", "DN", "district", "Huyện Hoàng Sa"),
+    ("QNM", "", "province", "Tỉnh Quảng Nam"),
+    ("QNM.SNV", "QNM", "department", "Sở Nội vụ tỉnh Quảng Nam"),
+    ("QNM.STC", "QNM", "department", "Sở Tài chính tỉnh Quảng Nam"),
+    ("QNM.SYT", "QNM", "department", "Sở Y tế tỉnh Quảng Nam"),
+    ("QNM.TK", "QNM", "district", "Thành phố Tam Kỳ"),
+    ("QNM.TK.AM", "QNM.TK", "commune", "Phường An Mỹ"),
+    ("QNM.TK.AX", "QNM.TK", "commune", "Phường An Xuân"),
+    ("QNM.TK.TX", "QNM.TK", "commune", "Phường Trường Xuân"),
+    ("QNM.TK.AP", "QNM.TK", "commune", "Phường An Phú"),
+    ("QNM.TK.TTH", "QNM.TK", "commune", "Xã Tam Thanh"),
+    ("QNM.TK.TPH", "QNM.TK", "commune", "Xã Tam Phú"),
+    ("QNM.TK.HH", "QNM.TK", "commune", "Phường Hòa Hương"),
+    ("QNM.TK.AS", "QNM.TK", "commune", "Phường An Sơn"),
+    ("QNM.TK.TN", "QNM.TK", "commune", "Xã Tam Ngọc"),
+    ("QNM.TK.TTA", "QNM.TK", "commune", "Phường Tân Thạnh"),
+    ("QNM.TK.TT", "QNM.TK", "commune", "Xã Tam Thăng"),
+    ("QNM.TK.HT", "QNM.TK", "commune", "Phường Hòa Thuận"),
+    ("QNM.HA", "QNM", "district", "Thành phố Hội An"),
+    ("QNM.HA.MA", "QNM.HA", "commune", "Phường Minh An"),
+    ("QNM.HA.CP", "QNM.HA", "commune", "Phường Cẩm Phô"),
+    ("QNM.HA.SP", "QNM.HA", "commune", "Phường Sơn Phong"),
+    ("QNM.HA.CK", "QNM.HA", "commune", "Xã Cẩm Kim"),
+    ("QNM.HA.CN", "QNM.HA", "commune", "Phường Cẩm Nam"),
+    ("QNM.HA.CC", "QNM.HA", "commune", "Phường Cẩm Châu"),
+    ("QNM.HA.CD", "QNM.HA", "commune", "Phường Cửa Đại"),
+    ("QNM.HA.CT", "QNM.HA", "commune", "Xã Cẩm Thanh"),
 ];
+
+/// The 2025 restructuring, as a plan `sipas units restructure` reads.
+pub const PLAN_2025: &str = include_str!("../examples/danang-2025.csv");
+
+/// When the new units start.
+fn merger_day() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2025, 7, 1).unwrap_or_default()
+}
+
+fn history_start() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or_default()
+}
 
 const COMMENTS: &[&str] = &[
     "Cán bộ hướng dẫn nhiệt tình, dễ hiểu.",
@@ -59,43 +113,108 @@ pub struct DemoReport {
     pub admin: Option<(String, String)>,
 }
 
-/// Seeds units, responses and (when there is no user yet) an admin account.
+/// Seeds units, their 2025 restructuring, responses and (when there is no user yet) an
+/// admin account.
 pub async fn seed(state: &AppState, responses: usize, seed: u64) -> anyhow::Result<DemoReport> {
     let (db, forms) = (&state.db, &state.forms);
-    let rows = UNITS
-        .iter()
-        .enumerate()
-        .map(|(i, (code, parent, level, name))| UnitRow {
-            line: i as u64 + 2,
-            code: code.to_string(),
-            parent: (!parent.is_empty()).then(|| parent.to_string()),
-            level: level.to_string(),
-            name_vi: name.to_string(),
-            name_en: None,
-        })
-        .collect();
-    let report = store::units::import(db, rows).await?.map_err(|e| anyhow::anyhow!(e.join("\n")))?;
+    let today = crate::vietnam_today();
+    let mut units_created = 0;
+    if store::units::by_code(db, "DN").await?.is_none() {
+        let rows = BEFORE
+            .iter()
+            .enumerate()
+            .map(|(i, (code, parent, level, name))| UnitRow {
+                line: i as u64 + 2,
+                code: code.to_string(),
+                parent: (!parent.is_empty()).then(|| parent.to_string()),
+                level: level.to_string(),
+                name_vi: name.to_string(),
+                name_en: None,
+            })
+            .collect();
+        let report = store::units::import(db, rows).await?.map_err(|e| anyhow::anyhow!(e.join("\n")))?;
+        units_created += report.created;
+    }
 
     let mut rng = StdRng::seed_from_u64(seed);
-    let today = crate::vietnam_today();
     let tree = store::units::tree(db).await?;
-    let already = store::responses::count_in(db, &tree.subtree(tree.by_code("QNI").map_or(0, |u| u.id))).await?;
+    let root = tree.by_code("DN").map_or(0, |u| u.id);
+    let already = store::responses::count_in(db, &tree.subtree(root)).await?;
     let mut created = 0;
     if already == 0 {
-        let mut subs = Vec::with_capacity(responses);
-        // Each unit has its own level of service; communes answer most.
-        let quality: Vec<f64> = UNITS.iter().map(|_| rng.random_range(0.55..0.93)).collect();
+        // Each unit has its own level of service; Quảng Nam's starts lower. After the merger
+        // a unit serves as well as its predecessors did on average, a little better each year.
+        let old_quality: Vec<f64> = BEFORE
+            .iter()
+            .map(
+                |(code, ..)| {
+                    if code.starts_with("QNM") { rng.random_range(0.50..0.80) } else { rng.random_range(0.62..0.90) }
+                },
+            )
+            .collect();
+        let days = (today - history_start()).num_days().max(1);
+        let mut before = Vec::new();
+        let mut after_dates = Vec::new();
         for _ in 0..responses {
-            let u = pick_unit(&mut rng);
-            let body = fake_response(&mut rng, forms, UNITS[u].0, quality[u]);
-            let date = today - TimeDelta::days(rng.random_range(0..365));
-            let unit = store::units::unit_ref(db, UNITS[u].0, forms).await?;
-            match submission::validate(&body, unit.as_ref(), forms, today, Some(date), true) {
-                Ok(valid) => subs.push(valid),
-                Err(p) => {
-                    anyhow::bail!("demo data broke a rule: {:?}", p.to_fields(crate::Lang::En))
-                }
+            let date = history_start() + TimeDelta::days(rng.random_range(0..=days));
+            if date < merger_day() {
+                // The two departments merged on 1 March 2025 take no responses after it.
+                let march = NaiveDate::from_ymd_opt(2025, 3, 1).unwrap_or_default();
+                let u = loop {
+                    let u = pick_before(&mut rng);
+                    if date < march || !matches!(BEFORE[u].0, "DN.STNMT" | "DN.SNNPTNT") {
+                        break u;
+                    }
+                };
+                let body = fake_response(&mut rng, forms, BEFORE[u].0, old_quality[u]);
+                before.push((body, date));
+            } else {
+                after_dates.push(date);
             }
+        }
+        let mut subs = Vec::with_capacity(responses);
+        for (body, date) in &before {
+            let unit = store::units::unit_ref(db, &body.unit, forms).await?;
+            subs.push(valid(body, unit.as_ref(), forms, today, *date)?);
+        }
+        if units_created > 0 {
+            let rows = crate::units::restructure::parse_csv(PLAN_2025).map_err(|e| anyhow::anyhow!(e.join("\n")))?;
+            let steps =
+                store::units::restructure(db, &rows, today, false).await?.map_err(|e| anyhow::anyhow!(e.join("\n")))?;
+            units_created +=
+                steps.iter().filter(|s| matches!(s, crate::units::restructure::Step::Create { .. })).count();
+        }
+        // Today's units that serve the public, with their predecessors' level of service.
+        let tree = store::units::tree(db).await?;
+        let serving: Vec<(String, f64, f64)> = tree
+            .all()
+            .iter()
+            .filter(|u| u.valid_to.is_none() && tree.is_within(u.id, root) && u.id != root && u.level != "special_zone")
+            .map(|u| {
+                let olds: Vec<f64> = tree
+                    .lineage(u.id)
+                    .iter()
+                    .filter_map(|p| tree.get(*p))
+                    .filter_map(|p| BEFORE.iter().position(|b| b.0 == p.code))
+                    .map(|i| old_quality[i])
+                    .collect();
+                let base = if olds.is_empty() { 0.75 } else { olds.iter().sum::<f64>() / olds.len() as f64 };
+                let weight = if u.level == "department" { 0.7 } else { 1.0 };
+                (u.code.clone(), base, weight)
+            })
+            .collect();
+        for date in after_dates {
+            let (code, base, _) = loop {
+                let pick = &serving[rng.random_range(0..serving.len().max(1))];
+                if rng.random_bool(pick.2) {
+                    break pick;
+                }
+            };
+            let years = (date - merger_day()).num_days() as f64 / 365.0;
+            let quality = (base + 0.04 + 0.05 * years).min(0.95);
+            let body = fake_response(&mut rng, forms, code, quality);
+            let unit = store::units::unit_ref(db, code, forms).await?;
+            subs.push(valid(&body, unit.as_ref(), forms, today, date)?);
         }
         let txn = store::begin_write(db).await?;
         match store::responses::insert_batch(&txn, &state.catalog, &subs).await? {
@@ -112,17 +231,30 @@ pub async fn seed(state: &AppState, responses: usize, seed: u64) -> anyhow::Resu
         store::users::insert(db, &email, auth::hash_password(&password)?, Role::Admin, None).await?;
         admin = Some((email, password));
     }
-    Ok(DemoReport { units_created: report.created, responses_created: created, admin })
+    Ok(DemoReport { units_created, responses_created: created, admin })
 }
 
-fn pick_unit(rng: &mut StdRng) -> usize {
-    // Communes and the offices of departments get most visitors; the province itself none.
+fn valid(
+    body: &SubmissionBody,
+    unit: Option<&submission::UnitRef>,
+    forms: &FormRegistry,
+    today: NaiveDate,
+    date: NaiveDate,
+) -> anyhow::Result<submission::ValidSubmission> {
+    submission::validate(body, unit, forms, today, Some(date), true)
+        .map_err(|p| anyhow::anyhow!("demo data broke a rule: {:?}", p.to_fields(crate::Lang::En)))
+}
+
+/// A unit of 2024 for a response: communes and departments get most visitors, a district's
+/// own offices fewer, the province and the city none.
+fn pick_before(rng: &mut StdRng) -> usize {
     loop {
-        let i = rng.random_range(1..UNITS.len());
-        let weight = match UNITS[i].2 {
+        let i = rng.random_range(0..BEFORE.len());
+        let weight = match BEFORE[i].2 {
             "commune" => 1.0,
             "department" => 0.7,
-            _ => 0.25,
+            "district" if BEFORE[i].0 != "DN.HS" => 0.25,
+            _ => 0.0,
         };
         if rng.random_bool(weight) {
             return i;

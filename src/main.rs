@@ -50,7 +50,7 @@ enum Command {
     Migrate,
     /// Seed a demo province with units, a year of responses and an admin account.
     Demo {
-        #[arg(long, default_value_t = 3000)]
+        #[arg(long, default_value_t = 6000)]
         responses: usize,
         #[arg(long, default_value_t = 2017)]
         seed: u64,
@@ -228,7 +228,7 @@ fn print_demo(settings: &Settings, report: demo::DemoReport) {
         println!("demo admin account: {email} / {password} (shown once; change it for real use)");
     }
     let base = settings.public_base_url.trim_end_matches('/');
-    println!("the survey of a ward is at {base}/s/QNI.HL.BC (`sipas serve` if it is not running)");
+    println!("the survey of a ward is at {base}/s/DN.HAICHAU (`sipas serve` if it is not running)");
 }
 
 async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
@@ -239,7 +239,7 @@ async fn run(command: Command, mut settings: Settings) -> anyhow::Result<()> {
             let app = Application::build(settings.clone()).await?;
             if demo {
                 let state = app.state();
-                print_demo(&settings, demo::seed(state, 3000, 2017).await?);
+                print_demo(&settings, demo::seed(state, 6000, 2017).await?);
             }
             tracing::info!("sipas listening on http://{}:{}", settings.host, app.port());
             app.run_until_stopped().await?;

@@ -27,7 +27,7 @@ async fn demo_then_serve_shows_a_survey_that_stores_submissions_and_logs_nothing
     let out = sipas(&db).args(["demo", "--responses", "300"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("26 units created, 300 responses created"), "{stdout}");
+    assert!(stdout.contains("73 units created, 300 responses created"), "{stdout}");
     assert!(stdout.contains("admin@demo.sipas.vn"), "{stdout}");
     // Running it again adds nothing.
     let out = sipas(&db).args(["demo", "--responses", "300"]).output().unwrap();
@@ -52,11 +52,11 @@ async fn demo_then_serve_shows_a_survey_that_stores_submissions_and_logs_nothing
     };
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let page = client.get(format!("{base}/s/QNI.HL.BC?lang=en&secret=QUERY-SECRET")).send().await.unwrap();
+    let page = client.get(format!("{base}/s/DN.HAICHAU?lang=en&secret=QUERY-SECRET")).send().await.unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.text().await.unwrap().contains("Phường Bãi Cháy"));
+    assert!(page.text().await.unwrap().contains("Phường Hải Châu"));
     let body = json!({
-        "submission_id": uuid::Uuid::new_v4(), "unit": "QNI.HL.BC", "form": "sipas-2017",
+        "submission_id": uuid::Uuid::new_v4(), "unit": "DN.HAICHAU", "form": "sipas-2017",
         "respondent_type": "citizen", "channel": "online",
         "answers": {"A1": 5, "B3": 2}, "comment": "COMMENT-SECRET-42"
     });
@@ -80,7 +80,7 @@ async fn demo_then_serve_shows_a_survey_that_stores_submissions_and_logs_nothing
     let requests: Vec<&String> = log.iter().filter(|l| l.contains("request")).collect();
     assert!(requests.len() >= 3, "access log lines: {all}");
     assert!(requests.iter().any(|l| l.contains("/s/{unit_code}")), "routes are logged as patterns: {all}");
-    for secret in ["QUERY-SECRET", "COMMENT-SECRET", "ANSWER-SECRET", "QNI.HL.BC", "127.0.0.1:", "reqwest"] {
+    for secret in ["QUERY-SECRET", "COMMENT-SECRET", "ANSWER-SECRET", "DN.HAICHAU", "127.0.0.1:", "reqwest"] {
         for line in &requests {
             assert!(!line.contains(secret), "{secret} leaked into the access log: {line}");
         }
@@ -93,7 +93,7 @@ async fn demo_then_serve_shows_a_survey_that_stores_submissions_and_logs_nothing
     // The submission is in the database.
     let conn = sipas::store::connect(&db.url, 1).await.unwrap();
     let tree = sipas::store::units::tree(&conn).await.unwrap();
-    let ids = tree.subtree(tree.by_code("QNI").unwrap().id);
+    let ids = tree.subtree(tree.by_code("DN").unwrap().id);
     assert_eq!(sipas::store::responses::count_in(&conn, &ids).await.unwrap(), 301);
 }
 

@@ -253,7 +253,10 @@ async fn a_microdata_export_that_fails_half_way_does_not_end_as_a_complete_file(
             }
         }
     } else {
-        let mut res = app.get_as(&url("csv"), &token).await;
+        // Long comments make the file (about 30 MB) far larger than every buffer on the way.
+        let sql = "UPDATE responses SET comment = repeat('Cán bộ hướng dẫn tận tình. ', 60)";
+        app.db.execute_unprepared(sql).await.unwrap();
+        let mut res = app.get_as(&format!("{}&comments=true", url("csv")), &token).await;
         assert_eq!(res.status(), 200);
         assert!(res.chunk().await.unwrap().is_some(), "the header line");
         // The client has stopped reading: the export waits on it, its statement still open.

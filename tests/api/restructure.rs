@@ -174,3 +174,55 @@ async fn a_split_unit_lets_the_citizen_choose_and_a_bad_plan_changes_nothing() {
     assert!(message.contains("QNM.TK.TT1") && message.contains("QNM.TK.TT2"), "{message}");
     assert_eq!(app.response_count().await, 0);
 }
+
+/// The demo is today's Đà Nẵng with its history: Quảng Nam's 2024 responses count in the
+/// city's and in the new wards' 2024 figures, the old poster of Phường An Mỹ leads to Phường
+/// Tam Kỳ, and the 2026 rankings list today's wards.
+#[tokio::test]
+async fn the_demo_is_da_nang_with_quang_nams_history_flowing_into_it() {
+    let app = spawn_app().await;
+    let report = sipas::demo::seed(&app.state, 3000, 11).await.unwrap();
+    assert_eq!(report.units_created, 73);
+    let analyst = app.login_as(Role::Analyst, None).await;
+    let tree = sipas::store::units::tree(&app.db).await.unwrap();
+    let count_2024 = |ids: Vec<i32>| {
+        let db = app.db.clone();
+        async move {
+            use sea_orm::{ColumnTrait, QueryFilter};
+            response::Entity::find()
+                .filter(response::Column::UnitId.is_in(ids))
+                .filter(response::Column::FormId.eq("sipas-2017"))
+                .filter(response::Column::Flagged.eq(false))
+                .filter(response::Column::SurveyDate.between(
+                    NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
+                    NaiveDate::from_ymd_opt(2024, 12, 31).unwrap(),
+                ))
+                .count(&db)
+                .await
+                .unwrap()
+        }
+    };
+    let city = tree.by_code("DN").unwrap();
+    let all_2024 = count_2024(tree.all().iter().map(|u| u.id).collect()).await;
+    assert!(all_2024 > 500, "{all_2024}");
+    assert_eq!(indices(&app, &analyst, "DN", "2024").await["n"], all_2024, "Quảng Nam's 2024 is in today's city");
+    let tam_ky = tree.by_code("DN.TAMKY").unwrap();
+    let predecessors: Vec<String> =
+        tree.lineage(tam_ky.id).iter().map(|id| tree.get(*id).unwrap().code.clone()).collect();
+    assert_eq!(predecessors.len(), 3, "{predecessors:?}");
+    let n = count_2024(tree.lineage(tam_ky.id)).await;
+    assert_eq!(indices(&app, &analyst, "DN.TAMKY", "2024").await["n"], n, "Tam Kỳ's 2024 is its three wards'");
+    assert!(tree.by_code("QNM").unwrap().valid_to.is_some() && city.valid_to.is_none());
+    let res = app.get("/s/QNM.TK.AM").await;
+    assert_eq!(res.headers()["location"], "/s/DN.TAMKY?tu=QNM.TK.AM");
+    let this_year = chrono::Datelike::year(&today());
+    let rankings: Value = app
+        .get_as(&format!("/api/v1/rankings?within=DN&period={this_year}&level=ward"), &analyst)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ranked = rankings["units"].as_array().unwrap();
+    assert_eq!(ranked.len(), 13, "the commune tier today: 11 wards, Xã Hòa Vang, Đặc khu Hoàng Sa: {rankings}");
+    assert!(ranked.iter().all(|u| u["unit"].as_str().unwrap().starts_with("DN.")), "{rankings}");
+}
