@@ -351,8 +351,14 @@ pub async fn history(db: &impl ConnectionTrait, tree: &UnitTree, unit_id: i32) -
         let (code, name) = named(l.successor_id);
         out.push(History::Into { effective: l.effective, code, name, split: l.kind == "split" });
     }
+    // Parents are stored by code: show their names.
+    let name_of = |v: Option<String>, change: &str| match change {
+        "created" | "moved" | "ended" => v.map(|code| tree.by_code(&code).map_or(code, |u| u.name_vi.clone())),
+        _ => v,
+    };
     for c in unit_change::Entity::find().filter(unit_change::Column::UnitId.eq(unit_id)).all(db).await? {
-        out.push(History::Change { effective: c.effective, change: c.change, old: c.old_value, new: c.new_value });
+        let (old, new) = (name_of(c.old_value, &c.change), name_of(c.new_value, &c.change));
+        out.push(History::Change { effective: c.effective, change: c.change, old, new });
     }
     out.sort_by_key(History::effective);
     Ok(out)

@@ -215,7 +215,8 @@ async fn the_demo_is_da_nang_with_quang_nams_history_flowing_into_it() {
     assert!(tree.by_code("QNM").unwrap().valid_to.is_some() && city.valid_to.is_none());
     let res = app.get("/s/QNM.TK.AM").await;
     assert_eq!(res.headers()["location"], "/s/DN.TAMKY?tu=QNM.TK.AM");
-    let this_year = chrono::Datelike::year(&today());
+    // 2026 against 2025, whose first half is the predecessors'.
+    let this_year = 2026;
     let rankings: Value = app
         .get_as(&format!("/api/v1/rankings?within=DN&period={this_year}&level=ward"), &analyst)
         .await
@@ -225,4 +226,10 @@ async fn the_demo_is_da_nang_with_quang_nams_history_flowing_into_it() {
     let ranked = rankings["units"].as_array().unwrap();
     assert_eq!(ranked.len(), 13, "the commune tier today: 11 wards, Xã Hòa Vang, Đặc khu Hoàng Sa: {rankings}");
     assert!(ranked.iter().all(|u| u["unit"].as_str().unwrap().starts_with("DN.")), "{rankings}");
+    // This year against last year: last year's first half comes from the predecessors.
+    let tam_ky = ranked.iter().find(|u| u["unit"] == "DN.TAMKY").unwrap();
+    assert_eq!(tam_ky["previous_basis"], "predecessors", "{tam_ky}");
+    let (console, _) = crate::helpers::console_client(&app, Role::Analyst, None).await;
+    let page = console.get(app.url(&format!("/console/rankings?period={this_year}&level=ward"))).send().await.unwrap();
+    assert!(page.text().await.unwrap().contains("so với các đơn vị tiền thân"), "the console says how it compares");
 }

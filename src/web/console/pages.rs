@@ -423,7 +423,16 @@ async fn rankings_inner(state: &AppState, c: &Console, q: PageQuery) -> Result<H
                     @if u.value.is_some() {
                         td.num { (num(u.value)) }
                         td.num { (u.ci95.map_or("–".into(), |[a, b]| format!("{a:.1}–{b:.1}"))) }
-                        td.num { (u.change.map_or("–".into(), |c| format!("{c:+.1}"))) }
+                        td.num {
+                            (u.change.map_or("–".into(), |c| format!("{c:+.1}")))
+                            // A change against a unit that did not exist is built from its
+                            // predecessors, or not comparable: say which.
+                            @match u.previous_basis.as_str() {
+                                "predecessors" => { br; span.muted { (t(lang, "so với các đơn vị tiền thân", "against its predecessors")) } }
+                                "none" => { br; span.muted { (t(lang, "đơn vị mới: không so sánh", "new unit: not comparable")) } }
+                                _ => {}
+                            }
+                        }
                         td.num { (u.rank_change.map_or("–".into(), |c| format!("{c:+}"))) }
                     } @else {
                         td.supp colspan="4" { (withheld_note(lang, u.withheld, p.k)) }
