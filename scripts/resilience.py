@@ -47,7 +47,17 @@ LIFTED_LIMITS = {
     "SIPAS_CODE_ATTEMPTS_PER_HOUR": "1000000",
     "SIPAS_KIOSK_PER_MINUTE": "1000000",
 }
-PG_BINDIR = "/usr/lib/postgresql/15/bin"
+
+def pg_bindir():
+    """SIPAS_PG_BINDIR, else the newest Debian PostgreSQL install (/usr/lib/postgresql/N/bin)."""
+    if os.environ.get("SIPAS_PG_BINDIR"):
+        return os.environ["SIPAS_PG_BINDIR"]
+    root = "/usr/lib/postgresql"
+    versions = sorted((d for d in os.listdir(root) if d.isdigit()), key=int) if os.path.isdir(root) else []
+    return f"{root}/{versions[-1]}/bin" if versions else f"{root}/15/bin"
+
+
+PG_BINDIR = pg_bindir()
 
 ARGS = None  # parsed command line
 now = time.monotonic

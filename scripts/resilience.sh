@@ -58,7 +58,8 @@ cleanup() {
   if [[ -f $work/pgbase ]]; then
     base="$(cat "$work/pgbase")"
     if [[ -f $base/data/postmaster.pid ]]; then
-      as_pg /usr/lib/postgresql/15/bin/pg_ctl -D "$base/data" -m immediate -w stop >/dev/null 2>&1 || true
+      pgbin="${SIPAS_PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}"
+      as_pg "$pgbin/pg_ctl" -D "$base/data" -m immediate -w stop >/dev/null 2>&1 || true
     fi
     as_pg rm -rf "$base" || true
   fi

@@ -53,13 +53,13 @@ pub async fn accept(
     // counts for its successor from the effective date, and the old unit's receipt codes
     // stay valid there. A split unit's citizen chooses among the successors.
     let mut body = std::borrow::Cow::Borrowed(body);
-    let mut code_units = Vec::new();
-    if let Some(old) = store::units::by_code(&state.db, &body.unit).await?
-        && old.valid_to.is_some()
-    {
-        let problem = match store::units::successor(&state.db, &old).await? {
+    // One look-up of the unit named; an ended one is replaced by its successor.
+    let mut found = store::units::by_code(&state.db, &body.unit).await?;
+    if let Some(old) = found.as_ref().filter(|u| u.valid_to.is_some()) {
+        let problem = match store::units::successor(&state.db, old).await? {
             store::units::Successor::Live(now) => {
                 body.to_mut().unit = now.code.clone();
+                found = Some(now);
                 None
             }
             store::units::Successor::Split(units) => {
@@ -73,7 +73,11 @@ pub async fn accept(
             return Ok(Err(problems));
         }
     }
-    let unit = store::units::unit_ref(&state.db, &body.unit, &state.forms).await?;
+    let unit = match &found {
+        Some(u) => Some(store::units::ref_of(&state.db, u, &state.forms).await?),
+        None => None,
+    };
+    let mut code_units = Vec::new();
     if let Some(u) = &unit
         && body.code.as_deref().is_some_and(|c| !c.trim().is_empty())
     {

@@ -16,26 +16,27 @@ pub struct UnitRow {
     pub name_en: Option<String>,
 }
 
-/// Parses the CSV text (a UTF-8 BOM, as Excel writes, is accepted).
-pub fn parse_csv(text: &str) -> Result<Vec<UnitRow>, Vec<String>> {
+/// Records with their lines, and the errors of those that could not be read.
+pub type Records = (Vec<(u64, csv::StringRecord)>, Vec<String>);
+
+/// The records of a CSV file whose header is one of `headers` (a UTF-8 BOM, as Excel
+/// writes, is accepted; cells are trimmed), each with its line. A record that does not parse,
+/// or has another number of columns than the header, is an error by line; a header that is
+/// none of them is the only error (`expected` says what it must be).
+pub fn records(text: &str, headers: &[&[&str]], expected: &str) -> Result<Records, Vec<String>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(text.as_bytes());
-    let headers = reader.headers().map_err(|e| vec![format!("line 1: {e}")])?.clone();
-    let names: Vec<&str> = headers.iter().collect();
-    if names != ["code", "parent", "level", "name_vi"] && names != ["code", "parent", "level", "name_vi", "name_en"] {
-        return Err(vec![format!(
-            "line 1: the header must be code,parent,level,name_vi[,name_en], found {}",
-            names.join(",")
-        )]);
+    let header = reader.headers().map_err(|e| vec![format!("line 1: {e}")])?.clone();
+    let names: Vec<&str> = header.iter().collect();
+    if !headers.contains(&names.as_slice()) {
+        return Err(vec![format!("line 1: the header must be {expected}, found {}", names.join(","))]);
     }
-    let mut rows = Vec::new();
-    let mut errors = Vec::new();
+    let (mut rows, mut errors) = (Vec::new(), Vec::new());
     for record in reader.records() {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                errors.push(format!("line {line}: {e}"));
+                errors.push(format!("line {}: {e}", e.position().map_or(0, |p| p.line())));
                 continue;
             }
         };
@@ -44,6 +45,18 @@ pub fn parse_csv(text: &str) -> Result<Vec<UnitRow>, Vec<String>> {
             errors.push(format!("line {line}: expected {} columns, found {}", names.len(), record.len()));
             continue;
         }
+        rows.push((line, record));
+    }
+    Ok((rows, errors))
+}
+
+/// Parses the CSV text.
+pub fn parse_csv(text: &str) -> Result<Vec<UnitRow>, Vec<String>> {
+    const HEADER: [&str; 4] = ["code", "parent", "level", "name_vi"];
+    const WITH_EN: [&str; 5] = ["code", "parent", "level", "name_vi", "name_en"];
+    let (records, mut errors) = records(text, &[&HEADER, &WITH_EN], "code,parent,level,name_vi[,name_en]")?;
+    let mut rows = Vec::new();
+    for (line, record) in records {
         let get = |i: usize| record.get(i).unwrap_or("").to_string();
         let opt = |s: String| (!s.is_empty()).then_some(s);
         rows.push(UnitRow {

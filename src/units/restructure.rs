@@ -61,34 +61,13 @@ pub struct PlanRow {
 
 const HEADER: [&str; 7] = ["effective", "operation", "old", "new", "name_vi", "parent", "level"];
 
-/// Parses the CSV text (a UTF-8 BOM, as Excel writes, is accepted).
+/// Parses the CSV text (see `units::import::records`).
 pub fn parse_csv(text: &str) -> Result<Vec<PlanRow>, Vec<String>> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(text.as_bytes());
-    let headers = reader.headers().map_err(|e| vec![format!("line 1: {e}")])?.clone();
-    let names: Vec<&str> = headers.iter().collect();
-    let with_en = names.len() == 8 && names[7] == "name_en";
-    if names[..names.len().min(7)] != HEADER || !(names.len() == 7 || with_en) {
-        return Err(vec![format!(
-            "line 1: the header must be {}[,name_en], found {}",
-            HEADER.join(","),
-            names.join(",")
-        )]);
-    }
-    let (mut rows, mut errors) = (Vec::new(), Vec::new());
-    for record in reader.records() {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                errors.push(format!("line {}: {e}", e.position().map_or(0, |p| p.line())));
-                continue;
-            }
-        };
-        let line = record.position().map_or(0, |p| p.line());
-        if record.len() != names.len() {
-            errors.push(format!("line {line}: expected {} columns, found {}", names.len(), record.len()));
-            continue;
-        }
+    let with_en: [&str; 8] = ["effective", "operation", "old", "new", "name_vi", "parent", "level", "name_en"];
+    let expected = format!("{}[,name_en]", HEADER.join(","));
+    let (records, mut errors) = super::import::records(text, &[&HEADER, &with_en], &expected)?;
+    let mut rows = Vec::new();
+    for (line, record) in records {
         let get = |i: usize| record.get(i).unwrap_or("").to_string();
         let opt = |s: String| (!s.is_empty()).then_some(s);
         let effective = NaiveDate::parse_from_str(&get(0), "%Y-%m-%d");
