@@ -30,6 +30,10 @@ pub struct ExportQuery {
     /// gate shows them (`respondent_type`, the default, `channel` or `service`); the others
     /// are `*`. With a filter, the filtered one.
     pub breakdown: Option<String>,
+    /// Indices only: a day, YYYY-MM-DD, to list the units as they stood that day (names,
+    /// parents, and what was below each); default: today's tree.
+    #[param(pattern = r"^\d{4}-\d{2}-\d{2}$")]
+    pub as_at: Option<String>,
 }
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
@@ -71,9 +75,25 @@ pub async fn indices_file(
     if !["csv", "xlsx", "json"].contains(&format) {
         return Err(ApiError::NotFound("exports come as csv, xlsx or json".into()));
     }
+    let as_at = match q.as_at.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+            let mut fields = FieldErrors::new();
+            add(&mut fields, "as_at", "must be a date, YYYY-MM-DD");
+            ApiError::validation(fields)
+        })?),
+    };
     let (p, tree) = parsed(state, who, q, common).await?;
     let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree, publisher: &state.publisher };
-    let units = report::unit_table(&ctx, &p.form, &p.unit, p.period, &p.filters, p.k).await?;
+    let view = as_at.map(|day| report::AsAtView {
+        day,
+        scope: if who.role == crate::auth::Role::UnitManager { who.unit_id } else { None },
+    });
+    let Some(units) = report::unit_table(&ctx, &p.form, &p.unit, p.period, &p.filters, p.k, view).await? else {
+        let mut fields = FieldErrors::new();
+        add(&mut fields, "as_at", format!("{} did not exist on that day", p.unit.code));
+        return Err(ApiError::validation(fields));
+    };
     let table = IndicesTable {
         meta: ExportMeta {
             form: p.form.form.id.clone(),
@@ -82,6 +102,7 @@ pub async fn indices_file(
             from: p.period.from,
             to: p.period.to,
             period: p.period.label(),
+            as_at,
             k: p.k,
             filters: p.filters.clone(),
             generated_at: Utc::now(),
@@ -89,9 +110,12 @@ pub async fn indices_file(
         units,
     };
     let details = json!({"export": "indices", "format": format, "within": p.unit.code, "period": p.period.label(),
-        "filters": p.filters, "k": p.k, "rows": table.units.len()});
+        "as_at": as_at, "filters": p.filters, "k": p.k, "rows": table.units.len()});
     audit::record(&state.db, Some((who.user_id, &who.email)), "export", Some(&p.unit.code), details).await?;
-    let stem = file_stem("indices", &p);
+    let mut stem = file_stem("indices", &p);
+    if let Some(day) = as_at {
+        stem.push_str(&format!("-as-at-{day}"));
+    }
     Ok(match format {
         "csv" => HttpResponse::Ok()
             .insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))

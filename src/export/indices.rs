@@ -18,6 +18,9 @@ pub struct ExportMeta {
     pub from: chrono::NaiveDate,
     pub to: chrono::NaiveDate,
     pub period: String,
+    /// The tree is as it stood on this day (None: today's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_at: Option<chrono::NaiveDate>,
     pub k: u64,
     pub filters: Filters,
     pub generated_at: chrono::DateTime<chrono::Utc>,
@@ -251,6 +254,14 @@ pub fn xlsx(form: &Form, table: &IndicesTable) -> Result<Vec<u8>, XlsxError> {
         ("form", "Phiếu", format!("{} – {} (phiên bản {})", m.form, form.title.vi, m.form_version)),
         ("within", "Đơn vị", m.within.clone()),
         ("period", "Kỳ", format!("{} ({} – {})", m.period, m.from, m.to)),
+        (
+            "as_at",
+            "Cây đơn vị",
+            m.as_at.map_or_else(
+                || "hiện nay".to_string(),
+                |d| format!("như tại ngày {d} (tên, cấp trên và đơn vị trực thuộc lúc đó)"),
+            ),
+        ),
         (
             "respondent_type",
             "Đối tượng",

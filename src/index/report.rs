@@ -110,6 +110,15 @@ impl Gathered {
         out
     }
 
+    /// The sum over a set of units (a subtree of the tree as at some day).
+    fn summed(&self, layout: &crate::index::tally::Layout, units: &[i32]) -> Tally {
+        let mut out = Tally::empty(layout);
+        for t in units.iter().filter_map(|id| self.by_unit.get(id)).flat_map(BTreeMap::values) {
+            out.add(t);
+        }
+        out
+    }
+
     fn own(&self, unit_id: i32) -> BTreeMap<String, Tally> {
         self.by_unit.get(&unit_id).cloned().unwrap_or_default()
     }
@@ -525,6 +534,22 @@ pub struct TrendPoint {
     pub groups: Vec<engine::GroupFigure>,
 }
 
+/// A restructuring of the unit within a trend's span: where the series changes what it
+/// adds up, so a chart can mark it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct TrendChange {
+    pub effective: chrono::NaiveDate,
+    /// `merged_in` (another unit merged into this one), `split_from` (this one was split
+    /// off another), `merged_into`, `split_into`, `created`, `renamed`, `moved` or `ended`.
+    pub change: String,
+    /// The other unit of a merge or split.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// The other unit's name, the new name, or the new parent's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Trend {
     pub unit: String,
@@ -533,6 +558,8 @@ pub struct Trend {
     pub k: u64,
     pub filters: Filters,
     pub points: Vec<TrendPoint>,
+    /// Restructurings within the span: before a merger the points add up the predecessors.
+    pub changes: Vec<TrendChange>,
 }
 
 pub async fn trend(
@@ -571,6 +598,35 @@ pub async fn trend(
             groups: f.groups,
         });
     }
+    let span = points.first().map(|p| p.from).zip(points.last().map(|p| p.to));
+    let changes = crate::store::units::history(ctx.db, ctx.tree, unit.id)
+        .await?
+        .into_iter()
+        .filter(|h| span.is_some_and(|(from, to)| (from..=to).contains(&h.effective())))
+        .map(|h| {
+            use crate::store::units::History;
+            let effective = h.effective();
+            match h {
+                History::From { code, name, split, .. } => TrendChange {
+                    effective,
+                    change: if split { "split_from" } else { "merged_in" }.into(),
+                    unit: Some(code),
+                    name: Some(name),
+                },
+                History::Into { code, name, split, .. } => TrendChange {
+                    effective,
+                    change: if split { "split_into" } else { "merged_into" }.into(),
+                    unit: Some(code),
+                    name: Some(name),
+                },
+                // The new name, or the new parent's; nothing for a creation or an end.
+                History::Change { change, new, .. } => {
+                    let name = new.filter(|_| matches!(change.as_str(), "renamed" | "moved"));
+                    TrendChange { effective, change, unit: None, name }
+                }
+            }
+        })
+        .collect();
     Ok(Trend {
         unit: unit.code.clone(),
         form: form.form.id.clone(),
@@ -578,7 +634,17 @@ pub async fn trend(
         k,
         filters: filters.clone(),
         points,
+        changes,
     })
+}
+
+/// A table of units in the tree as it stood on a day.
+#[derive(Clone, Copy, Debug)]
+pub struct AsAtView {
+    pub day: chrono::NaiveDate,
+    /// A unit manager's unit: rows that add up units outside it are left out (a former
+    /// district can hold communes that now belong elsewhere).
+    pub scope: Option<i32>,
 }
 
 /// One unit's pooled figures in a table of units.
@@ -595,7 +661,9 @@ pub struct UnitFigures {
 }
 
 /// Pooled figures of every unit of `within`'s subtree (parents before children), ranked
-/// within each level, each row as the publication gate lets it out.
+/// within each level, each row as the publication gate lets it out. With `as_at`, the
+/// units, names and parents are those of the tree as it stood that day, and each unit's
+/// figures add up what was below it then (None when `within` did not exist that day).
 pub async fn unit_table(
     ctx: &Context<'_>,
     form: &Versioned,
@@ -603,10 +671,41 @@ pub async fn unit_table(
     period: Period,
     filters: &Filters,
     k: u64,
-) -> Result<Vec<UnitFigures>, sea_orm::DbErr> {
+    as_at: Option<AsAtView>,
+) -> Result<Option<Vec<UnitFigures>>, sea_orm::DbErr> {
     let scope = ctx.tree.subtree(within.id);
     let (dim, value) = filters.dimension();
     let gate = ctx.gate(within.id, form, &[period], dim, k).await?;
+    if let Some(AsAtView { day, scope }) = as_at {
+        let then = ctx.tree.as_at(day);
+        let in_scope = |units: &[i32]| scope.is_none_or(|s| units.iter().all(|u| ctx.tree.is_within(*u, s)));
+        if !then.existed(within.id) {
+            return Ok(None);
+        }
+        let gathered = gather(ctx, form, Some(then.subtree(within.id)), period, filters, None).await?;
+        let mut rows: Vec<UnitFigures> = then
+            .units_below(within.id)
+            .iter()
+            .filter_map(|id| ctx.tree.get(*id))
+            .map(|u| (u, then.subtree(u.id)))
+            .filter(|(_, units)| in_scope(units))
+            .map(|(u, units)| {
+                let t = gathered.summed(&form.layout, &units);
+                let mut f = figures(form, Some(&t), k);
+                gate.publish_units(&mut f, &units, &period, value);
+                UnitFigures {
+                    unit: u.code.clone(),
+                    name: then.name(u.id).unwrap_or(&u.name_vi).to_string(),
+                    level: u.level.clone(),
+                    parent: then.parent(u.id).and_then(|p| ctx.tree.get(p)).map(|p| p.code.clone()),
+                    rank: None,
+                    figures: f,
+                }
+            })
+            .collect();
+        rank_by_level(&mut rows);
+        return Ok(Some(rows));
+    }
     let gathered = gather(ctx, form, Some(scope.clone()), period, filters, None).await?;
     let mut rows: Vec<UnitFigures> = scope
         .iter()
@@ -628,6 +727,11 @@ pub async fn unit_table(
             }
         })
         .collect();
+    rank_by_level(&mut rows);
+    Ok(Some(rows))
+}
+
+fn rank_by_level(rows: &mut [UnitFigures]) {
     let mut by_level: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, r) in rows.iter().enumerate() {
         by_level.entry(r.level.clone()).or_default().push(i);
@@ -639,5 +743,4 @@ pub async fn unit_table(
             rows[*i].rank = rank;
         }
     }
-    Ok(rows)
 }

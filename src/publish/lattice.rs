@@ -1,10 +1,12 @@
 //! The publication lattice of one province, one calendar year and one breakdown dimension,
 //! and the decision of which of its cells may be shown.
 //!
-//! Cells: a node of the unit tree (a unit's subtree, or a parent's own responses) × a time
+//! Cells: a node of the unit tree (a unit's subtree, or a parent's own responses, or a group
+//! of units that was a subtree in the tree as it stood before a restructuring) × a time
 //! (the year, its quarters, its months) × a value of the dimension (or all of them).
 //! Relations: subtree = own + children's subtrees; year = Σ quarters; quarter = Σ months;
-//! all = Σ values. Atoms, the finest cells: own unit × month × value.
+//! all = Σ values; a former subtree crosses today's tree (it is the audit's to judge).
+//! Atoms, the finest cells: own unit × month × value.
 //!
 //! The decision is a property of the cell, the same whatever query asks for it:
 //! 1. primary: a cell with 0 < n < k is hidden;
@@ -48,11 +50,13 @@ pub enum Reason {
     ProtectsAnother,
 }
 
-/// A node of the unit tree: a unit's whole subtree, or only a parent's own responses.
+/// A node of the unit tree: a unit's whole subtree, or only a parent's own responses, or a
+/// former subtree (`Input::groups`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Node {
     Subtree(usize),
     Own(usize),
+    Group(usize),
 }
 
 /// The tree (units by index, parents before children) and the atoms' counts.
@@ -63,12 +67,15 @@ pub struct Input {
     /// Responses per atom, at `atom(unit, month, value)`.
     pub atoms: Vec<u64>,
     pub k: u64,
+    /// Sets of units (sorted) that were subtrees of the tree as it stood on some day and are
+    /// no node of today's: a reader of the tree "as at" that day sees their sums.
+    pub groups: Vec<Vec<usize>>,
 }
 
 impl Input {
     pub fn new(parent: Vec<Option<usize>>, values: usize, k: u64) -> Input {
         let atoms = vec![0; parent.len() * 12 * values.max(1)];
-        Input { parent, values, atoms, k }
+        Input { parent, values, atoms, k, groups: Vec::new() }
     }
 
     /// Index of an atom: `value` counts from 0 (ignored when the dimension is "all only").
@@ -82,6 +89,7 @@ pub struct Pattern {
     units: usize,
     values: usize,
     children: Vec<Vec<usize>>,
+    groups: Vec<Vec<usize>>,
     pub k: u64,
     sizes: Vec<u64>,
     hidden: Vec<Option<Reason>>,
@@ -102,13 +110,15 @@ impl Pattern {
             Node::Subtree(u) => 2 * u,
             Node::Own(u) if self.children[u].is_empty() => 2 * u,
             Node::Own(u) => 2 * u + 1,
+            Node::Group(g) => 2 * self.units + g,
         };
         (n * TIMES + t) * self.vv() + v
     }
 
     fn valid(&self, cell: usize) -> bool {
+        // Former subtrees are decided apart, after the rest (`decide_former`).
         let n = cell / self.vv() / TIMES;
-        n.is_multiple_of(2) || !self.children[n / 2].is_empty()
+        n < 2 * self.units && (n.is_multiple_of(2) || !self.children[n / 2].is_empty())
     }
 
     /// The decision for a cell; `value` 0 is "all", 1.. the dimension's values.
@@ -132,7 +142,13 @@ impl Pattern {
 
     fn units_of(&self, cell: usize) -> Vec<usize> {
         let n = cell / self.vv() / TIMES;
-        if n % 2 == 1 { vec![n / 2] } else { self.subtree(n / 2) }
+        if n >= 2 * self.units {
+            self.groups[n - 2 * self.units].clone()
+        } else if n % 2 == 1 {
+            vec![n / 2]
+        } else {
+            self.subtree(n / 2)
+        }
     }
 
     /// The atoms of some units over some months, of one value (0 = all values).
@@ -243,8 +259,10 @@ impl Pattern {
         }
     }
 
-    /// Groups (as atom lists) that the shown cells determine and must not.
-    fn audit(&self, relations: &[(usize, Vec<usize>)]) -> Vec<Vec<usize>> {
+    /// What the shown cells tell about the atoms of hidden ones: each such atom's variable
+    /// (`usize::MAX` for an atom in no hidden cell, taken as known) and the span of the
+    /// shown cells' equations over those variables. None when nothing is hidden.
+    fn shown_span(&self, relations: &[(usize, Vec<usize>)]) -> Option<(Vec<usize>, Basis)> {
         let cells = self.sizes.len();
         let mut var = vec![usize::MAX; self.atoms.len()];
         let mut vars = 0;
@@ -257,7 +275,7 @@ impl Pattern {
             }
         }
         if vars == 0 {
-            return vec![];
+            return None;
         }
         let mut basis = Basis::new(vars);
         // A shown whole whose parts are all shown adds nothing to what the parts tell: its
@@ -280,22 +298,35 @@ impl Pattern {
         for row in &rows {
             basis.insert(row);
         }
+        Some((var, basis))
+    }
+
+    /// Groups (as atom lists) that the shown cells determine and must not.
+    fn audit(&self, relations: &[(usize, Vec<usize>)]) -> Vec<Vec<usize>> {
+        let Some((var, mut basis)) = self.shown_span(relations) else {
+            return vec![];
+        };
         let determined = |atoms: &[usize], basis: &mut Basis| {
             let row: Vec<usize> = atoms.iter().filter(|a| var[**a] != usize::MAX).map(|a| var[*a]).collect();
             !row.is_empty() && basis.determines(&row)
         };
-        let mut out = Vec::new();
-        for c in (0..cells).filter(|c| self.valid(*c) && self.hidden[*c].is_some() && self.sizes[*c] > 0) {
-            let atoms = self.atoms_of(c);
-            if determined(&atoms, &mut basis) {
-                out.push(atoms);
-            }
-        }
-        // Groups a reader could name: a node × a run of months × a value (or all).
-        for node in self.nodes() {
+        self.protected().into_iter().filter(|atoms| determined(atoms, &mut basis)).collect()
+    }
+
+    /// What no reader may work out (as atom lists): every hidden cell with responses, and
+    /// every group a reader could name with fewer than k responses: a node × a run of months
+    /// × a value (or all); a former subtree is named by the tree "as at" a day before a
+    /// restructuring.
+    fn protected(&self) -> Vec<Vec<usize>> {
+        let mut out: Vec<Vec<usize>> = (0..self.sizes.len())
+            .filter(|c| self.valid(*c) && self.hidden[*c].is_some() && self.sizes[*c] > 0)
+            .map(|c| self.atoms_of(c))
+            .collect();
+        for node in self.nodes().into_iter().chain((0..self.groups.len()).map(Node::Group)) {
             let units = match node {
                 Node::Own(u) => vec![u],
                 Node::Subtree(u) => self.subtree(u),
+                Node::Group(g) => self.groups[g].clone(),
             };
             for v in 0..self.vv() {
                 let per_month: Vec<Vec<usize>> = (1..=12).map(|m| self.atoms_at(&units, m..=m, v)).collect();
@@ -309,7 +340,7 @@ impl Pattern {
                         if n >= self.k {
                             break;
                         }
-                        if n > 0 && determined(&atoms, &mut basis) {
+                        if n > 0 {
                             out.push(atoms.clone());
                         }
                     }
@@ -361,11 +392,12 @@ impl Pattern {
             }
         }
         let vv = input.values + 1;
-        let cells = 2 * units * TIMES * vv;
+        let cells = (2 * units + input.groups.len()) * TIMES * vv;
         let mut pattern = Pattern {
             units,
             values: input.values,
             children,
+            groups: input.groups,
             k: input.k,
             sizes: vec![0; cells],
             hidden: vec![None; cells],
@@ -377,6 +409,10 @@ impl Pattern {
             if pattern.valid(c) {
                 pattern.sizes[c] = pattern.atoms_of(c).iter().map(|a| pattern.atoms[*a]).sum();
             }
+        }
+        // Withheld until `decide_former` decides them.
+        for c in 2 * units * TIMES * vv..cells {
+            pattern.hidden[c] = Some(Reason::ProtectsAnother);
         }
         for c in 0..cells {
             if !pattern.valid(c) {
@@ -427,11 +463,50 @@ impl Pattern {
         pattern
     }
 
+    /// What deciding former subtrees needs from this lattice once its own cells are decided.
+    fn former(&mut self) -> Former {
+        for g in 0..self.groups.len() {
+            for t in 0..TIMES {
+                for v in 0..self.vv() {
+                    let c = self.cell(Node::Group(g), t, v);
+                    self.sizes[c] = self.atoms_of(c).iter().map(|a| self.atoms[*a]).sum();
+                }
+            }
+        }
+        let relations = self.relations();
+        let (var, mut basis) =
+            self.shown_span(&relations).unwrap_or_else(|| (vec![usize::MAX; self.atoms.len()], Basis::new(0)));
+        let mut state = Former { var, basis: Basis::new(0), secrets: Vec::new() };
+        state.secrets = self
+            .protected()
+            .iter()
+            .map(|atoms| basis.remainder(&state.project(atoms)))
+            .filter(|r| !r.is_empty())
+            .collect();
+        state.basis = basis;
+        state
+    }
+
+    /// The equation a former subtree's cell adds to what is shown (normalised), or None when
+    /// what is shown determines it already.
+    fn former_row(&self, state: &mut Former, g: usize, t: usize, v: usize) -> Option<Vec<(usize, u64)>> {
+        let atoms = self.atoms_of(self.cell(Node::Group(g), t, v));
+        let rest = state.basis.remainder(&state.project(&atoms));
+        let inv = inverse(rest.first()?.1);
+        Some(rest.iter().map(|(col, x)| (*col, mul(*x, inv))).collect())
+    }
+
+    fn set_former(&mut self, g: usize, t: usize, v: usize, decision: Option<Reason>) {
+        let c = self.cell(Node::Group(g), t, v);
+        self.hidden[c] = decision;
+    }
+
     /// Per unit (lattice index): its cells with responses (subtree and own, every time and
     /// value), those hidden under k, and those hidden to protect another group.
     pub fn hidden_by_unit(&self) -> Vec<[usize; 3]> {
         let mut out = vec![[0; 3]; self.units];
-        for c in (0..self.sizes.len()).filter(|c| self.valid(*c) && self.sizes[*c] > 0) {
+        let unit_cells = 2 * self.units * TIMES * self.vv();
+        for c in (0..unit_cells).filter(|c| self.valid(*c) && self.sizes[*c] > 0) {
             let u = c / self.vv() / TIMES / 2;
             out[u][0] += 1;
             match self.hidden[c] {
@@ -441,6 +516,103 @@ impl Pattern {
             }
         }
         out
+    }
+}
+
+/// One lattice's shown equations and the remainders of what must stay unknown, while the
+/// cells of former subtrees are decided one by one.
+struct Former {
+    var: Vec<usize>,
+    basis: Basis,
+    secrets: Vec<Vec<(usize, u64)>>,
+}
+
+impl Former {
+    fn project(&self, atoms: &[usize]) -> Vec<usize> {
+        atoms.iter().filter(|a| self.var[**a] != usize::MAX).map(|a| self.var[*a]).collect()
+    }
+
+    /// A secret becomes known exactly when its remainder is a multiple of the new row.
+    fn tells(&self, row: &[(usize, u64)]) -> bool {
+        self.secrets
+            .iter()
+            .any(|s| s.len() == row.len() && s.iter().zip(row).all(|((a, x), (b, y))| a == b && *x == mul(s[0].1, *y)))
+    }
+
+    fn accept(&mut self, row: Vec<(usize, u64)>) {
+        let pivot = row[0].0;
+        for s in self.secrets.iter_mut() {
+            if let Ok(i) = s.binary_search_by_key(&pivot, |(col, _)| *col) {
+                let f = s[i].1;
+                *s = subtract(s, f, &row);
+            }
+        }
+        self.secrets.retain(|s| !s.is_empty());
+        self.basis.rows[pivot] = Some(row);
+    }
+}
+
+/// Decides the cells of former subtrees (the tree "as at" a day before a restructuring) once
+/// every lattice of the year has decided its own cells: `none`, without a dimension, and
+/// `dims`, one per dimension. Cell by cell, years first, a cell is shown when it is empty or
+/// has k responses and, added to what is shown, lets no reader work out anything protected
+/// (exact elimination again, kept incremental); its "all" cell must tell nothing in any of
+/// the lattices, since each reads it. Today's cells never change for it: an "as at" reader
+/// costs today's readers nothing.
+pub fn decide_former(none: &mut Pattern, dims: &mut [Pattern]) {
+    if none.groups.is_empty() {
+        return;
+    }
+    let mut states: Vec<Former> = std::iter::once(none.former()).chain(dims.iter_mut().map(Pattern::former)).collect();
+    let k = none.k;
+    for t in 0..TIMES {
+        for g in 0..none.groups.len() {
+            let n = none.sizes[none.cell(Node::Group(g), t, 0)];
+            let decision = if n > 0 && n < k {
+                Some(Reason::UnderK)
+            } else {
+                let mut rows = vec![none.former_row(&mut states[0], g, t, 0)];
+                for (i, p) in dims.iter().enumerate() {
+                    rows.push(p.former_row(&mut states[i + 1], g, t, 0));
+                }
+                if rows.iter().zip(&states).any(|(r, s)| r.as_ref().is_some_and(|r| s.tells(r))) {
+                    Some(Reason::ProtectsAnother)
+                } else {
+                    for (row, state) in rows.into_iter().zip(states.iter_mut()) {
+                        if let Some(row) = row {
+                            state.accept(row);
+                        }
+                    }
+                    None
+                }
+            };
+            none.set_former(g, t, 0, decision);
+            for p in dims.iter_mut() {
+                p.set_former(g, t, 0, decision);
+            }
+        }
+    }
+    for (p, state) in dims.iter_mut().zip(states.iter_mut().skip(1)) {
+        for t in 0..TIMES {
+            for g in 0..p.groups.len() {
+                for v in 1..p.vv() {
+                    let n = p.sizes[p.cell(Node::Group(g), t, v)];
+                    let decision = if n > 0 && n < k {
+                        Some(Reason::UnderK)
+                    } else {
+                        match p.former_row(state, g, t, v) {
+                            Some(row) if state.tells(&row) => Some(Reason::ProtectsAnother),
+                            Some(row) => {
+                                state.accept(row);
+                                None
+                            }
+                            None => None,
+                        }
+                    };
+                    p.set_former(g, t, v, decision);
+                }
+            }
+        }
     }
 }
 
@@ -519,6 +691,19 @@ impl Basis {
         }
     }
 
+    /// The remainder of a 0/1 vector once reduced: sorted (column, value), without zeros;
+    /// its columns are pivots of no row.
+    fn remainder(&mut self, ones: &[usize]) -> Vec<(usize, u64)> {
+        let left = self.reduce(ones);
+        let mut out: Vec<(usize, u64)> =
+            left.iter().filter(|c| self.scratch[**c] != 0).map(|c| (*c, self.scratch[*c])).collect();
+        for c in left {
+            self.scratch[c] = 0;
+        }
+        out.sort_unstable();
+        out
+    }
+
     fn determines(&mut self, ones: &[usize]) -> bool {
         let left = self.reduce(ones);
         let zero = left.iter().all(|c| self.scratch[*c] == 0);
@@ -527,6 +712,38 @@ impl Basis {
         }
         zero
     }
+}
+
+/// `a − f·b` for sorted sparse vectors over GF(p), without zeros.
+fn subtract(a: &[(usize, u64)], f: u64, b: &[(usize, u64)]) -> Vec<(usize, u64)> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let (col, x) = match (a.get(i), b.get(j)) {
+            (Some(&(ca, xa)), Some(&(cb, xb))) if ca == cb => {
+                i += 1;
+                j += 1;
+                (ca, (xa + P - mul(f, xb)) % P)
+            }
+            (Some(&(ca, xa)), Some(&(cb, _))) if ca < cb => {
+                i += 1;
+                (ca, xa)
+            }
+            (Some(&(ca, xa)), None) => {
+                i += 1;
+                (ca, xa)
+            }
+            (_, Some(&(cb, xb))) => {
+                j += 1;
+                (cb, (P - mul(f, xb)) % P)
+            }
+            (None, None) => break,
+        };
+        if x != 0 {
+            out.push((col, x));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -75,6 +75,8 @@ pub struct Decided {
     units: HashMap<i32, usize>,
     /// The dimension's values, in lattice order (value i is lattice value i + 1).
     values: Vec<String>,
+    /// Every node by the set of units it adds up (sorted lattice indices).
+    nodes: HashMap<Vec<usize>, Node>,
 }
 
 impl Decided {
@@ -154,6 +156,42 @@ pub fn lattice_time(p: &Period) -> Option<(i32, usize)> {
     Some((p.from.year(), t))
 }
 
+/// The lattice's nodes by the units they add up: today's subtrees and own responses, and
+/// the subtrees of the tree as it stood the day before each restructuring that are none of
+/// those (the groups an "as at" reader sees).
+fn nodes_of(
+    tree: &UnitTree,
+    ids: &[i32],
+    index: &HashMap<i32, usize>,
+    parent: &[Option<usize>],
+) -> (HashMap<Vec<usize>, Node>, Vec<Vec<usize>>) {
+    let set = |units: Vec<i32>| {
+        let mut v: Vec<usize> = units.iter().filter_map(|id| index.get(id).copied()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let mut nodes = HashMap::new();
+    for (i, id) in ids.iter().enumerate() {
+        nodes.insert(set(tree.subtree(*id)), Node::Subtree(i));
+        if parent.contains(&Some(i)) {
+            nodes.entry(vec![i]).or_insert(Node::Own(i));
+        }
+    }
+    let mut groups = Vec::new();
+    for day in tree.snapshot_days() {
+        let then = tree.as_at(day);
+        for id in ids.iter().filter(|id| then.existed(**id)) {
+            let units = set(then.subtree(*id));
+            if !units.is_empty() && !nodes.contains_key(&units) {
+                nodes.insert(units.clone(), Node::Group(groups.len()));
+                groups.push(units);
+            }
+        }
+    }
+    (nodes, groups)
+}
+
 /// The top of the tree that holds `unit_id`.
 pub fn root_of(tree: &UnitTree, unit_id: i32) -> i32 {
     let mut id = unit_id;
@@ -185,6 +223,11 @@ impl Publisher {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         ids.hash(&mut hasher);
         parent.hash(&mut hasher);
+        // Former trees (for "as at" readers) change with validity and history.
+        for id in &ids {
+            tree.get(*id).map(|u| (u.valid_from, u.valid_to)).hash(&mut hasher);
+        }
+        tree.snapshot_days().hash(&mut hasher);
         tallies::year_totals(db, form, &ids, year).await?.hash(&mut hasher);
         let fingerprint = hasher.finish();
         let key = Key { root, form: form.to_string(), year, k, dim: dim.map(dim_key) };
@@ -193,40 +236,86 @@ impl Publisher {
         {
             return Ok(d.clone());
         }
-        let counts = tallies::month_counts(db, form, &ids, year, dim).await?;
-        let mut values: Vec<String> = counts.iter().map(|(_, _, v, _)| v.clone()).collect();
-        values.sort();
-        values.dedup();
-        if dim.is_none() {
-            values.clear();
-        }
-        // A dimension's lattice keeps the "all" cells as the lattice without one decided.
-        let all = match dim {
-            Some(_) => Some(Box::pin(self.decided(db, tree, root, form, year, k, None)).await?),
-            None => None,
+        let (nodes, groups) = nodes_of(tree, &ids, &index, &parent);
+        let cached = |d: Option<Dim>, pattern: Pattern, values: Vec<String>| {
+            if pattern.unresolved > 0 {
+                tracing::warn!(unresolved = pattern.unresolved, "publication audit left groups it could not protect");
+            }
+            let decided = Arc::new(Decided { pattern, units: index.clone(), values, nodes: nodes.clone() });
+            let mut cache = self.cache.lock().map_err(|_| DbErr::Custom("gate cache poisoned".into()))?;
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            let key = Key { root, form: form.to_string(), year, k, dim: d.map(dim_key) };
+            cache.insert(key, (fingerprint, decided.clone()));
+            Ok::<_, DbErr>(decided)
         };
-        let mut input = Input::new(parent, values.len(), k);
-        for (unit, month, value, n) in &counts {
-            let (Some(u), Some(v)) =
-                (index.get(unit), if dim.is_some() { values.binary_search(value).ok() } else { Some(0) })
-            else {
-                continue;
+        let read = |d: Option<Dim>| input(db, form, &ids, &index, &parent, &groups, year, k, d);
+        if groups.is_empty() {
+            // A dimension's lattice keeps the "all" cells as the lattice without one decided.
+            let all = match dim {
+                Some(_) => Some(Box::pin(self.decided(db, tree, root, form, year, k, None)).await?),
+                None => None,
             };
-            let a = input.atom(*u, *month, v);
-            input.atoms[a] += n;
+            let (input, values) = read(dim).await?;
+            return cached(dim, Pattern::decide_all(input, all.as_ref().map(|d| &d.pattern)), values);
         }
-        let pattern = Pattern::decide_all(input, all.as_ref().map(|d| &d.pattern));
-        if pattern.unresolved > 0 {
-            tracing::warn!(unresolved = pattern.unresolved, "publication audit left groups it could not protect");
+        // Former subtrees' "all" cells are read by every lattice of the year: all four are
+        // decided together, then the former subtrees across them.
+        let (input, none_values) = read(None).await?;
+        let mut none = Pattern::decide_all(input, None);
+        let mut patterns = Vec::new();
+        let mut values = Vec::new();
+        for d in [Dim::RespondentType, Dim::Channel, Dim::Service] {
+            let (input, v) = read(Some(d)).await?;
+            patterns.push(Pattern::decide_all(input, Some(&none)));
+            values.push((d, v));
         }
-        let decided = Arc::new(Decided { pattern, units: index, values });
-        let mut cache = self.cache.lock().map_err(|_| DbErr::Custom("gate cache poisoned".into()))?;
-        if cache.len() > 10_000 {
-            cache.clear();
+        lattice::decide_former(&mut none, &mut patterns);
+        let mut asked = cached(None, none, none_values)?;
+        for (pattern, (d, v)) in patterns.into_iter().zip(values) {
+            let decided = cached(Some(d), pattern, v)?;
+            if dim.is_some_and(|x| dim_key(x) == dim_key(d)) {
+                asked = decided;
+            }
         }
-        cache.insert(key, (fingerprint, decided.clone()));
-        Ok(decided)
+        Ok(asked)
     }
+}
+
+/// One lattice's input: the tree, former subtrees and the year's counts by unit, month and
+/// the dimension's value, with the values in order.
+#[allow(clippy::too_many_arguments)]
+async fn input(
+    db: &impl sea_orm::ConnectionTrait,
+    form: &str,
+    ids: &[i32],
+    index: &HashMap<i32, usize>,
+    parent: &[Option<usize>],
+    groups: &[Vec<usize>],
+    year: i32,
+    k: u64,
+    dim: Option<Dim>,
+) -> Result<(Input, Vec<String>), DbErr> {
+    let counts = tallies::month_counts(db, form, ids, year, dim).await?;
+    let mut values: Vec<String> = counts.iter().map(|(_, _, v, _)| v.clone()).collect();
+    values.sort();
+    values.dedup();
+    if dim.is_none() {
+        values.clear();
+    }
+    let mut input = Input::new(parent.to_vec(), values.len(), k);
+    input.groups = groups.to_vec();
+    for (unit, month, value, n) in &counts {
+        let (Some(u), Some(v)) =
+            (index.get(unit), if dim.is_some() { values.binary_search(value).ok() } else { Some(0) })
+        else {
+            continue;
+        };
+        let a = input.atom(*u, *month, v);
+        input.atoms[a] += n;
+    }
+    Ok((input, values))
 }
 
 /// The gate for one output: a province, form, k and at most one dimension, with the
@@ -295,6 +384,45 @@ impl Gate {
             None => None,
             Some(Reason::UnderK) => Some(Withheld::UnderK),
             Some(Reason::ProtectsAnother) => Some(Withheld::ProtectsAnother),
+        }
+    }
+
+    /// Why the sum of some units' responses (a subtree of the tree as it stood on some day)
+    /// is withheld, or None. A set that is no node of the lattice is withheld.
+    pub fn decide_units(&self, units: &[i32], period: &Period, value: Option<&str>) -> Option<Withheld> {
+        let Some((year, t)) = lattice_time(period) else {
+            return Some(Withheld::ProtectsAnother);
+        };
+        let Some(decided) = self.years.get(&year) else {
+            return Some(Withheld::ProtectsAnother);
+        };
+        let mut set: Vec<usize> = units.iter().filter_map(|id| decided.units.get(id).copied()).collect();
+        set.sort_unstable();
+        set.dedup();
+        let Some(node) = decided.nodes.get(&set).copied().filter(|_| set.len() == units.len()) else {
+            return Some(Withheld::ProtectsAnother);
+        };
+        let v = match value {
+            None => 0,
+            Some(value) => match decided.values.binary_search_by(|x| x.as_str().cmp(value)) {
+                Ok(i) => i + 1,
+                Err(_) => return None,
+            },
+        };
+        match decided.pattern.decide(node, t, v) {
+            None => None,
+            Some(Reason::UnderK) => Some(Withheld::UnderK),
+            Some(Reason::ProtectsAnother) => Some(Withheld::ProtectsAnother),
+        }
+    }
+
+    /// `publish` for the sum of some units (see `decide_units`).
+    pub fn publish_units(&self, figures: &mut Figures, units: &[i32], period: &Period, value: Option<&str>) {
+        if let Some(why) = self.decide_units(units, period, value) {
+            figures.strip();
+            figures.withheld = Some(why);
+        } else if figures.suppressed && figures.n > 0 {
+            figures.withheld = Some(Withheld::UnderK);
         }
     }
 

@@ -16,7 +16,8 @@ pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<unit::Model>, sea_orm:
 }
 
 pub async fn tree(db: &impl ConnectionTrait) -> Result<UnitTree, sea_orm::DbErr> {
-    Ok(UnitTree::new(all(db).await?))
+    let changes = crate::entities::unit_change::Entity::find().all(db).await?;
+    Ok(UnitTree::with_changes(all(db).await?, changes))
 }
 
 /// Looks a unit up by code; a code that cannot be valid is not sent to the database.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::Lang;
-use crate::entities::unit;
+use crate::entities::{unit, unit_change};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -172,9 +172,17 @@ pub struct UnitTree {
     by_id: HashMap<i32, usize>,
     by_code: HashMap<String, usize>,
     children: HashMap<i32, Vec<i32>>,
+    /// Renames, moves and ends, by date: what `as_at` undoes.
+    changes: Vec<unit_change::Model>,
 }
 
 impl UnitTree {
+    /// The tree with its changes, so that `as_at` can show it as it was.
+    pub fn with_changes(units: Vec<unit::Model>, mut changes: Vec<unit_change::Model>) -> UnitTree {
+        changes.sort_by_key(|c| (c.effective, c.id));
+        UnitTree { changes, ..UnitTree::new(units) }
+    }
+
     pub fn new(mut units: Vec<unit::Model>) -> UnitTree {
         units.sort_by(|a, b| a.code.cmp(&b.code));
         let by_id = units.iter().enumerate().map(|(i, u)| (u.id, i)).collect();
@@ -185,7 +193,7 @@ impl UnitTree {
                 children.entry(p).or_default().push(u.id);
             }
         }
-        UnitTree { units, by_id, by_code, children }
+        UnitTree { units, by_id, by_code, children, changes: Vec::new() }
     }
 
     pub fn all(&self) -> &[unit::Model] {
@@ -245,6 +253,78 @@ impl UnitTree {
         out
     }
 
+    /// Days before which the tree looked different: the day before each change, creation
+    /// or end. `as_at` any other day gives the same tree as one of these or as today.
+    pub fn snapshot_days(&self) -> Vec<chrono::NaiveDate> {
+        let mut days: Vec<chrono::NaiveDate> = self
+            .units
+            .iter()
+            .flat_map(|u| [u.valid_from, u.valid_to])
+            .flatten()
+            .chain(self.changes.iter().map(|c| c.effective))
+            .filter_map(|d| d.pred_opt())
+            .collect();
+        days.sort();
+        days.dedup();
+        days
+    }
+
+    /// The tree as it stood on `day`: the units that existed then, with the parents and
+    /// names they had. Responses of units that had already ended count where they counted
+    /// that day (their successor, as today); units created later are in no one's subtree.
+    pub fn as_at(&self, day: chrono::NaiveDate) -> AsAt {
+        let existed = |u: &unit::Model| u.valid_from.is_none_or(|f| f <= day) && u.valid_to.is_none_or(|t| t > day);
+        let ended_before = |u: &unit::Model| u.valid_to.is_some_and(|t| t <= day);
+        // The first move or end after the day undoes the parent; the first rename the name.
+        let mut parent: HashMap<i32, Option<i32>> = HashMap::new();
+        let mut name: HashMap<i32, String> = HashMap::new();
+        let mut changes_of: HashMap<i32, Vec<&unit_change::Model>> = HashMap::new();
+        for c in self.changes.iter().filter(|c| c.effective > day) {
+            changes_of.entry(c.unit_id).or_default().push(c);
+        }
+        for u in self.units.iter().filter(|u| existed(u)) {
+            let later = |kind: &[&str]| {
+                changes_of.get(&u.id).and_then(|list| list.iter().find(|c| kind.contains(&c.change.as_str())))
+            };
+            let p = match later(&["moved", "ended"]) {
+                Some(c) => c.old_value.as_deref().and_then(|code| self.by_code(code)).map(|p| p.id),
+                None => u.parent_id,
+            };
+            parent.insert(u.id, p);
+            name.insert(
+                u.id,
+                later(&["renamed"]).and_then(|c| c.old_value.clone()).unwrap_or_else(|| u.name_vi.clone()),
+            );
+        }
+        // A parent that did not exist that day (inconsistent history) makes a root.
+        let parent: HashMap<i32, Option<i32>> =
+            parent.iter().map(|(id, p)| (*id, p.filter(|p| name.contains_key(p)))).collect();
+        let mut members: HashMap<i32, Vec<i32>> = parent.keys().map(|id| (*id, vec![*id])).collect();
+        for u in self.units.iter().filter(|u| ended_before(u)) {
+            // Up through units that had ended too, to the one that held its responses.
+            let mut at = u.parent_id;
+            for _ in 0..=self.units.len() {
+                match at.and_then(|id| self.get(id)) {
+                    Some(p) if ended_before(p) => at = p.parent_id,
+                    _ => break,
+                }
+            }
+            if let Some(list) = at.and_then(|id| members.get_mut(&id)) {
+                list.push(u.id);
+            }
+        }
+        let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+        for (id, p) in &parent {
+            if let Some(p) = p {
+                children.entry(*p).or_default().push(*id);
+            }
+        }
+        for list in children.values_mut() {
+            list.sort_by_key(|id| self.get(*id).map(|u| u.code.clone()));
+        }
+        AsAt { day, parent, name, members, children }
+    }
+
     /// True when `id` is `ancestor` or lies below it.
     pub fn is_within(&self, id: i32, ancestor: i32) -> bool {
         let mut current = Some(id);
@@ -277,6 +357,60 @@ impl UnitTree {
             }
         }
         all_forms.to_vec()
+    }
+}
+
+/// The tree as it stood on a day (see `UnitTree::as_at`).
+#[derive(Clone, Debug)]
+pub struct AsAt {
+    pub day: chrono::NaiveDate,
+    parent: HashMap<i32, Option<i32>>,
+    name: HashMap<i32, String>,
+    /// A unit and the units already ended into it that day.
+    members: HashMap<i32, Vec<i32>>,
+    children: HashMap<i32, Vec<i32>>,
+}
+
+impl AsAt {
+    /// Whether the unit existed that day.
+    pub fn existed(&self, id: i32) -> bool {
+        self.parent.contains_key(&id)
+    }
+
+    pub fn parent(&self, id: i32) -> Option<i32> {
+        self.parent.get(&id).copied().flatten()
+    }
+
+    pub fn name(&self, id: i32) -> Option<&str> {
+        self.name.get(&id).map(String::as_str)
+    }
+
+    pub fn children(&self, id: i32) -> &[i32] {
+        self.children.get(&id).map_or(&[], Vec::as_slice)
+    }
+
+    /// The unit and the units below it that day, each followed by those below it (the
+    /// order of an indented list).
+    pub fn units_below(&self, id: i32) -> Vec<i32> {
+        if !self.existed(id) {
+            return vec![];
+        }
+        let mut out = Vec::new();
+        let mut stack = vec![id];
+        while let Some(u) = stack.pop() {
+            if out.len() > self.parent.len() {
+                break; // a cycle in an inconsistent history
+            }
+            out.push(u);
+            stack.extend(self.children(u).iter().rev());
+        }
+        out
+    }
+
+    /// Every unit whose responses made up the unit's figures that day: those below it and
+    /// those already ended into any of them.
+    pub fn subtree(&self, id: i32) -> Vec<i32> {
+        self.units_below(id).iter().flat_map(|u| self.members.get(u).cloned().unwrap_or_default()).collect()
     }
 }
 

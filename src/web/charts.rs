@@ -172,8 +172,9 @@ fn grid(floor: f64) -> Vec<f64> {
     (0..=10).map(|j| 100.0 - step * f64::from(j)).take_while(|v| *v >= floor - 1e-9).collect()
 }
 
-/// A line over periods, with gaps (and their marks) where a period has no value.
-pub fn line(title: &str, points: &[Point]) -> Markup {
+/// A line over periods, with gaps (and their marks) where a period has no value, and a
+/// dashed rule before each point in `breaks` (where the series changes what it adds up).
+pub fn line(title: &str, points: &[Point], breaks: &[usize]) -> Markup {
     let (left, right, top, height) = (26.0, 4.0, 20.0, 190.0);
     let bottom = height - 38.0;
     let inset = 13.0;
@@ -227,6 +228,10 @@ pub fn line(title: &str, points: &[Point]) -> Markup {
             @for v in grid(floor) {
                 line x1=(left) x2=(WIDTH - right) y1=(y(v)) y2=(y(v)) stroke="#d0d5db" stroke-width="1" {}
                 text x=(left - 3.0) y=(y(v) + 4.0) font-size=(SMALL) text-anchor="end" fill="#333" { (v) }
+            }
+            @for i in breaks.iter().filter(|i| **i < points.len()) {
+                @let bx = if *i == 0 { x(0) - inset / 2.0 } else { (x(*i) + x(i - 1)) / 2.0 };
+                line x1=(bx) x2=(bx) y1=(top - 6.0) y2=(bottom) stroke="#b07a00" stroke-width="1.5" stroke-dasharray="4 3" data-break=(points[*i].label) {}
             }
             path d=(path) fill="none" stroke=(BAR) stroke-width="2.5" {}
             @for (i, p) in points.iter().enumerate() {

@@ -138,6 +138,8 @@ const FIGURES: &[(&str, Route)] = &[
             "/api/v1/exports/indices.json?within={unit}&period={period}",
             "/api/v1/exports/indices.xlsx?within={unit}&period={period}",
             "/api/v1/exports/indices.json?within={unit}&period={period}&respondent_type=citizen",
+            "/api/v1/exports/indices.json?within={unit}&period={period}&as_at=2025-06-30",
+            "/api/v1/exports/indices.csv?within={unit}&period={period}&as_at=2025-06-30&respondent_type=citizen",
         ]),
     ),
     (
@@ -164,6 +166,7 @@ const FIGURES: &[(&str, Route)] = &[
         Route::Figures(&[
             "/console/units/{unit}?period={period}",
             "/console/units/{unit}?period={period}&respondent_type=citizen",
+            "/console/units/{unit}?period={period}&as_at=2025-06-30",
         ]),
     ),
     ("/console/units/{unit_code}/report", Route::Figures(&["/console/units/{unit}/report?period={period}"])),

@@ -233,3 +233,126 @@ async fn the_demo_is_da_nang_with_quang_nams_history_flowing_into_it() {
     let page = console.get(app.url(&format!("/console/rankings?period={this_year}&level=ward"))).send().await.unwrap();
     assert!(page.text().await.unwrap().contains("so với các đơn vị tiền thân"), "the console says how it compares");
 }
+
+/// The indices table's rows as (unit, name, parent, n, index, withheld), sorted.
+async fn table(app: &TestApp, token: &str, query: &str) -> Vec<(String, String, Value, Value, Value, Value)> {
+    let res = app.get_as(&format!("/api/v1/exports/indices.json?{query}"), token).await;
+    assert_eq!(res.status(), 200, "{query}");
+    let body: Value = res.json().await.unwrap();
+    let mut rows: Vec<_> = body["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            let s = |k: &str| u[k].as_str().unwrap_or_default().to_string();
+            (s("unit"), s("name"), u["parent"].clone(), u["n"].clone(), u["index"].clone(), u["withheld"].clone())
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows
+}
+
+#[tokio::test]
+async fn the_tree_as_at_a_day_before_the_merger_is_the_tree_as_it_was() {
+    let app = spawn_app().await;
+    app.import_reference().await;
+    let analyst = app.login_as(Role::Analyst, None).await;
+    let before = table(&app, &analyst, "within=QNM&period=2024").await;
+    assert_eq!(before.len(), 9, "{before:#?}");
+    restructure(&app, MERGER, false).await.unwrap();
+
+    // The day before: the same units, names, parents and figures as before the plan (the
+    // district adds up its communes again, Minh An has its old name and parent).
+    let then = table(&app, &analyst, "within=QNM&period=2024&as_at=2025-06-30").await;
+    assert_eq!(then, before, "the tree as at 30 June 2025 is the tree as it was");
+    let minh_an = then.iter().find(|r| r.0 == "QNM.HA.MA").unwrap();
+    assert_eq!((minh_an.1.as_str(), &minh_an.2), ("Phường Minh An", &json!("QNM.HA")));
+    // Any earlier day gives the same tree; today's tree has the wards and not the district's sum.
+    assert_eq!(table(&app, &analyst, "within=QNM&period=2024&as_at=2020-01-01").await, before);
+    let now = table(&app, &analyst, "within=QNM&period=2024").await;
+    let tk_now = now.iter().find(|r| r.0 == "QNM.TK").map(|r| r.3.clone());
+    let tk_then = then.iter().find(|r| r.0 == "QNM.TK").map(|r| r.3.clone());
+    assert_ne!(tk_now, tk_then, "today the ended district holds only its own office's responses");
+    let later = table(&app, &analyst, "within=QNM&period=2024&as_at=2025-07-01").await;
+    let codes: Vec<&str> = later.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(codes, ["QNM", "QNM.HA.MA", "QNM.HUONGTRA", "QNM.SNV", "QNM.TAMKY"], "only what existed that day");
+
+    // The file says which tree it is; a unit that did not exist that day, or a bad day, is refused.
+    let res = app.get_as("/api/v1/exports/indices.csv?within=QNM&period=2024&as_at=2025-06-30", &analyst).await;
+    assert!(res.headers()["content-disposition"].to_str().unwrap().contains("as-at-2025-06-30"));
+    for bad in ["within=QNM.HUONGTRA&as_at=2025-06-30", "within=QNM&as_at=30/06/2025", "within=QNM&as_at=2025-02-30"] {
+        let res = app.get_as(&format!("/api/v1/exports/indices.json?period=2024&{bad}"), &analyst).await;
+        assert!(error_body(res, 422, "validation_failed").await["fields"]["as_at"].is_array(), "{bad}");
+    }
+
+    // A unit manager of a ward sees no former unit that held communes now elsewhere.
+    let ward = app.login_as(Role::UnitManager, Some("QNM.HUONGTRA")).await;
+    let res = app.get_as("/api/v1/exports/indices.json?within=QNM.TK&period=2024&as_at=2025-06-30", &ward).await;
+    assert_eq!(res.status(), 403, "the ended district is not the ward's");
+
+    // The trend of the new ward marks the merger, and the console draws it.
+    let trend: Value = app.get_as("/api/v1/trends?unit=QNM.HUONGTRA&period=2025", &analyst).await.json().await.unwrap();
+    let changes = trend["changes"].as_array().unwrap();
+    let kinds: Vec<(&str, &str)> =
+        changes.iter().map(|c| (c["change"].as_str().unwrap(), c["effective"].as_str().unwrap())).collect();
+    assert_eq!(kinds, [("merged_in", "2025-07-01"), ("merged_in", "2025-07-01"), ("created", "2025-07-01")]);
+    let none: Value = app.get_as("/api/v1/trends?unit=QNM.HUONGTRA&period=2024", &analyst).await.json().await.unwrap();
+    assert_eq!(none["changes"], json!([]), "no change within 2024");
+    let (console, _) = crate::helpers::console_client(&app, Role::Analyst, None).await;
+    let page = console.get(app.url("/console/units/QNM.HUONGTRA?period=2025")).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    assert!(html.contains("data-break=\"2025-07\""), "a rule before July 2025");
+    assert!(html.contains("01/07/2025: Phường Hòa Hương (QNM.TK.HH), Xã Tam Thăng (QNM.TK.TT) sáp nhập vào"), "{html}");
+    // The ended district's page shows it as it stood on its last day, with its communes.
+    let page = console.get(app.url("/console/units/QNM.TK?period=2024")).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Như tại ngày 30/06/2025") && html.contains("QNM.TK.AM"), "{html}");
+    let n_then = tk_then.unwrap().as_u64().unwrap();
+    assert!(html.contains(&format!("<td class=\"num\">{n_then}</td>")), "the district's 2024 as it was: {n_then}");
+}
+
+/// What a province analyst sees of the merger in the demo, in Chromium on a phone (390 px)
+/// and a desk screen (1366 px): a merged ward's page (the trend marked where its
+/// predecessors end, its history), the ended province of Quảng Nam as it stood on its last
+/// day, and the city's rankings against the predecessors. Screenshots in
+/// `target/screenshots/lineage`.
+#[tokio::test]
+async fn the_lineage_pages_read_well_on_a_phone_and_a_desk_screen() {
+    if crate::browser::skipped() {
+        return;
+    }
+    let app = crate::helpers::spawn_app_with(|s| s.cookie_secure = false).await;
+    sipas::demo::seed(&app.state, 3000, 11).await.unwrap();
+    let email = format!("analyst-{}@sonoivu.danang.gov.vn", uuid::Uuid::new_v4().simple());
+    let hash = sipas::auth::hash_password(crate::helpers::PASSWORD).unwrap();
+    sipas::store::users::insert(&app.db, &email, hash, Role::Analyst, None).await.unwrap();
+    let config = json!({
+        "base": app.address,
+        "email": email,
+        "password": crate::helpers::PASSWORD,
+        "out": crate::browser::screenshots("lineage"),
+        "widths": [390, 1366],
+        "pages": [
+            ["merged-ward", "/console/units/DN.TAMKY?period=2025"],
+            ["former-province", "/console/units/QNM?period=2024"],
+            ["city-as-at", "/console/units/DN?period=2024&as_at=2025-06-30"],
+        ],
+        "expect": {
+            "merged-ward": ["Lịch sử đơn vị", "┆ 01/07/2025:", "sáp nhập vào; số liệu trước đó cộng các đơn vị tiền thân"],
+            "former-province": ["Đơn vị này đã kết thúc từ ngày 01/07/2025", "Như tại ngày 30/06/2025", "Thành phố Tam Kỳ"],
+            "city-as-at": ["Như tại ngày 30/06/2025", "Quận Hải Châu"],
+        },
+    });
+    let (ok, stdout) = crate::browser::node(&["console-charts.mjs", &config.to_string()]).await;
+    let results: Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}")).unwrap_or(json!({}));
+    let failed: Vec<&Value> =
+        results["steps"].as_array().map(|s| s.iter().filter(|s| s["ok"] != true).collect()).unwrap_or_default();
+    for s in &failed {
+        println!("FAILED {}: {}", s["name"], s["detail"]);
+    }
+    println!("screenshots in {}", config["out"]);
+    assert!(ok && failed.is_empty(), "{} browser steps failed", failed.len());
+    for (page, violations) in results["axe"].as_object().unwrap() {
+        assert_eq!(violations.as_array().unwrap().len(), 0, "axe on {page}: {violations}");
+    }
+}

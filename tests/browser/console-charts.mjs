@@ -3,7 +3,9 @@
 // Usage: node console-charts.mjs CONFIG_JSON
 //   { "base": "http://127.0.0.1:PORT", "email": "...", "password": "...", "out": "DIR",
 //     "pages": [["overview", "/console?period=2024"], ...], "report": "/console/units/X/report?period=2024",
-//     "footer": ["Phường An Mỹ", "01/01/2024 – 31/12/2024"] }
+//     "footer": ["Phường An Mỹ", "01/01/2024 – 31/12/2024"],
+//     "widths": [390, 1366] (default: 320, 360, 390), "expect": {"overview": ["text the page shows"]} }
+//   Without "report", no PDF is printed.
 // Prints one JSON line: { steps: [{name, ok, detail}], axe: {page: [violations]}, pdf: {pages, text} }.
 import { axeSource, launch } from './common.mjs';
 import { execFileSync } from 'node:child_process';
@@ -78,8 +80,9 @@ async function signIn(page) {
   await Promise.all([page.waitForURL(/\/console$/), page.click('button[type=submit]')]);
 }
 
-for (const width of [320, 360, 390]) {
-  const context = await browser.newContext({ viewport: { width, height: 800 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+for (const width of config.widths || [320, 360, 390]) {
+  const phone = width < 800;
+  const context = await browser.newContext({ viewport: { width, height: 800 }, isMobile: phone, hasTouch: phone, deviceScaleFactor: phone ? 2 : 1 });
   const page = await context.newPage();
   await signIn(page);
   for (const [label, path] of config.pages) {
@@ -99,14 +102,17 @@ for (const width of [320, 360, 390]) {
       step(`${name}: smallest label at least 10 px`, c.smallest >= 10, `${c.smallest.toFixed(1)} px over ${c.texts} labels`);
     }
     await page.screenshot({ path: `${out}/${label}-${width}.png`, fullPage: true });
-    if (width === 320 || width === 390) await axe(page, `${label} at ${width} px`);
+    if (width === 320 || width === 390 || !phone) await axe(page, `${label} at ${width} px`);
+    for (const want of (config.expect || {})[label] || []) {
+      step(`${at} shows "${want}"`, (await page.textContent('main')).includes(want));
+    }
   }
   await context.close();
 }
 
 // The printed report: Chromium's own PDF, its text page by page (pdftotext) and PNGs of the
 // pages (pdftoppm) to look at.
-{
+if (config.report) {
   const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
   const page = await context.newPage();
   await signIn(page);

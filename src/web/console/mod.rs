@@ -54,6 +54,8 @@ button,.button{font:inherit;padding:.4rem .9rem;border-radius:4px;border:1px sol
 .error{background:#fdecea;border:1px solid #b3261e;color:#7a1711;border-radius:6px;padding:.5rem .8rem}\
 .ok{background:#e7f4ea;border:1px solid #2e7d32;border-radius:6px;padding:.5rem .8rem}\
 .supp{color:#555;font-style:italic}\
+.notice{background:#fff4d6;border-left:4px solid #b07a00;padding:.5rem .8rem}\
+td.d1{padding-left:1.4em}td.d2{padding-left:2.6em}td.d3{padding-left:3.8em}td.d4{padding-left:5em}\
 tr.lead td{border-bottom:0}tr.sub td{padding-top:0;font-size:.85rem}tr.sub ul{margin:.1rem 0 0;padding-left:1.1rem}\
 .chartbox{max-width:30rem}\
 svg.chart{display:block;width:100%;height:auto;background:#fff;border:1px solid #d8dde3;border-radius:8px;margin:.4rem 0;font-family:inherit}\

@@ -26,6 +26,19 @@ pub struct PageQuery {
     #[serde(flatten)]
     common: Common,
     level: Option<String>,
+    /// A unit's page: also list the units below it as they stood on this day.
+    as_at: Option<String>,
+}
+
+fn parse_as_at(value: Option<&str>) -> Result<Option<chrono::NaiveDate>, ApiError> {
+    match value.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map(Some).map_err(|_| {
+            let mut fields = FieldErrors::new();
+            crate::publish::query::add(&mut fields, "as_at", "must be a date, YYYY-MM-DD");
+            ApiError::validation(fields)
+        }),
+    }
 }
 
 /// The filter bar: form, period, respondent type, channel and field.
@@ -173,6 +186,30 @@ fn trend_chart(c: &Console, trend: &report::Trend) -> Markup {
         .iter()
         .map(|p| Point { label: p.period.clone(), value: p.index.as_ref().map(|e| e.value), mark: why(p) })
         .collect();
+    // A rule before the first point on or after each change.
+    let mut breaks: Vec<usize> = trend
+        .changes
+        .iter()
+        .filter_map(|ch| trend.points.iter().position(|p| p.to >= ch.effective))
+        .filter(|i| *i > 0)
+        .collect();
+    breaks.dedup();
+    // Changes of one kind on one day in one line (a ward made of five communes).
+    let mut grouped: Vec<(chrono::NaiveDate, &str, String)> = Vec::new();
+    for ch in &trend.changes {
+        let other = match (&ch.name, &ch.unit) {
+            (Some(n), Some(c)) => format!("{n} ({c})"),
+            (Some(n), None) => n.clone(),
+            _ => String::new(),
+        };
+        match grouped.last_mut() {
+            Some((day, change, others)) if *day == ch.effective && *change == ch.change => {
+                others.push_str(", ");
+                others.push_str(&other);
+            }
+            _ => grouped.push((ch.effective, &ch.change, other)),
+        }
+    }
     let missing = |mark: &str| -> Vec<&report::TrendPoint> {
         trend.points.iter().filter(|p| p.index.is_none() && why(p) == mark).collect()
     };
@@ -189,7 +226,10 @@ fn trend_chart(c: &Console, trend: &report::Trend) -> Markup {
         Lang::En => format!("Fewer than {} responses, withheld:", trend.k),
     };
     html! { div.keep {
-        div data-chart="trend" { (charts::line(t(lang, "Diễn biến SIPAS theo tháng", "SIPAS month by month"), &points)) }
+        div data-chart="trend" { (charts::line(t(lang, "Diễn biến SIPAS theo tháng", "SIPAS month by month"), &points, &breaks)) }
+        @if !trend.changes.is_empty() {
+            ul.chart-note data-note="changes" { @for (day, change, others) in &grouped { li { "┆ " (change_line(lang, *day, change, others)) } } }
+        }
         @if points.iter().any(|p| p.value.is_none()) {
             ul.chart-note {
                 @if !none.is_empty() { li { "– " (t(lang, "Không có phiếu:", "No responses:")) " " (months(&none)) } }
@@ -203,6 +243,30 @@ fn trend_chart(c: &Console, trend: &report::Trend) -> Markup {
             }
         }
     } }
+}
+
+/// A restructuring marked on a trend chart, in the reader's language.
+fn change_line(lang: Lang, day: chrono::NaiveDate, change: &str, other: &str) -> String {
+    let date = day.format("%d/%m/%Y");
+    let vi = lang == Lang::Vi;
+    match change {
+        "merged_in" if vi => format!("{date}: {other} sáp nhập vào; số liệu trước đó cộng các đơn vị tiền thân"),
+        "merged_in" => format!("{date}: {other} merged in; figures before add up the predecessors"),
+        "split_from" if vi => format!("{date}: tách ra từ {other}"),
+        "split_from" => format!("{date}: split off {other}"),
+        "merged_into" if vi => format!("{date}: sáp nhập vào {other}"),
+        "merged_into" => format!("{date}: merged into {other}"),
+        "split_into" if vi => format!("{date}: chia tách thành {other}"),
+        "split_into" => format!("{date}: split into {other}"),
+        "renamed" if vi => format!("{date}: đổi tên thành {other}"),
+        "renamed" => format!("{date}: renamed {other}"),
+        "created" if vi => format!("{date}: thành lập"),
+        "created" => format!("{date}: created"),
+        "moved" if vi => format!("{date}: chuyển trực thuộc {other}"),
+        "moved" => format!("{date}: moved under {other}"),
+        _ if vi => format!("{date}: kết thúc"),
+        _ => format!("{date}: ended"),
+    }
 }
 
 /// `/console`: the overview of one's scope (the province, or one's unit).
@@ -486,6 +550,7 @@ async fn unit_view(
 ) -> Result<(String, String, Markup), ApiError> {
     let lang = c.lang;
     let tree = store::units::tree(&state.db).await?;
+    let as_at = parse_as_at(q.as_at.as_deref())?;
     let p = parse(state, c, &tree, Some(code), q.common).await?;
     let unit = p.unit.clone();
     let r = index(state, &tree, &p, &unit, Some(Breakdown::Unit)).await?;
@@ -505,6 +570,21 @@ async fn unit_view(
     let trend = report::trend(&ctx, &p.form, &unit, p.period, false, &p.filters, p.k).await?;
     let comments = crate::publish::comments(&ctx, &p, &unit, 30).await?;
     let history = store::units::history(&state.db, &tree, unit.id).await?;
+    // An ended unit is shown as it stood on its last day unless another day is asked for.
+    let former_day = as_at.or_else(|| unit.valid_to.and_then(|d| d.pred_opt()));
+    let former = match former_day {
+        Some(day) => {
+            let view =
+                report::AsAtView { day, scope: (c.who.role == Role::UnitManager).then_some(c.who.unit_id).flatten() };
+            Some((day, report::unit_table(&ctx, &p.form, &unit, p.period, &p.filters, p.k, Some(view)).await?))
+        }
+        None => None,
+    };
+    let as_at_input = html! {
+        label { (t(lang, "Cây đơn vị tại ngày", "Units as at"))
+            input type="date" name="as_at" value=(as_at.map(|d| d.to_string()).unwrap_or_default());
+        }
+    };
     let levels: Vec<String> = p
         .form
         .form
@@ -539,7 +619,13 @@ async fn unit_view(
     let elements_title = t(lang, "Chỉ số các yếu tố", "Element indices");
     let query = c.path.split_once('?').map_or(String::new(), |(_, q)| format!("?{q}"));
     let body = html! {
-        @if !printable { (filters(c, state, &format!("/console/units/{}", unit.code), &p, html! {})) }
+        @if !printable { (filters(c, state, &format!("/console/units/{}", unit.code), &p, as_at_input)) }
+        @if let Some(end) = unit.valid_to {
+            p.notice { (t(lang, "Đơn vị này đã kết thúc từ ngày ", "This unit ended on ")) (end.format("%d/%m/%Y"))
+                (t(lang, ". Các số liệu chính bên dưới chỉ gồm phiếu ghi cho chính đơn vị; bảng \"Như tại ngày\" cộng cả các đơn vị trực thuộc lúc đó.",
+                    ". The main figures below are the responses recorded at the unit itself; the \"As at\" table adds up the units that were below it then.")) }
+        }
+        @if let Some((day, rows)) = &former { (former_section(c, &p, *day, rows.as_deref())) }
         p.muted {
             @if let Some(parent) = unit.parent_id.and_then(|id| tree.get(id)) {
                 (t(lang, "Trực thuộc: ", "Part of: ")) a href={ "/console/units/" (parent.code) } { (parent.name_vi) } " · "
@@ -615,6 +701,51 @@ async fn unit_view(
     };
     let period = format!("{} – {}", p.period.from, p.period.to);
     Ok((unit.name_vi.clone(), period, body))
+}
+
+/// The units below a unit as they stood on a day, with what they added up then.
+fn former_section(c: &Console, p: &Parsed, day: chrono::NaiveDate, rows: Option<&[report::UnitFigures]>) -> Markup {
+    let lang = c.lang;
+    let depth = |row: &report::UnitFigures| {
+        let mut d = 0;
+        let mut at = row.parent.clone();
+        while let Some(code) = at.filter(|_| d < 8) {
+            match rows.unwrap_or_default().iter().find(|r| r.unit == code) {
+                Some(r) => {
+                    d += 1;
+                    at = r.parent.clone();
+                }
+                None => break,
+            }
+        }
+        d
+    };
+    html! { div.keep data-section="as-at" {
+        h2 { (t(lang, "Như tại ngày ", "As at ")) (day.format("%d/%m/%Y")) }
+        @match rows {
+            None => p.muted { (t(lang, "Đơn vị chưa tồn tại vào ngày này.", "The unit did not exist on that day.")) },
+            Some(rows) => {
+                p.muted { (t(lang, "Tên, cấp trên và đơn vị trực thuộc như ngày đó; mỗi dòng cộng phiếu của các đơn vị dưới nó lúc đó, trong kỳ đã chọn.",
+                    "Names, parents and units below as they were that day; each row adds up the units below it then, over the chosen period.")) }
+                div.scroll tabindex="0" { table {
+                    thead { tr { th { (t(lang, "Đơn vị", "Unit")) } th.num { (t(lang, "Phiếu", "Responses")) } th.num { "SIPAS" } th.num { (t(lang, "KTC 95%", "95% CI")) } } }
+                    tbody { @for row in rows {
+                        tr {
+                            td class={ "d" (depth(row).min(4)) } {
+                                a href={ "/console/units/" (row.unit) } { (row.name) } " " span.muted { (row.unit) } }
+                            td.num { (row.figures.n) }
+                            @if let Some(e) = &row.figures.index {
+                                td.num { (num(Some(e.value))) }
+                                td.num { (e.ci95.map_or("–".into(), |[a, b]| format!("{a:.1}–{b:.1}"))) }
+                            } @else {
+                                td.num.supp colspan="2" { (withheld_note(lang, row.figures.withheld, p.k)) }
+                            }
+                        }
+                    } }
+                } }
+            }
+        }
+    } }
 }
 
 /// `/console/units/{code}`.
@@ -719,6 +850,8 @@ pub async fn exports(state: web::Data<AppState>, c: Console, q: web::Query<Expor
         // One form per table, a button per format: the unit and period are chosen once.
         form.filters method="get" action="/console/exports/indices.csv" {
             (picker("within"))
+            label { (t(lang, "Cây đơn vị tại ngày (để trống: hiện nay)", "Units as at (empty: today)"))
+                input type="date" name="as_at"; }
             button type="submit" { "CSV" }
             button type="submit" formaction="/console/exports/indices.xlsx" { "Excel (XLSX)" }
             button type="submit" formaction="/console/exports/indices.json" { "JSON" }
