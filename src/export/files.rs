@@ -75,14 +75,7 @@ pub async fn indices_file(
     if !["csv", "xlsx", "json"].contains(&format) {
         return Err(ApiError::NotFound("exports come as csv, xlsx or json".into()));
     }
-    let as_at = match q.as_at.as_deref().filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => Some(chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
-            let mut fields = FieldErrors::new();
-            add(&mut fields, "as_at", "must be a date, YYYY-MM-DD");
-            ApiError::validation(fields)
-        })?),
-    };
+    let as_at = crate::publish::query::parse_as_at(q.as_at.as_deref())?;
     let (p, tree) = parsed(state, who, q, common).await?;
     let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree, publisher: &state.publisher };
     let view = as_at.map(|day| report::AsAtView {

@@ -80,6 +80,22 @@ pub struct Decided {
 }
 
 impl Decided {
+    /// Why a node's cell at a lattice time and a value of the dimension (or all) is withheld.
+    fn answer(&self, node: Node, t: usize, value: Option<&str>) -> Option<Withheld> {
+        let v = match value {
+            None => 0,
+            Some(value) => match self.values.binary_search_by(|x| x.as_str().cmp(value)) {
+                Ok(i) => i + 1,
+                // No response has this value in the year: an empty cell, nothing to hide.
+                Err(_) => return None,
+            },
+        };
+        match self.pattern.decide(node, t, v)? {
+            Reason::UnderK => Some(Withheld::UnderK),
+            Reason::ProtectsAnother => Some(Withheld::ProtectsAnother),
+        }
+    }
+
     pub fn pattern(&self) -> &Pattern {
         &self.pattern
     }
@@ -371,20 +387,8 @@ impl Gate {
         let Some(u) = decided.units.get(&cell.unit_id).copied() else {
             return Some(Withheld::ProtectsAnother);
         };
-        let v = match cell.value {
-            None => 0,
-            Some(value) => match decided.values.binary_search_by(|x| x.as_str().cmp(value)) {
-                Ok(i) => i + 1,
-                // No response has this value in the year: an empty cell, nothing to hide.
-                Err(_) => return None,
-            },
-        };
         let node = if cell.own { Node::Own(u) } else { Node::Subtree(u) };
-        match decided.pattern.decide(node, t, v) {
-            None => None,
-            Some(Reason::UnderK) => Some(Withheld::UnderK),
-            Some(Reason::ProtectsAnother) => Some(Withheld::ProtectsAnother),
-        }
+        decided.answer(node, t, cell.value)
     }
 
     /// Why the sum of some units' responses (a subtree of the tree as it stood on some day)
@@ -402,18 +406,7 @@ impl Gate {
         let Some(node) = decided.nodes.get(&set).copied().filter(|_| set.len() == units.len()) else {
             return Some(Withheld::ProtectsAnother);
         };
-        let v = match value {
-            None => 0,
-            Some(value) => match decided.values.binary_search_by(|x| x.as_str().cmp(value)) {
-                Ok(i) => i + 1,
-                Err(_) => return None,
-            },
-        };
-        match decided.pattern.decide(node, t, v) {
-            None => None,
-            Some(Reason::UnderK) => Some(Withheld::UnderK),
-            Some(Reason::ProtectsAnother) => Some(Withheld::ProtectsAnother),
-        }
+        decided.answer(node, t, value)
     }
 
     /// `publish` for the sum of some units (see `decide_units`).

@@ -71,6 +71,17 @@ pub fn pick_unit(tree: &UnitTree, who: &Principal, code: Option<&str>) -> Result
     Ok(unit.clone())
 }
 
+/// The optional `as_at` day of a table of units in the tree as it stood (empty: today's).
+pub fn parse_as_at(value: Option<&str>) -> Result<Option<NaiveDate>, ApiError> {
+    match value.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => {
+            let mut fields = FieldErrors::new();
+            parse_date(&mut fields, "as_at", s).map(Some).ok_or_else(|| ApiError::validation(fields))
+        }
+    }
+}
+
 fn parse_date(fields: &mut FieldErrors, name: &str, value: &str) -> Option<NaiveDate> {
     let parsed = NaiveDate::parse_from_str(value, "%Y-%m-%d").ok();
     if parsed.is_none() {

@@ -30,17 +30,6 @@ pub struct PageQuery {
     as_at: Option<String>,
 }
 
-fn parse_as_at(value: Option<&str>) -> Result<Option<chrono::NaiveDate>, ApiError> {
-    match value.map(str::trim).filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map(Some).map_err(|_| {
-            let mut fields = FieldErrors::new();
-            crate::publish::query::add(&mut fields, "as_at", "must be a date, YYYY-MM-DD");
-            ApiError::validation(fields)
-        }),
-    }
-}
-
 /// The filter bar: form, period, respondent type, channel and field.
 fn filters(c: &Console, state: &AppState, action: &str, p: &Parsed, extra: Markup) -> Markup {
     let lang = c.lang;
@@ -550,7 +539,7 @@ async fn unit_view(
 ) -> Result<(String, String, Markup), ApiError> {
     let lang = c.lang;
     let tree = store::units::tree(&state.db).await?;
-    let as_at = parse_as_at(q.as_at.as_deref())?;
+    let as_at = crate::publish::query::parse_as_at(q.as_at.as_deref())?;
     let p = parse(state, c, &tree, Some(code), q.common).await?;
     let unit = p.unit.clone();
     let r = index(state, &tree, &p, &unit, Some(Breakdown::Unit)).await?;
