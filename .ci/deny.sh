@@ -13,6 +13,9 @@ deny="$tools/bin/cargo-deny"
 if ! "$deny" deny --version 2>/dev/null | grep -q "$version"; then
   cargo install --quiet --locked cargo-deny --version "$version" --root "$tools"
 fi
+# cargo-deny reads metadata for every target platform offline; a build fetches only this
+# host's crates, so fetch the rest (from crates.io, which CI can reach) first.
+cargo fetch --locked --quiet
 "$deny" deny --offline check licenses bans sources
 
 # Where cargo-deny keeps the default database (named after its URL).
