@@ -20,6 +20,10 @@ pub struct Settings {
     /// `sqlite://sipas.db` (created when missing) or any `postgres://` URL.
     pub database_url: Secret,
     pub max_db_connections: u32,
+    /// Tasks that store submissions (group commit); 0 means one on SQLite, two on PostgreSQL.
+    pub ingest_writers: usize,
+    /// Submissions that may wait for a writer; one more is answered 503 + Retry-After.
+    pub ingest_queue: usize,
     /// Folder of form files; when it does not exist the forms built into the binary are used.
     pub forms_dir: PathBuf,
     /// Where citizens reach the service, for links and QR codes.
@@ -74,6 +78,8 @@ impl Default for Settings {
             port: 8080,
             database_url: Secret("sqlite://sipas.db".into()),
             max_db_connections: 10,
+            ingest_writers: 0,
+            ingest_queue: 2048,
             forms_dir: PathBuf::from("survey-forms"),
             public_base_url: "http://localhost:8080".into(),
             session_idle_minutes: 30,
@@ -150,6 +156,7 @@ impl Settings {
             ": fewer responses than that would single people out",
         );
         at_least("max_db_connections", self.max_db_connections.into(), 1, "");
+        at_least("ingest_queue", i128::try_from(self.ingest_queue).unwrap_or(i128::MAX), 1, "");
         at_least("session_idle_minutes", self.session_idle_minutes.into(), 1, "");
         at_least("session_absolute_hours", self.session_absolute_hours.into(), 1, "");
         at_least("mail_poll_ms", self.mail_poll_ms.into(), 1, "");

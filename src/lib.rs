@@ -26,7 +26,7 @@ pub mod web;
 pub use error::ApiError;
 
 /// The two languages every user-facing string exists in. Vietnamese is the default.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Lang {
     #[default]

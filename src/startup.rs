@@ -40,6 +40,12 @@ pub struct AppState {
     /// The runtime that prepared the state (the main one, not an HTTP worker's): work a
     /// request must not wait for, or be timed by, runs there.
     pub background: tokio::runtime::Handle,
+    /// The unit tree, cached until its generation moves.
+    pub units: Arc<store::units::UnitCache>,
+    /// Survey pages rendered and compressed once (see `web::page_cache`).
+    pub pages: Arc<crate::web::page_cache::PageCache>,
+    /// The queue to the writers that store submissions (group commit).
+    pub writer: store::group_commit::Writer,
     /// `/readyz`'s own connection (see `store::connect_probe`).
     pub probe: DatabaseConnection,
 }
@@ -56,6 +62,13 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
     store::forms::sync(&db, &forms).await?;
     let catalog = Catalog::load(&db).await?;
     let form_secret = Arc::new(store::secrets::get_or_create(&db, "form_token").await?);
+    let writer = store::group_commit::Writer::start(
+        &db,
+        &catalog,
+        settings.ingest_writers,
+        settings.ingest_queue,
+        &tokio::runtime::Handle::current(),
+    );
     Ok(AppState {
         db,
         forms,
@@ -66,6 +79,9 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
         publisher: Arc::default(),
         background: tokio::runtime::Handle::current(),
         probe: store::connect_probe(settings.database_url.expose()).await?,
+        writer,
+        units: Arc::default(),
+        pages: Arc::default(),
         exports: crate::export::permits::ExportPermits::new((settings.max_db_connections / 2) as usize),
     })
 }

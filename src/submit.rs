@@ -53,8 +53,10 @@ pub async fn accept(
     // counts for its successor from the effective date, and the old unit's receipt codes
     // stay valid there. A split unit's citizen chooses among the successors.
     let mut body = std::borrow::Cow::Borrowed(body);
-    // One look-up of the unit named; an ended one is replaced by its successor.
-    let mut found = store::units::by_code(&state.db, &body.unit).await?;
+    // The unit named, from the cached tree (one read of its generation); an ended one is
+    // replaced by its successor.
+    let tree = state.units.tree(&state.db).await?;
+    let mut found = tree.by_code(&body.unit).cloned();
     if let Some(old) = found.as_ref().filter(|u| u.valid_to.is_some()) {
         let problem = match store::units::successor(&state.db, old).await? {
             store::units::Successor::Live(now) => {
@@ -73,15 +75,17 @@ pub async fn accept(
             return Ok(Err(problems));
         }
     }
-    let unit = match &found {
-        Some(u) => Some(store::units::ref_of(&state.db, u, &state.forms).await?),
-        None => None,
-    };
+    let unit = found.map(|u| submission::UnitRef {
+        id: u.id,
+        forms: tree.effective_forms(u.id, &state.forms.ids()),
+        code: u.code,
+        requires_code: u.requires_code,
+    });
     let mut code_units = Vec::new();
     if let Some(u) = &unit
         && body.code.as_deref().is_some_and(|c| !c.trim().is_empty())
     {
-        code_units = store::units::tree(&state.db).await?.lineage(u.id);
+        code_units = tree.lineage(u.id);
     }
     let body = body.as_ref();
     // An enrolled kiosk stands at the counter and needs no receipt code; its cookie, checked
@@ -94,7 +98,7 @@ pub async fn accept(
             // key of the unit's (or an ancestor's) office software is stored, but flagged
             // like a filled honeypot, out of the indices until an administrator accepts it.
             let vouched = match origin.office {
-                Some(office) => store::units::tree(&state.db).await?.is_within(valid.unit_id, office),
+                Some(office) => tree.is_within(valid.unit_id, office),
                 None => false,
             };
             valid.flagged = crate::reach::limits::suspicious(
@@ -104,7 +108,7 @@ pub async fn accept(
                 body.form_token.as_deref(),
                 !vouched,
             );
-            match store::responses::insert(&state.db, &state.catalog, &valid).await {
+            match state.writer.store(valid).await {
                 Err(ApiError::CodeRejected) => {
                     let mut problems = Problems::default();
                     problems.0.push(("code".into(), submission::Problem::CodeUnknown));

@@ -9,6 +9,7 @@ mod m20261127_000003_console;
 mod m20261127_000004_reach;
 mod m20261202_000005_flagged_index;
 mod m20261203_000006_unit_history;
+mod m20261203_000007_generations;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_reach::Migration),
             Box::new(m20261202_000005_flagged_index::Migration),
             Box::new(m20261203_000006_unit_history::Migration),
+            Box::new(m20261203_000007_generations::Migration),
         ]
     }
 }

@@ -3,6 +3,7 @@
 //! `begin_write` and `begin_snapshot`.
 
 pub mod forms;
+pub mod group_commit;
 pub mod responses;
 pub mod secrets;
 pub mod sessions;

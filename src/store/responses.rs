@@ -96,6 +96,66 @@ pub async fn insert(db: &DatabaseConnection, catalog: &Catalog, s: &ValidSubmiss
     existing.map_or_else(|| Err(ApiError::internal("submission key vanished")), |e| replay(e, s))
 }
 
+/// Stores a group of live submissions in one transaction (see `group_commit`): one outcome
+/// per submission, in order, once the transaction committed. `Err` means the group as a
+/// whole failed and nothing of it was stored; the caller then stores them one by one.
+pub async fn insert_group(
+    db: &DatabaseConnection,
+    catalog: &Catalog,
+    subs: &[&ValidSubmission],
+) -> Result<Vec<Result<Stored, ApiError>>, DbErr> {
+    let keys: Vec<String> = subs.iter().map(|s| submission_key(&s.submission_id)).collect();
+    let txn = super::begin_write(db).await?;
+    let mut stored = std::collections::HashMap::new();
+    for chunk in keys.chunks(RESPONSE_ROWS_PER_INSERT) {
+        let found: Vec<(String, Uuid, String)> = response::Entity::find()
+            .select_only()
+            .column(response::Column::SubmissionKey)
+            .column(response::Column::Id)
+            .column(response::Column::BodyHash)
+            .filter(response::Column::SubmissionKey.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        stored.extend(found.into_iter().map(|(key, id, hash)| (key, (id, hash))));
+    }
+    let mut outcomes: Vec<Option<Result<Stored, ApiError>>> = Vec::with_capacity(subs.len());
+    let mut fresh: Vec<(Uuid, &ValidSubmission)> = Vec::new();
+    let mut in_group = std::collections::HashSet::new();
+    let mut twins = Vec::new();
+    for (i, (s, key)) in subs.iter().zip(&keys).enumerate() {
+        if let Some(existing) = stored.get(key) {
+            outcomes.push(Some(replay(existing.clone(), s)));
+            continue;
+        }
+        // The same submission twice in one group (a retry sent while the first was queued):
+        // the later one is answered after the commit, as a retry of the stored first.
+        if !in_group.insert(key.as_str()) {
+            outcomes.push(None);
+            twins.push(i);
+            continue;
+        }
+        if let Some(code_hash) = &s.code_hash
+            && !crate::reach::codes::consume(&txn, code_hash, s.unit_id, &s.code_units, s.survey_date).await?
+        {
+            outcomes.push(Some(Err(ApiError::CodeRejected)));
+            continue;
+        }
+        let id = Uuid::new_v4();
+        fresh.push((id, s));
+        outcomes.push(Some(Ok(Stored::Created(id))));
+    }
+    if !fresh.is_empty() {
+        insert_rows(&txn, &fresh).await?;
+        tallies::add(&txn, &deltas(catalog, fresh.iter().map(|(_, s)| *s))?).await?;
+    }
+    txn.commit().await?;
+    for i in twins {
+        outcomes[i] = Some(insert(db, catalog, subs[i]).await);
+    }
+    Ok(outcomes.into_iter().map(|o| o.unwrap_or_else(|| Err(ApiError::internal("no outcome")))).collect())
+}
+
 fn replay(existing: (Uuid, String), s: &ValidSubmission) -> Result<Stored, ApiError> {
     if existing.1 == s.body_hash { Ok(Stored::Replayed(existing.0)) } else { Err(ApiError::IdempotencyMismatch) }
 }

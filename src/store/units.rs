@@ -76,7 +76,7 @@ pub struct NewUnit {
 }
 
 pub async fn insert(db: &impl ConnectionTrait, u: NewUnit) -> Result<unit::Model, sea_orm::DbErr> {
-    unit::ActiveModel {
+    let created = unit::ActiveModel {
         code: Set(u.code),
         parent_id: Set(u.parent_id),
         level: Set(u.level.as_str().to_string()),
@@ -87,7 +87,95 @@ pub async fn insert(db: &impl ConnectionTrait, u: NewUnit) -> Result<unit::Model
         ..Default::default()
     }
     .insert(db)
+    .await?;
+    touch(db).await?;
+    Ok(created)
+}
+
+/// Marks the unit tree changed, inside the change's transaction: every instance's cached
+/// tree (`UnitCache`) is then reloaded on its next use. Every write to units calls it.
+pub async fn touch(db: &impl ConnectionTrait) -> Result<(), sea_orm::DbErr> {
+    LOCAL_CHANGES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    db.execute_raw(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        "UPDATE generations SET value = value + 1 WHERE name = 'units'",
+    ))
     .await
+    .map(|_| ())
+}
+
+/// The unit tree's generation (see `touch`).
+pub async fn generation(db: &impl ConnectionTrait) -> Result<i64, sea_orm::DbErr> {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT value FROM generations WHERE name = 'units'",
+        ))
+        .await?
+        .ok_or_else(|| sea_orm::DbErr::RecordNotFound("the units generation".into()))?;
+    row.try_get("", "value")
+}
+
+/// The unit tree, kept in memory by one instance and reloaded when its generation moved (a
+/// change here or in another instance): a look-up costs one read of one row.
+#[derive(Default)]
+pub struct UnitCache {
+    current: std::sync::Mutex<Option<Cached>>,
+}
+
+struct Cached {
+    generation: i64,
+    local: u64,
+    checked: std::time::Instant,
+    tree: std::sync::Arc<UnitTree>,
+}
+
+/// Changes made by this process: `recent` sees them at once, others' within `RECENT`.
+static LOCAL_CHANGES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How stale `UnitCache::recent` may be: pages, which a submission checks exactly again.
+const RECENT: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl UnitCache {
+    /// The tree as it is now: what a submission is stored against.
+    pub async fn tree(&self, db: &impl ConnectionTrait) -> Result<std::sync::Arc<UnitTree>, sea_orm::DbErr> {
+        Ok(self.load(db).await?.1)
+    }
+
+    /// The tree as it was at most a second ago, with its generation, for pages: under load
+    /// the generation is read once a second, not once a request. A change made by this
+    /// process shows at once; one made by another instance (or the CLI) within a second.
+    pub async fn recent(&self, db: &impl ConnectionTrait) -> Result<(i64, std::sync::Arc<UnitTree>), sea_orm::DbErr> {
+        if let Ok(current) = self.current.lock()
+            && let Some(c) = current.as_ref()
+            && c.checked.elapsed() < RECENT
+            && c.local == LOCAL_CHANGES.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Ok((c.generation, c.tree.clone()));
+        }
+        self.load(db).await
+    }
+
+    async fn load(&self, db: &impl ConnectionTrait) -> Result<(i64, std::sync::Arc<UnitTree>), sea_orm::DbErr> {
+        // Read before the tree: a tree loaded after a later change is only ever labelled
+        // older than it is, and so reloaded once more, never kept stale.
+        let checked = std::time::Instant::now();
+        let local = LOCAL_CHANGES.load(std::sync::atomic::Ordering::SeqCst);
+        let generation = generation(db).await?;
+        if let Ok(mut current) = self.current.lock()
+            && let Some(c) = current.as_mut()
+            && c.generation == generation
+        {
+            c.checked = checked;
+            c.local = local;
+            return Ok((generation, c.tree.clone()));
+        }
+        let tree = std::sync::Arc::new(tree(db).await?);
+        if let Ok(mut current) = self.current.lock() {
+            *current = Some(Cached { generation, local, checked, tree: tree.clone() });
+        }
+        Ok((generation, tree))
+    }
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -160,6 +248,7 @@ pub async fn import(db: &DatabaseConnection, rows: Vec<UnitRow>) -> anyhow::Resu
             }
         }
     }
+    touch(&txn).await?;
     txn.commit().await?;
     Ok(Ok(report))
 }
@@ -285,6 +374,7 @@ pub async fn restructure(
         "links": count(|s| matches!(s, Step::Link { .. })),
     });
     crate::audit::record(&txn, None, "units_restructured", None, details).await?;
+    touch(&txn).await?;
     txn.commit().await?;
     Ok(Ok(steps))
 }

@@ -100,8 +100,9 @@ pub async fn create_unit(state: &AppState, who: &Principal, body: &CreateUnit) -
     let (true, Some(level)) = (fields.is_empty(), level) else {
         return Err(ApiError::validation(fields));
     };
+    let txn = store::begin_write(&state.db).await?;
     let created = store::units::insert(
-        &state.db,
+        &txn,
         store::units::NewUnit {
             code: body.code.clone(),
             parent_id: parent.map(|p| p.id),
@@ -113,13 +114,14 @@ pub async fn create_unit(state: &AppState, who: &Principal, body: &CreateUnit) -
     )
     .await?;
     audit::record(
-        &state.db,
+        &txn,
         Some((who.user_id, &who.email)),
         "unit_created",
         Some(&created.code),
         json!({"parent": body.parent, "level": body.level, "name_vi": body.name_vi, "forms": body.forms}),
     )
     .await?;
+    txn.commit().await?;
     Ok(created)
 }
 
@@ -182,8 +184,11 @@ pub async fn update_unit(
     if let Some(r) = body.requires_code {
         active.requires_code = Set(r);
     }
-    let updated = active.update(&state.db).await?;
-    audit::record(&state.db, Some((who.user_id, &who.email)), "unit_updated", Some(&updated.code),
+    let txn = store::begin_write(&state.db).await?;
+    let updated = active.update(&txn).await?;
+    store::units::touch(&txn).await?;
+    audit::record(&txn, Some((who.user_id, &who.email)), "unit_updated", Some(&updated.code),
         json!({"parent": body.parent, "level": body.level, "name_vi": body.name_vi, "name_en": body.name_en, "forms": body.forms, "requires_code": body.requires_code})).await?;
+    txn.commit().await?;
     Ok(updated)
 }

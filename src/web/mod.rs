@@ -3,6 +3,7 @@
 
 pub mod charts;
 pub mod console;
+pub mod page_cache;
 pub mod survey;
 
 use std::sync::OnceLock;

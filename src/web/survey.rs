@@ -19,7 +19,7 @@ use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{not_found, page, respond};
+use super::{not_found, page, page_cache, respond};
 use crate::Lang;
 use crate::error::ApiError;
 use crate::forms::submission::{AnswerValue, Problems, SubmissionBody};
@@ -105,10 +105,16 @@ fn t(lang: Lang, vi: &'static str, en: &'static str) -> &'static str {
 /// Loads the unit and picks the form (`?form=`, else the first the unit takes).
 async fn context(state: &AppState, mode: Mode, code: &str, query: &PageQuery) -> Result<Option<Context>, ApiError> {
     let lang = Lang::from_param(query.lang.as_deref());
-    let Some(unit) = store::units::by_code(&state.db, code).await? else {
+    let (_, tree) = state.units.recent(&state.db).await?;
+    let Some(unit) = tree.by_code(code).cloned() else {
         return Ok(None);
     };
-    let unit_ref = store::units::ref_of(&state.db, &unit, &state.forms).await?;
+    let unit_ref = crate::forms::submission::UnitRef {
+        id: unit.id,
+        code: unit.code.clone(),
+        forms: tree.effective_forms(unit.id, &state.forms.ids()),
+        requires_code: unit.requires_code,
+    };
     let wanted = query.form.as_deref().or(unit_ref.forms.first().map(String::as_str));
     let Some(form) = wanted.filter(|w| unit_ref.forms.iter().any(|f| f == w)).and_then(|w| state.forms.get(w)) else {
         return Ok(None);
@@ -147,14 +153,28 @@ async fn context(state: &AppState, mode: Mode, code: &str, query: &PageQuery) ->
               (status = 404, description = "Unknown unit", content_type = "text/html")))]
 pub async fn show(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(page) = moved(&state, &path, &query).await? {
+    let (generation, tree) = state.units.recent(&state.db).await?;
+    if tree.by_code(&path).is_none_or(|u| u.valid_to.is_some())
+        && let Some(page) = moved(&state, &path, &query).await?
+    {
         return Ok(page);
     }
+    // The plain page, the same for everyone but for its submission id and token, is
+    // rendered and compressed once (see `page_cache`); one with a receipt code or a former
+    // unit's name in it is rendered for its request.
+    let lang = Lang::from_param(query.lang.as_deref());
+    let cacheable = query.code.is_none() && query.tu.is_none() && page_cache::accepts_gzip(&req);
+    let token = || crate::reach::limits::form_token(&state.form_secret, chrono::Utc::now().timestamp_millis());
+    let form_key = query.form.as_deref().unwrap_or("");
+    if cacheable && let Some(page) = state.pages.get(generation, &path, form_key, lang) {
+        return Ok(gzip_page(&page, &token()));
+    }
     let Some(mut ctx) = context(&state, Mode::Survey, &path, &query).await? else {
-        return Ok(not_found(Lang::from_param(query.lang.as_deref())));
+        return Ok(not_found(lang));
     };
     // Came by an old poster: say what the office is called now.
     if let Some(old) = query.tu.as_deref()
@@ -166,11 +186,33 @@ pub async fn show(
             Lang::Vi => former.name_vi,
         });
     }
+    if cacheable {
+        ctx.token = page_cache::TOKEN_SLOT.to_string();
+        let slots = Entered { submission_id: Uuid::max(), ..Default::default() };
+        if let Some(page) = page_cache::Page::new(&render_form(&ctx, &slots).into_string()) {
+            let page = std::sync::Arc::new(page);
+            state.pages.put(generation, &path, form_key, lang, page.clone());
+            return Ok(gzip_page(&page, &token()));
+        }
+        ctx.token = token();
+    }
     let mut entered = Entered { submission_id: Uuid::new_v4(), ..Default::default() };
     if let Some(code) = query.code.as_deref().filter(|c| c.len() <= 32) {
         entered.values.insert("code".into(), vec![code.to_string()]);
     }
     Ok(respond(StatusCode::OK, render_form(&ctx, &entered)))
+}
+
+/// A cached survey page with a new submission id and this request's token, compressed.
+fn gzip_page(page: &page_cache::Page, token: &str) -> HttpResponse {
+    let mut response = respond(StatusCode::OK, html! {});
+    response
+        .headers_mut()
+        .insert(actix_web::http::header::CONTENT_ENCODING, actix_web::http::header::HeaderValue::from_static("gzip"));
+    response
+        .headers_mut()
+        .insert(actix_web::http::header::VARY, actix_web::http::header::HeaderValue::from_static("accept-encoding"));
+    response.set_body(actix_web::body::BoxBody::new(page.gzip(&Uuid::new_v4().to_string(), token)))
 }
 
 /// The address of a unit that has ended (an old QR poster, an old link): a merged unit's
@@ -527,9 +569,10 @@ fn render_form(ctx: &Context, e: &Entered) -> Markup {
             data-ok=(t(lang, "Ý kiến của anh/chị đã được ghi nhận. Cảm ơn!", "Your answers have been received. Thank you!"))
             data-wait=(t(lang, "Chưa gửi được vì mất kết nối. Phiếu được giữ trên máy và sẽ tự gửi lại khi có mạng.", "Not sent yet: no connection. The answers are kept on this phone and will be sent when it is back."))
             data-sending=(t(lang, "Đang gửi…", "Sending…")) {
+            // The two values that differ per request, side by side (see `page_cache`).
             input type="hidden" name="submission_id" value=(e.submission_id);
-            input type="hidden" name="form" value=(f.id);
             input type="hidden" name="t" value=(ctx.token);
+            input type="hidden" name="form" value=(f.id);
             div.hp aria-hidden="true" { label { "Website" input name="website" tabindex="-1" autocomplete="off"; } }
             // An invitation link's code travels along even where codes are optional, so the
             // one-time link is used up by the response it opened.

@@ -20,6 +20,7 @@ mod export_snapshot;
 mod exports;
 mod forms;
 mod gate;
+mod group_commit;
 mod ops;
 mod reach;
 mod restructure;

@@ -315,3 +315,84 @@ async fn the_page_poster_and_invitation_state_the_size_and_time_of_the_units_for
         assert!(body.contains(time) && !body.contains("3 phút"), "{unit}: {body}");
     }
 }
+
+/// The response head as it travels, from a plain socket.
+async fn raw_head(app: &crate::helpers::TestApp, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.address.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut all = Vec::new();
+    stream.read_to_end(&mut all).await.unwrap();
+    let end = all.windows(4).position(|w| w == b"\r\n\r\n").expect("a head");
+    String::from_utf8_lossy(&all[..end]).to_string()
+}
+
+async fn gzip_page(app: &crate::helpers::TestApp, path: &str) -> (reqwest::header::HeaderMap, String) {
+    use std::io::Read as _;
+    let res = app.client.get(app.url(path)).header("accept-encoding", "gzip, deflate, br").send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let headers = res.headers().clone();
+    let body = res.bytes().await.unwrap();
+    assert_eq!(headers["content-encoding"], "gzip", "{path}");
+    let mut html = String::new();
+    flate2::read::GzDecoder::new(&body[..]).read_to_string(&mut html).expect("a valid gzip stream (CRC, length)");
+    (headers, html)
+}
+
+#[tokio::test]
+async fn the_compressed_page_is_rendered_once_and_differs_per_request_only_in_its_id_and_token() {
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    let plain = app.get("/s/QNM.TK.AM").await.text().await.unwrap();
+    let (headers, first) = gzip_page(&app, "/s/QNM.TK.AM").await;
+    let (_, second) = gzip_page(&app, "/s/QNM.TK.AM").await;
+    // One body with its length, not chunks (what stalled keep-alive connections before).
+    let head = raw_head(&app, "/s/QNM.TK.AM").await.to_ascii_lowercase();
+    assert!(head.contains("content-length:") && !head.contains("chunked"), "{head}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(headers["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+    assert!(headers["vary"].to_str().unwrap().to_ascii_lowercase().contains("accept-encoding"));
+    let (id1, id2) = (hidden(&first, "submission_id"), hidden(&second, "submission_id"));
+    assert_ne!(id1, id2, "every page names a new submission");
+    assert!(uuid::Uuid::parse_str(&id1).is_ok_and(|u| u.get_version_num() == 4), "{id1}");
+    let token = hidden(&second, "t");
+    assert!(
+        sipas::reach::limits::seconds_since(&app.state.form_secret, &token, chrono::Utc::now().timestamp_millis())
+            .is_some_and(|s| s < 5),
+        "a fresh, valid token: {token}"
+    );
+    let blank = |html: &str| html.replace(&hidden(html, "submission_id"), "ID").replace(&hidden(html, "t"), "T");
+    assert_eq!(blank(&first), blank(&second));
+    assert_eq!(blank(&first), blank(&plain), "the compressed page is the page");
+    // English is its own page; a receipt code in the link is rendered for that request.
+    let (_, english) = gzip_page(&app, "/s/QNM.TK.AM?lang=en").await;
+    assert!(english.contains("<html lang=\"en\">"));
+    let (_, invited) = gzip_page(&app, "/s/QNM.TK.AM?code=ABCD-EFGH-JK").await;
+    assert!(invited.contains("value=\"ABCD-EFGH-JK\""), "the invitation's code travels along");
+    let (_, again) = gzip_page(&app, "/s/QNM.TK.AM").await;
+    assert!(!again.contains("ABCD-EFGH-JK"), "one request's code never reaches the cached page");
+
+    // A submission posted from the compressed page is stored like any other.
+    let mut form: Vec<(String, String)> = vec![
+        ("submission_id".into(), hidden(&again, "submission_id")),
+        ("t".into(), hidden(&again, "t")),
+        ("form".into(), "sipas-2017".into()),
+        ("respondent_type".into(), "citizen".into()),
+    ];
+    form.extend(CODES_2017.iter().map(|c| (c.to_string(), "4".to_string())));
+    let res = app.client.post(app.url("/s/QNM.TK.AM")).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(app.response_count().await, 1);
+
+    // A renamed unit's page follows within a second.
+    let admin = app.login_as(sipas::auth::Role::Admin, None).await;
+    let res = app
+        .patch_as("/api/v1/admin/units/QNM.TK.AM", &admin, &serde_json::json!({"name_vi": "Phường An Mỹ Mới"}))
+        .await;
+    assert_eq!(res.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (_, renamed) = gzip_page(&app, "/s/QNM.TK.AM").await;
+    assert!(renamed.contains("Phường An Mỹ Mới"), "the cached page outlived the unit's name");
+}

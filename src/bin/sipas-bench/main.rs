@@ -34,12 +34,61 @@ struct Args {
     responses: usize,
     #[arg(long, default_value_t = 7)]
     seed: u64,
-    /// `index`, `exports` or `load` (only load the data).
+    /// `index`, `exports`, `load` (only load the data), or for `scripts/bench-ingest.sh`:
+    /// `ingest` (post to a running service), `sqlite-ceiling`, `pgbench-script`.
     #[arg(long, default_value = "index")]
     mode: String,
     /// Keep the responses already in the database instead of loading new ones.
     #[arg(long)]
     reuse: bool,
+    /// `get`: the paths to request in turn (comma-separated), e.g. `/healthz`.
+    #[arg(long, default_value = "/healthz")]
+    paths: String,
+    /// `ingest`: the service's address (host:port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    target: String,
+    /// `ingest`: concurrent connections.
+    #[arg(long, default_value_t = 8)]
+    connections: usize,
+    /// `ingest` and `sqlite-ceiling`: how long to run.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+}
+
+mod ingest;
+
+/// The ingest modes: nothing is loaded, the service (or the ceiling) writes.
+async fn ingest_main(args: &Args) -> anyhow::Result<()> {
+    use sea_orm::{Database, EntityTrait, QuerySelect};
+    let db = Database::connect(&args.database_url).await?;
+    let ids: Vec<i32> = sipas::entities::unit::Entity::find()
+        .select_only()
+        .column(sipas::entities::unit::Column::Id)
+        .into_tuple()
+        .all(&db)
+        .await?;
+    db.close().await?;
+    anyhow::ensure!(!ids.is_empty(), "no units: run with --mode load --responses 0 first");
+    let label = format!("{} connections", args.connections);
+    match args.mode.as_str() {
+        "ingest" => {
+            let codes: Vec<String> = units()
+                .into_iter()
+                .filter(|u| u.level == "commune" || u.level == "department")
+                .map(|u| u.code)
+                .collect();
+            ingest::http(&args.target, &args.database_url, &codes, args.connections, args.seconds)
+                .await?
+                .print(&format!("service, {label}"));
+        }
+        "sqlite-ceiling" => {
+            let path = args.database_url.trim_start_matches("sqlite://");
+            let path = path.split('?').next().unwrap_or(path);
+            ingest::sqlite_ceiling(path, &ids, args.seconds).await?.print("raw SQLite loop, one writer");
+        }
+        _ => print!("{}", ingest::pgbench_script(&ids)),
+    }
+    Ok(())
 }
 
 const CODES: [&str; 22] = [
@@ -239,6 +288,15 @@ async fn database_size(state: &AppState, url: &str) -> anyhow::Result<f64> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.mode == "get" {
+        let paths: Vec<String> = args.paths.split(',').map(String::from).collect();
+        let run = ingest::get(&args.target, &paths, args.connections, args.seconds).await?;
+        run.print(&format!("GET {}, {} connections", args.paths, args.connections));
+        return Ok(());
+    }
+    if matches!(args.mode.as_str(), "ingest" | "sqlite-ceiling" | "pgbench-script") {
+        return ingest_main(&args).await;
+    }
     let settings = Settings { database_url: Secret::new(args.database_url.clone()), ..Settings::default() };
     let state = prepare(&settings).await?;
     let backend = if args.database_url.starts_with("sqlite") { "SQLite" } else { "PostgreSQL" };

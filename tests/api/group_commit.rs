@@ -1,0 +1,210 @@
+//! Group commit: submissions that queue while a group is being written go into the next
+//! transaction together; each is answered only after that commit; one bad submission fails
+//! alone; a full queue answers 503 + Retry-After at once. The database's write lock is
+//! held from another connection to make submissions queue.
+
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend};
+use serde_json::json;
+use sipas::forms::submission::ValidSubmission;
+use sipas::forms::{Channel, RespondentType};
+use sipas::store;
+use sipas::store::responses::Stored;
+use uuid::Uuid;
+
+use crate::helpers::*;
+
+/// Holds what every submission's transaction needs: SQLite's write lock (`BEGIN IMMEDIATE`),
+/// on PostgreSQL a lock on the responses table that makes inserts wait.
+async fn block_writes(app: &TestApp) -> DatabaseTransaction {
+    let txn = store::begin_write(&app.db).await.expect("begin");
+    if app.db.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared("LOCK TABLE responses IN EXCLUSIVE MODE").await.expect("lock");
+    }
+    txn
+}
+
+async fn unit_id(app: &TestApp, code: &str) -> i32 {
+    store::units::by_code(&app.db, code).await.expect("db").expect("unit").id
+}
+
+fn spawn_submit(
+    app: &TestApp,
+    body: serde_json::Value,
+) -> tokio::task::JoinHandle<(u16, Option<String>, serde_json::Value)> {
+    let (client, url, secret) = (app.client.clone(), app.url("/api/v1/responses"), app.state.form_secret.clone());
+    tokio::spawn(async move {
+        let mut body = body;
+        let minted = chrono::Utc::now().timestamp_millis() - 60_000;
+        body["form_token"] = json!(sipas::reach::limits::form_token(&secret, minted));
+        let res = client.post(url).json(&body).send().await.expect("send");
+        let status = res.status().as_u16();
+        let retry = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(String::from);
+        (status, retry, res.json().await.unwrap_or(serde_json::Value::Null))
+    })
+}
+
+/// Tallies as stored equal tallies recomputed from the raw answers.
+async fn assert_tallies_exact(app: &TestApp) {
+    let stored = store::tallies::snapshot(&app.db).await.expect("snapshot");
+    store::tallies::rebuild(&app.db, &app.state.catalog).await.expect("rebuild");
+    assert_eq!(stored, store::tallies::snapshot(&app.db).await.expect("snapshot"), "tallies drifted from the answers");
+}
+
+#[tokio::test]
+async fn submissions_queued_behind_a_busy_database_commit_together_and_are_answered_after_the_commit() {
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    let today = sipas::vietnam_today();
+    let codes =
+        sipas::reach::codes::issue(&app.db, unit_id(&app, "QNM.TK.AM").await, 1, today + chrono::TimeDelta::days(5))
+            .await
+            .expect("codes");
+
+    let lock = block_writes(&app).await;
+    // The first submission takes the writer, which then waits for the lock; the rest queue.
+    let first = spawn_submit(&app, valid_submission("QNM.TK.AM"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut plain = Vec::new();
+    for _ in 0..10 {
+        plain.push(spawn_submit(&app, valid_submission("QNM.TK.HH")));
+    }
+    // A retry sent while the original still waits in the queue.
+    let twin = valid_submission("QNM.TK.AM");
+    let twins = [spawn_submit(&app, twin.clone()), spawn_submit(&app, twin.clone())];
+    // One receipt code used by two different submissions in the same group.
+    let with_code = |_: u8| {
+        let mut b = valid_submission("QNM.TK.AM");
+        b["code"] = json!(codes[0]);
+        b
+    };
+    let coded = [spawn_submit(&app, with_code(1)), spawn_submit(&app, with_code(2))];
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!first.is_finished(), "answered before its transaction could commit");
+    assert!(plain.iter().all(|h| !h.is_finished()), "a queued submission was answered before it was stored");
+    assert_eq!(app.response_count().await, 0);
+    lock.rollback().await.expect("release");
+
+    assert_eq!(first.await.unwrap().0, 201);
+    let mut ids = std::collections::HashSet::new();
+    for h in plain {
+        let (status, _, body) = h.await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        assert!(ids.insert(body["id"].as_str().unwrap().to_string()), "two submissions answered with one id");
+    }
+    let [a, b] = twins;
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 201], "a retry in the same group is a replay: {a:?} {b:?}");
+    assert_eq!(a.2["id"], b.2["id"], "the replay names the stored response");
+    let [c, d] = coded;
+    let (c, d) = (c.await.unwrap(), d.await.unwrap());
+    let mut statuses = [c.0, d.0];
+    statuses.sort();
+    assert_eq!(statuses, [201, 422], "one receipt code unlocks one response, in a group too: {c:?} {d:?}");
+    let refused = if c.0 == 422 { &c.2 } else { &d.2 };
+    assert!(refused["fields"]["code"].is_array(), "{refused}");
+    // 1 + 10 + 1 (twins) + 1 (code): nothing more, nothing less.
+    assert_eq!(app.response_count().await, 13);
+    assert_eq!(app.answer_count().await, 13 * 22);
+    assert_tallies_exact(&app).await;
+}
+
+fn stored_submission(unit_id: i32) -> ValidSubmission {
+    ValidSubmission {
+        submission_id: Uuid::new_v4(),
+        unit_id,
+        form_id: "sipas-2017".into(),
+        form_version: 1,
+        respondent_type: RespondentType::Citizen,
+        channel: Channel::Online,
+        survey_date: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+        service: None,
+        demographics: Default::default(),
+        comment: None,
+        answers: ["A1", "A2", "B1", "C1", "D1", "E1"].iter().map(|c| (c.to_string(), 4)).collect(),
+        body_hash: "x".repeat(64),
+        code_hash: None,
+        code_units: Vec::new(),
+        flagged: false,
+    }
+}
+
+#[tokio::test]
+async fn one_submission_the_database_refuses_fails_alone_and_its_group_is_stored() {
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    let unit = unit_id(&app, "QNM.TK.AM").await;
+    let lock = block_writes(&app).await;
+    let writer = app.state.writer.clone();
+    let first = tokio::spawn({
+        let w = writer.clone();
+        async move { w.store(stored_submission(unit)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut group = Vec::new();
+    for i in 0..9 {
+        // The fifth names a unit that does not exist: the foreign key refuses it.
+        let s = stored_submission(if i == 4 { 987_654 } else { unit });
+        let w = writer.clone();
+        group.push(tokio::spawn(async move { w.store(s).await }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    lock.rollback().await.expect("release");
+    assert!(matches!(first.await.unwrap(), Ok(Stored::Created(_))));
+    for (i, h) in group.into_iter().enumerate() {
+        let outcome = h.await.unwrap();
+        if i == 4 {
+            assert!(outcome.is_err(), "the refused submission was acknowledged: {outcome:?}");
+        } else {
+            assert!(matches!(outcome, Ok(Stored::Created(_))), "submission {i}: {outcome:?}");
+        }
+    }
+    assert_eq!(app.response_count().await, 9);
+    assert_tallies_exact(&app).await;
+    // The writer keeps serving.
+    assert!(matches!(writer.store(stored_submission(unit)).await, Ok(Stored::Created(_))));
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_503_with_retry_after_at_once_and_stores_only_what_it_acknowledged() {
+    // One writer (PostgreSQL's second would take one more off the queue).
+    let app = spawn_app_with(|s| {
+        s.ingest_queue = 3;
+        s.ingest_writers = 1;
+    })
+    .await;
+    app.seed_reference_units().await;
+    let lock = block_writes(&app).await;
+    let first = spawn_submit(&app, valid_submission("QNM.TK.AM"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rest: Vec<_> = (0..10).map(|_| spawn_submit(&app, valid_submission("QNM.TK.AM"))).collect();
+    // Seven find the queue full and are told so while the database is still busy.
+    let t = std::time::Instant::now();
+    while rest.iter().filter(|h| h.is_finished()).count() < 7 && t.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(rest.iter().filter(|h| h.is_finished()).count(), 7, "queued beyond its capacity or refused too many");
+    lock.rollback().await.expect("release");
+    assert_eq!(first.await.unwrap().0, 201);
+    let (mut created, mut refused) = (0, 0);
+    for h in rest {
+        let (status, retry, body) = h.await.unwrap();
+        match status {
+            201 => created += 1,
+            503 => {
+                refused += 1;
+                assert!(retry.is_some_and(|r| r.parse::<u64>().is_ok_and(|s| s >= 1)), "503 without Retry-After");
+                assert_eq!(body["error"], "service_unavailable", "{body}");
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!((created, refused), (3, 7));
+    assert_eq!(app.response_count().await, 4, "stored = acknowledged");
+    // The queue drained: the next submission is taken at once.
+    assert_eq!(app.submit(&valid_submission("QNM.TK.AM")).await.status(), 201);
+}
