@@ -67,7 +67,7 @@ for round in $(seq "$rounds"); do
   echo "round $round"
   for c in 8 32; do
     if $have_pg; then
-      out="$(pgbench -n -c "$c" -j 2 -T "$seconds" -f "$work/ceiling.sql" "$pg_bench_db" 2>&1)"
+      out="$(pgbench -n -M prepared -c "$c" -j 2 -T "$seconds" -f "$work/ceiling.sql" "$pg_bench_db" 2>&1)"
       tps="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | head -1)"
       lat="$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$out" | head -1)"
       record "pg-ceiling-$c" "$tps/s latency average $lat ms"

@@ -24,7 +24,7 @@ paths="${paths%,}"
 echo "survey page benchmark: $rounds rounds of ${seconds} s, 32 connections; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 for round in $(seq "$rounds"); do
   "$bin/sipas-bench" --database-url "$url" --mode get --target 127.0.0.1:18603 --connections 32 --seconds "$seconds" --paths /healthz | tee -a "$work/healthz"
-  "$bin/sipas-bench" --database-url "$url" --mode get --target 127.0.0.1:18603 --connections 32 --seconds "$seconds" --paths "$paths" | sed 's|GET [^,]*,|GET /s/{285 units},|' | tee -a "$work/pages"
+  "$bin/sipas-bench" --database-url "$url" --mode get --target 127.0.0.1:18603 --connections 32 --seconds "$seconds" --paths "$paths" | tee -a "$work/pages"
 done
 echo "peak memory of the service: $(awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' "/proc/$pid/status")"
 python3 - "$work/healthz" "$work/pages" <<'PY'

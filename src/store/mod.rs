@@ -20,6 +20,23 @@ use sea_orm::{
     IsolationLevel, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
+/// Splits rows into pieces whose sizes are powers of two, at most `max` (a power of two):
+/// multi-row statements then come in a handful of shapes, which the drivers' caches of
+/// prepared statements keep and reuse, instead of a new statement for every batch size
+/// (each parsed afresh, and the cache full of large ones).
+pub fn pieces<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let n = max.min(1 << rest.len().ilog2());
+        let (piece, after) = rest.split_at(n);
+        rest = after;
+        Some(piece)
+    })
+}
+
 /// How long a request waits for a connection before it is answered 503 + Retry-After: a
 /// database that is down is retried by the pool until then, so this is also how long a
 /// reader waits to learn it is down.
@@ -105,4 +122,18 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
         return begin_write(db).await?.rollback().await;
     }
     db.execute_unprepared("SELECT 1").await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pieces_are_powers_of_two_and_cover_every_row_once() {
+        let rows: Vec<usize> = (0..1000).collect();
+        for n in [0, 1, 2, 3, 45, 511, 512, 1000] {
+            let sizes: Vec<usize> = super::pieces(&rows[..n], 256).map(<[usize]>::len).collect();
+            assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= 256), "{n}: {sizes:?}");
+            let joined: Vec<usize> = super::pieces(&rows[..n], 256).flatten().copied().collect();
+            assert_eq!(joined, rows[..n]);
+        }
+    }
 }

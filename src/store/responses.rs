@@ -19,8 +19,8 @@ use crate::index::catalog::Catalog;
 use crate::index::tally::Tally;
 
 /// Rows per multi-row insert: well under SQLite's and PostgreSQL's bind-parameter limits.
-const ANSWER_ROWS_PER_INSERT: usize = 4000;
-const RESPONSE_ROWS_PER_INSERT: usize = 1000;
+const ANSWER_ROWS_PER_INSERT: usize = 2048;
+const RESPONSE_ROWS_PER_INSERT: usize = 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stored {
@@ -106,6 +106,12 @@ pub async fn insert_group(
 ) -> Result<Vec<Result<Stored, ApiError>>, DbErr> {
     let keys: Vec<String> = subs.iter().map(|s| submission_key(&s.submission_id)).collect();
     let txn = super::begin_write(db).await?;
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        // The group's statements are the same few shapes every time with hundreds of
+        // parameters: planning each afresh for its values (PostgreSQL's first five custom
+        // plans, and whenever it judges them better) cost more than running them.
+        txn.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan").await?;
+    }
     let mut stored = std::collections::HashMap::new();
     for chunk in keys.chunks(RESPONSE_ROWS_PER_INSERT) {
         let found: Vec<(String, Uuid, String)> = response::Entity::find()
@@ -240,6 +246,26 @@ pub async fn insert_without_tallies(
 
 /// Inserts responses and then all their answers, as multi-row inserts.
 async fn insert_rows(txn: &impl ConnectionTrait, subs: &[(Uuid, &ValidSubmission)]) -> Result<(), DbErr> {
+    for piece in super::pieces(subs, RESPONSE_ROWS_PER_INSERT) {
+        insert_responses(txn, piece).await?;
+    }
+    let answers: Vec<answer::ActiveModel> = subs
+        .iter()
+        .flat_map(|(id, s)| {
+            s.answers.iter().map(move |(code, value)| answer::ActiveModel {
+                response_id: Set(*id),
+                item_code: Set(code.clone()),
+                value: Set(*value),
+            })
+        })
+        .collect();
+    for piece in super::pieces(&answers, ANSWER_ROWS_PER_INSERT) {
+        answer::Entity::insert_many(piece.to_vec()).exec_without_returning(txn).await?;
+    }
+    Ok(())
+}
+
+async fn insert_responses(txn: &impl ConnectionTrait, subs: &[(Uuid, &ValidSubmission)]) -> Result<(), DbErr> {
     let rows = subs.iter().map(|(id, s)| {
         let demo = |k: DemographicKey| Set(s.demographics.get(&k).cloned());
         response::ActiveModel {
@@ -262,20 +288,6 @@ async fn insert_rows(txn: &impl ConnectionTrait, subs: &[(Uuid, &ValidSubmission
         }
     });
     response::Entity::insert_many(rows).exec_without_returning(txn).await?;
-
-    let answers: Vec<answer::ActiveModel> = subs
-        .iter()
-        .flat_map(|(id, s)| {
-            s.answers.iter().map(move |(code, value)| answer::ActiveModel {
-                response_id: Set(*id),
-                item_code: Set(code.clone()),
-                value: Set(*value),
-            })
-        })
-        .collect();
-    for chunk in answers.chunks(ANSWER_ROWS_PER_INSERT) {
-        answer::Entity::insert_many(chunk.to_vec()).exec_without_returning(txn).await?;
-    }
     Ok(())
 }
 

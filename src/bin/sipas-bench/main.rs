@@ -291,7 +291,11 @@ async fn main() -> anyhow::Result<()> {
     if args.mode == "get" {
         let paths: Vec<String> = args.paths.split(',').map(String::from).collect();
         let run = ingest::get(&args.target, &paths, args.connections, args.seconds).await?;
-        run.print(&format!("GET {}, {} connections", args.paths, args.connections));
+        let what = match paths.as_slice() {
+            [one] => one.clone(),
+            many => format!("{} … ({} paths in turn)", many[0], many.len()),
+        };
+        run.print(&format!("GET {what}, {} connections", args.connections));
         return Ok(());
     }
     if matches!(args.mode.as_str(), "ingest" | "sqlite-ceiling" | "pgbench-script") {
