@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Survey page benchmark: GET /s/{unit} (gzip, as phones ask; the 285 units of the benchmark
-# province in turn) against GET /healthz on the same service, interleaved, in rounds, with
+# province at random) against GET /healthz on the same service, interleaved, in rounds, with
 # 32 kept-alive connections; prints requests/s, p50/p99 and the ratio of the medians.
 #   scripts/bench-pages.sh [rounds] [seconds per run]     (default 3 rounds of 10 s)
 set -euo pipefail

@@ -113,7 +113,8 @@ pub async fn insert_group(
         txn.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan").await?;
     }
     let mut stored = std::collections::HashMap::new();
-    for chunk in keys.chunks(RESPONSE_ROWS_PER_INSERT) {
+    // In the same few statement shapes as the inserts (see `store::pieces`).
+    for chunk in super::pieces(&keys, RESPONSE_ROWS_PER_INSERT) {
         let found: Vec<(String, Uuid, String)> = response::Entity::find()
             .select_only()
             .column(response::Column::SubmissionKey)

@@ -112,6 +112,54 @@ async fn exchange(stream: &mut TcpStream, request: &[u8], buf: &mut Vec<u8>) -> 
     Ok(status)
 }
 
+/// Sends the requests `next` makes (given the connection's random generator) on
+/// `connections` kept-alive connections until `seconds` have passed; returns each
+/// request's latency and status (0: the connection broke and was opened again), and the
+/// time taken.
+async fn drive(
+    addr: &str,
+    connections: usize,
+    seconds: f64,
+    next: impl Fn(&mut StdRng) -> String + Clone + Send + 'static,
+) -> anyhow::Result<(Vec<Duration>, Vec<u16>, f64)> {
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..connections {
+        let (addr, next) = (addr.to_string(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(c as u64 ^ u64::from(std::process::id()));
+            let mut stream = TcpStream::connect(&addr).await?;
+            stream.set_nodelay(true)?;
+            let mut buf = Vec::new();
+            let (mut latencies, mut statuses) = (Vec::new(), Vec::new());
+            while Instant::now() < deadline {
+                let request = next(&mut rng);
+                let t = Instant::now();
+                let status = match exchange(&mut stream, request.as_bytes(), &mut buf).await {
+                    Ok(s) => s,
+                    Err(_) => {
+                        stream = TcpStream::connect(&addr).await?;
+                        stream.set_nodelay(true)?;
+                        0
+                    }
+                };
+                latencies.push(t.elapsed());
+                statuses.push(status);
+            }
+            anyhow::Ok((latencies, statuses))
+        }));
+    }
+    let (mut latencies, mut statuses) = (Vec::new(), Vec::new());
+    for t in tasks {
+        let (l, s) = t.await??;
+        latencies.extend(l);
+        statuses.extend(s);
+    }
+    latencies.sort();
+    Ok((latencies, statuses, started.elapsed().as_secs_f64()))
+}
+
 /// Posts unique submissions to `units` at random from `connections` connections for
 /// `seconds`, and counts the rows the database gained meanwhile.
 pub async fn http(
@@ -125,48 +173,17 @@ pub async fn http(
     // The token must be older than the service's min_fill_seconds (the script sets 1).
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let before = count_responses(database_url).await?;
-    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for c in 0..connections {
-        let (addr, units, token) = (addr.to_string(), units.to_vec(), token.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut rng = StdRng::seed_from_u64(c as u64 ^ u64::from(std::process::id()));
-            let mut stream = TcpStream::connect(&addr).await?;
-            stream.set_nodelay(true)?;
-            let mut buf = Vec::new();
-            let (mut latencies, mut statuses) = (Vec::new(), Vec::new());
-            while Instant::now() < deadline {
-                let unit = &units[rng.random_range(0..units.len())];
-                let json = body(&mut rng, unit, &token);
-                let request = format!(
-                    "POST /api/v1/responses HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-                     Content-Length: {}\r\n\r\n{json}",
-                    json.len()
-                );
-                let t = Instant::now();
-                let status = match exchange(&mut stream, request.as_bytes(), &mut buf).await {
-                    Ok(s) => s,
-                    Err(_) => {
-                        stream = TcpStream::connect(&addr).await?;
-                        stream.set_nodelay(true)?;
-                        0
-                    }
-                };
-                latencies.push(t.elapsed());
-                statuses.push(status);
-            }
-            anyhow::Ok((latencies, statuses))
-        }));
-    }
-    let (mut latencies, mut statuses) = (Vec::new(), Vec::new());
-    for t in tasks {
-        let (l, s) = t.await??;
-        latencies.extend(l);
-        statuses.extend(s);
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort();
+    let (host, units) = (addr.to_string(), units.to_vec());
+    let (latencies, statuses, elapsed) = drive(addr, connections, seconds, move |rng| {
+        let unit = &units[rng.random_range(0..units.len())];
+        let json = body(rng, unit, &token);
+        format!(
+            "POST /api/v1/responses HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{json}",
+            json.len()
+        )
+    })
+    .await?;
     let created = statuses.iter().filter(|s| **s == 201).count() as u64;
     let ok = statuses.iter().filter(|s| (200..300).contains(*s)).count() as u64;
     Ok(Run {
@@ -180,49 +197,15 @@ pub async fn http(
     })
 }
 
-/// GETs `paths` (in turn) from `connections` kept-alive connections for `seconds`, asking
+/// GETs `paths`, at random, from `connections` kept-alive connections for `seconds`, asking
 /// for gzip as phones do.
 pub async fn get(addr: &str, paths: &[String], connections: usize, seconds: f64) -> anyhow::Result<Run> {
-    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for c in 0..connections {
-        let (addr, paths) = (addr.to_string(), paths.to_vec());
-        tasks.push(tokio::spawn(async move {
-            let mut stream = TcpStream::connect(&addr).await?;
-            stream.set_nodelay(true)?;
-            let mut buf = Vec::new();
-            let (mut latencies, mut statuses) = (Vec::new(), Vec::new());
-            let mut i = c;
-            while Instant::now() < deadline {
-                let request = format!(
-                    "GET {} HTTP/1.1\r\nHost: {addr}\r\nAccept-Encoding: gzip, deflate, br\r\n\r\n",
-                    paths[i % paths.len()]
-                );
-                i += 1;
-                let t = Instant::now();
-                let status = match exchange(&mut stream, request.as_bytes(), &mut buf).await {
-                    Ok(s) => s,
-                    Err(_) => {
-                        stream = TcpStream::connect(&addr).await?;
-                        stream.set_nodelay(true)?;
-                        0
-                    }
-                };
-                latencies.push(t.elapsed());
-                statuses.push(status);
-            }
-            anyhow::Ok((latencies, statuses))
-        }));
-    }
-    let (mut latencies, mut statuses) = (Vec::new(), Vec::new());
-    for t in tasks {
-        let (l, s) = t.await??;
-        latencies.extend(l);
-        statuses.extend(s);
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort();
+    let (host, paths) = (addr.to_string(), paths.to_vec());
+    let (latencies, statuses, elapsed) = drive(addr, connections, seconds, move |rng| {
+        let path = &paths[rng.random_range(0..paths.len())];
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept-Encoding: gzip, deflate, br\r\n\r\n")
+    })
+    .await?;
     let ok = statuses.iter().filter(|s| **s == 200).count() as u64;
     Ok(Run {
         per_second: ok as f64 / elapsed,

@@ -41,7 +41,7 @@ struct Args {
     /// Keep the responses already in the database instead of loading new ones.
     #[arg(long)]
     reuse: bool,
-    /// `get`: the paths to request in turn (comma-separated), e.g. `/healthz`.
+    /// `get`: the paths to request, at random (comma-separated), e.g. `/healthz`.
     #[arg(long, default_value = "/healthz")]
     paths: String,
     /// `ingest`: the service's address (host:port).
@@ -293,7 +293,7 @@ async fn main() -> anyhow::Result<()> {
         let run = ingest::get(&args.target, &paths, args.connections, args.seconds).await?;
         let what = match paths.as_slice() {
             [one] => one.clone(),
-            many => format!("{} … ({} paths in turn)", many[0], many.len()),
+            many => format!("{} … ({} paths at random)", many[0], many.len()),
         };
         run.print(&format!("GET {what}, {} connections", args.connections));
         return Ok(());
