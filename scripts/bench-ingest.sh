@@ -32,7 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build --release --quiet --bin sipas --bin sipas-bench
+[ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release --quiet --bin sipas --bin sipas-bench
 bin="$CARGO_TARGET_DIR/release"
 
 serve() { # database url, port

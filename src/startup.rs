@@ -62,6 +62,9 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
     store::forms::sync(&db, &forms).await?;
     let catalog = Catalog::load(&db).await?;
     let form_secret = Arc::new(store::secrets::get_or_create(&db, "form_token").await?);
+    // Responses a stopped instance stored but did not fold yet: counted before anything
+    // here reads a figure.
+    store::fold::drain(&db, &catalog).await?;
     let writer = store::group_commit::Writer::start(
         &db,
         &catalog,
@@ -73,7 +76,7 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
         db,
         forms,
         catalog,
-        limits: Limits::new(settings),
+        limits: Limits::new(settings, form_secret.clone()),
         settings: Arc::new(settings.clone()),
         form_secret,
         publisher: Arc::default(),
@@ -123,6 +126,9 @@ fn spawn_housekeeping(state: AppState) {
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(600)).await;
             state.limits.sweep();
+            if let Err(e) = store::throttles::sweep(&state.db, chrono::Utc::now().timestamp_millis()).await {
+                tracing::warn!("purging full throttle buckets failed: {e}");
+            }
             let today = crate::vietnam_today();
             if let Err(e) = crate::reach::codes::purge_expired(&state.db, today).await {
                 tracing::warn!("purging expired codes failed: {e}");

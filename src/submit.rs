@@ -47,7 +47,7 @@ pub async fn accept(
     }
     .map_err(ApiError::TooManyRequests)?;
     if body.code.as_deref().is_some_and(|c| !c.trim().is_empty()) {
-        state.limits.code_attempt(&origin.client).map_err(ApiError::TooManyRequests)?;
+        state.limits.code_attempt(&state.db, &origin.client).await?;
     }
     // A unit that has ended (an old poster, a page cached before a merger): the response
     // counts for its successor from the effective date, and the old unit's receipt codes

@@ -10,6 +10,8 @@ mod m20261127_000004_reach;
 mod m20261202_000005_flagged_index;
 mod m20261203_000006_unit_history;
 mod m20261203_000007_generations;
+mod m20261203_000008_unfolded;
+mod m20261203_000009_throttles;
 
 pub struct Migrator;
 
@@ -24,6 +26,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000005_flagged_index::Migration),
             Box::new(m20261203_000006_unit_history::Migration),
             Box::new(m20261203_000007_generations::Migration),
+            Box::new(m20261203_000008_unfolded::Migration),
+            Box::new(m20261203_000009_throttles::Migration),
         ]
     }
 }

@@ -139,7 +139,7 @@ pub struct SignedIn {
 /// Checks email and password, records the attempt in the audit log, and starts a session.
 /// Unknown emails and wrong passwords get the same answer, in the same time.
 pub async fn sign_in(state: &AppState, email: &str, password: &str, via: &str) -> Result<SignedIn, ApiError> {
-    state.limits.account_sign_in(email).map_err(ApiError::TooManyRequests)?;
+    state.limits.account_sign_in(&state.db, email).await?;
     let user = store::users::by_email(&state.db, email).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let password = password.to_string();

@@ -18,8 +18,8 @@ const VALID_FOR_MINUTES: i64 = 60;
 
 /// Accepts a reset request (429 past the limits) and queues a link in the background when
 /// the address has an (enabled) account.
-pub fn request(state: &AppState, client: &str, email: &str) -> Result<(), ApiError> {
-    state.limits.reset_request(client, email).map_err(ApiError::TooManyRequests)?;
+pub async fn request(state: &AppState, client: &str, email: &str) -> Result<(), ApiError> {
+    state.limits.reset_request(&state.db, client, email).await?;
     let (background, state, email) = (state.background.clone(), state.clone(), email.to_string());
     // On the main runtime, not this HTTP worker's: the answer leaves before the look-up,
     // and the look-up does not delay the worker's next answer either.

@@ -30,7 +30,7 @@ async fn figures(state: &AppState, unit: &unit::Model, period: Period) -> anyhow
     let Some(form) = state.forms.get(&form_id).and_then(|f| state.catalog.get(&f.form.id, f.form.version)) else {
         return Ok(None);
     };
-    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree, publisher: &state.publisher };
+    let ctx = Context::settled(state, &tree).await;
     let request = IndexRequest {
         form,
         unit,

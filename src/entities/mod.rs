@@ -12,6 +12,7 @@ pub mod response;
 pub mod secret;
 pub mod session;
 pub mod tally;
+pub mod unfolded;
 pub mod unit;
 pub mod unit_change;
 pub mod unit_link;

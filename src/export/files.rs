@@ -77,7 +77,7 @@ pub async fn indices_file(
     }
     let as_at = crate::publish::query::parse_as_at(q.as_at.as_deref())?;
     let (p, tree) = parsed(state, who, q, common).await?;
-    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree, publisher: &state.publisher };
+    let ctx = Context::settled(state, &tree).await;
     let view = as_at.map(|day| report::AsAtView {
         day,
         scope: if who.role == crate::auth::Role::UnitManager { who.unit_id } else { None },

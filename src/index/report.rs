@@ -79,7 +79,14 @@ pub struct Context<'a> {
     pub publisher: &'a Publisher,
 }
 
-impl Context<'_> {
+impl<'a> Context<'a> {
+    /// The context of a request to this instance: it first waits until every submission the
+    /// instance acknowledged is in the tallies, so that a figure read after a 201 counts it.
+    pub async fn settled(state: &'a crate::startup::AppState, tree: &'a UnitTree) -> Context<'a> {
+        state.writer.settled().await;
+        Context { db: &state.db, catalog: &state.catalog, tree, publisher: &state.publisher }
+    }
+
     /// The gate for an output about `unit_id` over `periods`, by `dim`.
     async fn gate(
         &self,

@@ -1,5 +1,11 @@
 //! Abuse limits that suit public offices. Citizens of one office often share one address, so
-//! limits are generous per address and strict per kiosk device. The client address comes
+//! limits are generous per address and strict per kiosk device.
+//!
+//! Two kinds. The limits that guard secrets (receipt-code attempts, sign-ins per address and
+//! per account, reset requests) are kept in the database (`store::throttles`), so they hold
+//! across every instance of the service. The submission limits (per address, per kiosk) are
+//! kept in each instance's memory: they smooth load, a balancer with N instances lets N
+//! times as many through, and a database write per submission would cost more than they save. The client address comes
 //! from `X-Forwarded-For` only when the direct peer is a configured trusted proxy, and it is
 //! used for counting only: never stored, never logged.
 //!
@@ -18,19 +24,23 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::config::Settings;
+use sea_orm::DatabaseConnection;
 
-/// The limiters of one process.
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::store;
+use crate::store::throttles::Bucket;
+
+/// The limiters: in memory for submissions, in the database for the rest.
 #[derive(Clone)]
 pub struct Limits {
     submit: Arc<DefaultKeyedRateLimiter<String>>,
     kiosk: Arc<DefaultKeyedRateLimiter<String>>,
-    code_attempts: Arc<DefaultKeyedRateLimiter<String>>,
-    sign_ins: Arc<DefaultKeyedRateLimiter<String>>,
-    resets: Arc<DefaultKeyedRateLimiter<String>>,
-    reset_emails: Arc<DefaultKeyedRateLimiter<String>>,
-    accounts: Arc<DefaultKeyedRateLimiter<String>>,
+    code_attempts: Bucket,
+    sign_ins: Bucket,
     trusted: Arc<Vec<IpAddr>>,
+    /// Keys the shared buckets: a row names a keyed hash, never an address or an email.
+    secret: Arc<Vec<u8>>,
 }
 
 /// Password-reset requests an hour, per address and per typed email.
@@ -41,9 +51,11 @@ const RESETS_PER_HOUR_PER_EMAIL: u32 = 3;
 /// as a guesser pauses, and guessing stays at ten a minute however many addresses it uses.
 const SIGN_INS_PER_MINUTE_PER_ACCOUNT: u32 = 10;
 
-fn per_hour(n: u32) -> Quota {
-    let n = NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN);
-    Quota::per_hour(n).allow_burst(n)
+const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 3_600_000;
+
+fn bucket(burst: u32, period_ms: i64) -> Bucket {
+    Bucket { burst: burst.max(1), period_ms }
 }
 
 fn quota(per_minute: u32) -> Quota {
@@ -52,17 +64,14 @@ fn quota(per_minute: u32) -> Quota {
 }
 
 impl Limits {
-    pub fn new(settings: &Settings) -> Limits {
-        let code_attempts = NonZeroU32::new(settings.code_attempts_per_hour.max(1)).unwrap_or(NonZeroU32::MIN);
+    pub fn new(settings: &Settings, secret: Arc<Vec<u8>>) -> Limits {
         Limits {
             submit: Arc::new(RateLimiter::keyed(quota(settings.submit_per_minute))),
             kiosk: Arc::new(RateLimiter::keyed(quota(settings.kiosk_per_minute))),
-            code_attempts: Arc::new(RateLimiter::keyed(Quota::per_hour(code_attempts).allow_burst(code_attempts))),
-            sign_ins: Arc::new(RateLimiter::keyed(quota(settings.sign_ins_per_minute))),
-            resets: Arc::new(RateLimiter::keyed(per_hour(RESETS_PER_HOUR_PER_ADDRESS))),
-            reset_emails: Arc::new(RateLimiter::keyed(per_hour(RESETS_PER_HOUR_PER_EMAIL))),
-            accounts: Arc::new(RateLimiter::keyed(quota(SIGN_INS_PER_MINUTE_PER_ACCOUNT))),
+            code_attempts: bucket(settings.code_attempts_per_hour, HOUR_MS),
+            sign_ins: bucket(settings.sign_ins_per_minute, MINUTE_MS),
             trusted: Arc::new(settings.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect()),
+            secret,
         }
     }
 
@@ -99,40 +108,62 @@ impl Limits {
         Self::check(&self.kiosk, &format!("kiosk:{device}"))
     }
 
+    /// The row key of a shared bucket: a keyed hash, so the table names no address or email.
+    fn bucket_key(&self, kind: &str, key: &str) -> String {
+        let mut mac =
+            HmacSha256::new_from_slice(&self.secret).unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(kind.as_bytes());
+        mac.update(b":");
+        mac.update(key.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// One attempt on each of some shared buckets; 429 with the seconds to wait when one
+    /// of them is empty.
+    async fn shared(&self, db: &DatabaseConnection, buckets: &[(&str, &str, Bucket)]) -> Result<(), ApiError> {
+        let keys: Vec<String> = buckets.iter().map(|(kind, key, _)| self.bucket_key(kind, key)).collect();
+        let rows: Vec<(&str, Bucket)> = keys.iter().zip(buckets).map(|(k, (_, _, b))| (k.as_str(), *b)).collect();
+        let now = chrono::Utc::now().timestamp_millis();
+        store::throttles::hit(db, &rows, now).await?.map_err(ApiError::TooManyRequests)
+    }
+
     /// A submission carrying a receipt code, counted before the code is looked at, so that
     /// guessing is slowed whether a guess is right or wrong.
-    pub fn code_attempt(&self, client: &str) -> Result<(), u64> {
-        Self::check(&self.code_attempts, client)
+    pub async fn code_attempt(&self, db: &DatabaseConnection, client: &str) -> Result<(), ApiError> {
+        self.shared(db, &[("code", client, self.code_attempts)]).await
     }
 
     /// A sign-in attempt from this address (passwords are not guessed at speed).
-    pub fn sign_in(&self, client: &str) -> Result<(), u64> {
-        Self::check(&self.sign_ins, client)
+    pub async fn sign_in(&self, db: &DatabaseConnection, client: &str) -> Result<(), ApiError> {
+        self.shared(db, &[("sign_in", client, self.sign_ins)]).await
     }
 
     /// A password-reset request from this address for this email: at most
     /// `RESETS_PER_HOUR_PER_ADDRESS` an hour from an address, and
     /// `RESETS_PER_HOUR_PER_EMAIL` for one email whether or not it has an account (so the
     /// limit says nothing about accounts).
-    pub fn reset_request(&self, client: &str, email: &str) -> Result<(), u64> {
-        Self::check(&self.resets, client)?;
-        Self::check(&self.reset_emails, &email.trim().to_lowercase())
+    pub async fn reset_request(&self, db: &DatabaseConnection, client: &str, email: &str) -> Result<(), ApiError> {
+        let email = email.trim().to_lowercase();
+        self.shared(
+            db,
+            &[
+                ("reset", client, bucket(RESETS_PER_HOUR_PER_ADDRESS, HOUR_MS)),
+                ("reset_email", &email, bucket(RESETS_PER_HOUR_PER_EMAIL, HOUR_MS)),
+            ],
+        )
+        .await
     }
 
     /// A sign-in attempt for this email, whoever sends it (accounts and unknown emails alike).
-    pub fn account_sign_in(&self, email: &str) -> Result<(), u64> {
-        Self::check(&self.accounts, &email.trim().to_lowercase())
+    pub async fn account_sign_in(&self, db: &DatabaseConnection, email: &str) -> Result<(), ApiError> {
+        let b = bucket(SIGN_INS_PER_MINUTE_PER_ACCOUNT, MINUTE_MS);
+        self.shared(db, &[("account", &email.trim().to_lowercase(), b)]).await
     }
 
     /// Forgets idle keys so memory stays bounded.
     pub fn sweep(&self) {
-        self.accounts.retain_recent();
-        self.resets.retain_recent();
-        self.reset_emails.retain_recent();
         self.submit.retain_recent();
         self.kiosk.retain_recent();
-        self.code_attempts.retain_recent();
-        self.sign_ins.retain_recent();
     }
 }
 

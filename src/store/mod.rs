@@ -2,12 +2,14 @@
 //! One code path serves SQLite and PostgreSQL; the differences are confined to `connect`,
 //! `begin_write` and `begin_snapshot`.
 
+pub mod fold;
 pub mod forms;
 pub mod group_commit;
 pub mod responses;
 pub mod secrets;
 pub mod sessions;
 pub mod tallies;
+pub mod throttles;
 pub mod units;
 pub mod users;
 pub mod volumes;

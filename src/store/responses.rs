@@ -11,7 +11,7 @@ use uuid::Uuid;
 use std::collections::BTreeMap;
 
 use super::tallies::{self, CellKey, Filing};
-use crate::entities::{answer, response};
+use crate::entities::{answer, response, unfolded};
 use crate::error::ApiError;
 use crate::forms::DemographicKey;
 use crate::forms::submission::ValidSubmission;
@@ -99,62 +99,95 @@ pub async fn insert(db: &DatabaseConnection, catalog: &Catalog, s: &ValidSubmiss
 /// Stores a group of live submissions in one transaction (see `group_commit`): one outcome
 /// per submission, in order, once the transaction committed. `Err` means the group as a
 /// whole failed and nothing of it was stored; the caller then stores them one by one.
+///
+/// The responses go in first with `ON CONFLICT (submission_key) DO NOTHING`: the unique key
+/// itself tells a retry apart, with no look-up before (a look-up planned while the table was
+/// small scanned it whole). Their tallies are added later by a fold (`store::fold`); each
+/// fresh response leaves an `unfolded` row for it in the same transaction.
 pub async fn insert_group(
     db: &DatabaseConnection,
     catalog: &Catalog,
     subs: &[&ValidSubmission],
 ) -> Result<Vec<Result<Stored, ApiError>>, DbErr> {
-    let keys: Vec<String> = subs.iter().map(|s| submission_key(&s.submission_id)).collect();
     let txn = super::begin_write(db).await?;
     if db.get_database_backend() == sea_orm::DbBackend::Postgres {
         // The group's statements are the same few shapes every time with hundreds of
-        // parameters: planning each afresh for its values (PostgreSQL's first five custom
-        // plans, and whenever it judges them better) cost more than running them.
+        // parameters: planning each afresh for its values cost more than running them.
         txn.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan").await?;
     }
-    let mut stored = std::collections::HashMap::new();
-    // In the same few statement shapes as the inserts (see `store::pieces`).
-    for chunk in super::pieces(&keys, RESPONSE_ROWS_PER_INSERT) {
+    let mut outcomes: Vec<Option<Result<Stored, ApiError>>> = subs.iter().map(|_| None).collect();
+    // The same submission twice in one group (a retry sent while the first was queued): the
+    // later one is answered after the commit, as a retry of the stored first.
+    let mut in_group = std::collections::HashSet::new();
+    let mut twins = Vec::new();
+    let mut candidates: Vec<(usize, Uuid, &ValidSubmission)> = Vec::with_capacity(subs.len());
+    for (i, s) in subs.iter().enumerate() {
+        if in_group.insert(s.submission_id) {
+            candidates.push((i, Uuid::new_v4(), s));
+        } else {
+            twins.push(i);
+        }
+    }
+    let rows: Vec<(Uuid, &ValidSubmission)> = candidates.iter().map(|(_, id, s)| (*id, *s)).collect();
+    let mut inserted = std::collections::HashSet::with_capacity(rows.len());
+    for piece in super::pieces(&rows, RESPONSE_ROWS_PER_INSERT) {
+        inserted.extend(insert_responses(&txn, piece, true).await?);
+    }
+    let mut kept: Vec<(Uuid, &ValidSubmission)> = Vec::with_capacity(rows.len());
+    let mut refused: Vec<Uuid> = Vec::new();
+    for (i, id, s) in &candidates {
+        if !inserted.contains(id) {
+            // Stored before: answered as a replay (or a mismatch) below.
+            continue;
+        }
+        // The code is used up in the same transaction as the response is stored.
+        if let Some(code_hash) = &s.code_hash
+            && !crate::reach::codes::consume(&txn, code_hash, s.unit_id, &s.code_units, s.survey_date).await?
+        {
+            outcomes[*i] = Some(Err(ApiError::CodeRejected));
+            refused.push(*id);
+            continue;
+        }
+        outcomes[*i] = Some(Ok(Stored::Created(*id)));
+        kept.push((*id, *s));
+    }
+    if !refused.is_empty() {
+        response::Entity::delete_many().filter(response::Column::Id.is_in(refused)).exec(&txn).await?;
+    }
+    let earlier: Vec<String> = candidates
+        .iter()
+        .filter(|(_, id, _)| !inserted.contains(id))
+        .map(|(_, _, s)| submission_key(&s.submission_id))
+        .collect();
+    if !earlier.is_empty() {
         let found: Vec<(String, Uuid, String)> = response::Entity::find()
             .select_only()
             .column(response::Column::SubmissionKey)
             .column(response::Column::Id)
             .column(response::Column::BodyHash)
-            .filter(response::Column::SubmissionKey.is_in(chunk.to_vec()))
+            .filter(response::Column::SubmissionKey.is_in(earlier))
             .into_tuple()
             .all(&txn)
             .await?;
-        stored.extend(found.into_iter().map(|(key, id, hash)| (key, (id, hash))));
+        let found: std::collections::HashMap<String, (Uuid, String)> =
+            found.into_iter().map(|(key, id, hash)| (key, (id, hash))).collect();
+        for (i, id, s) in &candidates {
+            if !inserted.contains(id) {
+                outcomes[*i] = Some(match found.get(&submission_key(&s.submission_id)) {
+                    Some(existing) => replay(existing.clone(), s),
+                    None => Err(ApiError::internal("submission key vanished")),
+                });
+            }
+        }
     }
-    let mut outcomes: Vec<Option<Result<Stored, ApiError>>> = Vec::with_capacity(subs.len());
-    let mut fresh: Vec<(Uuid, &ValidSubmission)> = Vec::new();
-    let mut in_group = std::collections::HashSet::new();
-    let mut twins = Vec::new();
-    for (i, (s, key)) in subs.iter().zip(&keys).enumerate() {
-        if let Some(existing) = stored.get(key) {
-            outcomes.push(Some(replay(existing.clone(), s)));
-            continue;
-        }
-        // The same submission twice in one group (a retry sent while the first was queued):
-        // the later one is answered after the commit, as a retry of the stored first.
-        if !in_group.insert(key.as_str()) {
-            outcomes.push(None);
-            twins.push(i);
-            continue;
-        }
-        if let Some(code_hash) = &s.code_hash
-            && !crate::reach::codes::consume(&txn, code_hash, s.unit_id, &s.code_units, s.survey_date).await?
-        {
-            outcomes.push(Some(Err(ApiError::CodeRejected)));
-            continue;
-        }
-        let id = Uuid::new_v4();
-        fresh.push((id, s));
-        outcomes.push(Some(Ok(Stored::Created(id))));
-    }
-    if !fresh.is_empty() {
-        insert_rows(&txn, &fresh).await?;
-        tallies::add(&txn, &deltas(catalog, fresh.iter().map(|(_, s)| *s))?).await?;
+    insert_answers(&txn, &kept).await?;
+    let pending: Vec<unfolded::ActiveModel> = kept
+        .iter()
+        .filter(|(_, s)| !s.flagged)
+        .map(|(id, _)| unfolded::ActiveModel { response_id: Set(*id) })
+        .collect();
+    for piece in super::pieces(&pending, RESPONSE_ROWS_PER_INSERT) {
+        unfolded::Entity::insert_many(piece.to_vec()).exec_without_returning(&txn).await?;
     }
     txn.commit().await?;
     for i in twins {
@@ -248,8 +281,12 @@ pub async fn insert_without_tallies(
 /// Inserts responses and then all their answers, as multi-row inserts.
 async fn insert_rows(txn: &impl ConnectionTrait, subs: &[(Uuid, &ValidSubmission)]) -> Result<(), DbErr> {
     for piece in super::pieces(subs, RESPONSE_ROWS_PER_INSERT) {
-        insert_responses(txn, piece).await?;
+        insert_responses(txn, piece, false).await?;
     }
+    insert_answers(txn, subs).await
+}
+
+async fn insert_answers(txn: &impl ConnectionTrait, subs: &[(Uuid, &ValidSubmission)]) -> Result<(), DbErr> {
     let answers: Vec<answer::ActiveModel> = subs
         .iter()
         .flat_map(|(id, s)| {
@@ -266,7 +303,13 @@ async fn insert_rows(txn: &impl ConnectionTrait, subs: &[(Uuid, &ValidSubmission
     Ok(())
 }
 
-async fn insert_responses(txn: &impl ConnectionTrait, subs: &[(Uuid, &ValidSubmission)]) -> Result<(), DbErr> {
+/// Inserts response rows; with `skip_stored`, a row whose submission key is already stored
+/// is left out instead of failing the statement. Returns the ids inserted.
+async fn insert_responses(
+    txn: &impl ConnectionTrait,
+    subs: &[(Uuid, &ValidSubmission)],
+    skip_stored: bool,
+) -> Result<Vec<Uuid>, DbErr> {
     let rows = subs.iter().map(|(id, s)| {
         let demo = |k: DemographicKey| Set(s.demographics.get(&k).cloned());
         response::ActiveModel {
@@ -288,8 +331,19 @@ async fn insert_responses(txn: &impl ConnectionTrait, subs: &[(Uuid, &ValidSubmi
             flagged: Set(s.flagged),
         }
     });
-    response::Entity::insert_many(rows).exec_without_returning(txn).await?;
-    Ok(())
+    if !skip_stored {
+        response::Entity::insert_many(rows).exec_without_returning(txn).await?;
+        return Ok(subs.iter().map(|(id, _)| *id).collect());
+    }
+    let inserted = response::Entity::insert_many(rows)
+        .on_conflict(sea_orm::sea_query::OnConflict::column(response::Column::SubmissionKey).do_nothing().to_owned())
+        .exec_with_returning_keys(txn)
+        .await;
+    match inserted {
+        Ok(ids) => Ok(ids),
+        Err(DbErr::RecordNotInserted) => Ok(vec![]),
+        Err(e) => Err(e),
+    }
 }
 
 /// Responses recorded at any of `unit_ids`.

@@ -3,9 +3,9 @@
 //! combinations of detail and `*` (all). So a figure for any period, filter and breakdown
 //! reads a handful of rows per unit and never the raw answers.
 //!
-//! Concurrency: missing cells are first inserted empty, then all cells of the change are
-//! read `FOR UPDATE` in key order (PostgreSQL; SQLite's `BEGIN IMMEDIATE` already
-//! serialises writers), merged, and written back in one multi-row upsert.
+//! Concurrency: on PostgreSQL missing cells are first inserted empty, then all cells of the
+//! change are read `FOR UPDATE` in key order, merged, and written back in one multi-row
+//! upsert. On SQLite `BEGIN IMMEDIATE` already serialises writers: read, merge, upsert.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -125,13 +125,18 @@ fn columns() -> [tally::Column; 8] {
 /// Adds `deltas` to the stored cells, inside the caller's write transaction.
 pub async fn add(txn: &impl ConnectionTrait, deltas: &BTreeMap<CellKey, Tally>) -> Result<(), DbErr> {
     let keys: Vec<&CellKey> = deltas.keys().collect();
+    // SQLite's write transaction excludes every other writer: a cell missing now stays
+    // missing until the upsert below writes it.
+    let sqlite = txn.get_database_backend() == sea_orm::DbBackend::Sqlite;
     for chunk in super::pieces(&keys, ROWS_PER_STATEMENT) {
         // 1. Make sure every cell exists (empty), so that it can be locked.
-        let empty = Tally { data: vec![] };
-        tally::Entity::insert_many(chunk.iter().map(|k| model(k, &empty)))
-            .on_conflict(OnConflict::columns(columns()).do_nothing().to_owned())
-            .exec_without_returning(txn)
-            .await?;
+        if !sqlite {
+            let empty = Tally { data: vec![] };
+            tally::Entity::insert_many(chunk.iter().map(|k| model(k, &empty)))
+                .on_conflict(OnConflict::columns(columns()).do_nothing().to_owned())
+                .exec_without_returning(txn)
+                .await?;
+        }
         // 2. Lock and read them in key order.
         let stored = read_for_update(txn, chunk).await?;
         // 3. Write back the sums.
@@ -383,6 +388,15 @@ pub async fn rebuild(
 ) -> Result<(u64, usize), DbErr> {
     use crate::entities::{answer, response, unit};
     let txn = super::begin_write(db).await?;
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        // No response is stored or folded while the tallies are recounted: what is counted
+        // here and what a fold would add must not overlap (SQLite's write lock already
+        // excludes both).
+        txn.execute_unprepared("LOCK TABLE responses IN SHARE MODE").await?;
+        txn.execute_unprepared("LOCK TABLE unfolded IN EXCLUSIVE MODE").await?;
+    }
+    // Everything pending is counted below.
+    crate::entities::unfolded::Entity::delete_many().exec(&txn).await?;
     delete_all(&txn).await?;
     let unit_ids: Vec<i32> = unit::Entity::find().select_only().column(unit::Column::Id).into_tuple().all(&txn).await?;
     let (mut responses, mut cells) = (0u64, 0usize);

@@ -48,6 +48,7 @@ fn spawn_submit(
 
 /// Tallies as stored equal tallies recomputed from the raw answers.
 async fn assert_tallies_exact(app: &TestApp) {
+    app.state.writer.settled().await;
     let stored = store::tallies::snapshot(&app.db).await.expect("snapshot");
     store::tallies::rebuild(&app.db, &app.state.catalog).await.expect("rebuild");
     assert_eq!(stored, store::tallies::snapshot(&app.db).await.expect("snapshot"), "tallies drifted from the answers");
@@ -207,4 +208,91 @@ async fn a_full_queue_answers_503_with_retry_after_at_once_and_stores_only_what_
     assert_eq!(app.response_count().await, 4, "stored = acknowledged");
     // The queue drained: the next submission is taken at once.
     assert_eq!(app.submit(&valid_submission("QNM.TK.AM")).await.status(), 201);
+}
+
+async fn unfolded_count(app: &TestApp) -> u64 {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    sipas::entities::unfolded::Entity::find().count(&app.db).await.expect("count")
+}
+
+#[tokio::test]
+async fn rows_wait_to_be_folded_only_briefly_and_a_figure_read_after_a_201_counts_it() {
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    let token = app.login_as(sipas::auth::Role::Admin, None).await;
+    let year = chrono::Datelike::year(&sipas::vietnam_today());
+    let query = format!("/api/v1/indices?unit=QNM.TK.AM&period={year}");
+    for round in 1..=3u64 {
+        let handles: Vec<_> = (0..7).map(|_| spawn_submit(&app, valid_submission("QNM.TK.AM"))).collect();
+        for h in handles {
+            assert_eq!(h.await.unwrap().0, 201);
+        }
+        // Read at once: the request waits for the fold of what this instance acknowledged.
+        let res = app.get_as(&query, &token).await;
+        assert_eq!(res.status(), 200);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["n"], 7 * round, "a figure read after the 201s missed some: {body}");
+    }
+    // Nobody reads: the folder still empties the queue within its delay.
+    for _ in 0..20 {
+        assert_eq!(app.submit(&valid_submission("QNM.TK.HH")).await.status(), 201);
+    }
+    let t = std::time::Instant::now();
+    while unfolded_count(&app).await > 0 && t.elapsed() < Duration::from_secs(3) {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(unfolded_count(&app).await, 0, "responses lingered unfolded");
+    assert_tallies_exact(&app).await;
+}
+
+#[tokio::test]
+async fn responses_a_stopped_instance_did_not_fold_are_counted_once_by_the_next() {
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    let unit = unit_id(&app, "QNM.TK.AM").await;
+    // Stored as a writer stores them, with nobody left to fold them (an instance killed
+    // between its commit and its fold).
+    let subs: Vec<ValidSubmission> = (0..700).map(|_| stored_submission(unit)).collect();
+    let refs: Vec<&ValidSubmission> = subs.iter().collect();
+    let outcomes = store::responses::insert_group(&app.db, &app.state.catalog, &refs).await.expect("group");
+    assert!(outcomes.iter().all(|o| matches!(o, Ok(Stored::Created(_)))));
+    assert_eq!(unfolded_count(&app).await, 700);
+    // Two instances fold at once: each response is added exactly once.
+    let (db, catalog) = (app.db.clone(), app.state.catalog.clone());
+    let other = tokio::spawn(async move { store::fold::drain(&db, &catalog).await.expect("fold") });
+    let here = store::fold::drain(&app.db, &app.state.catalog).await.expect("fold");
+    let there = other.await.unwrap();
+    // The app's own folder may have swept some of them too.
+    assert!(here + there <= 700, "{here} + {there}");
+    assert_eq!(unfolded_count(&app).await, 0);
+    let stored = store::tallies::snapshot(&app.db).await.expect("snapshot");
+    let total: u64 = stored
+        .iter()
+        .filter(|(k, _)| {
+            k.grain == sipas::index::period::Grain::Year
+                && k.respondent_type == "*"
+                && k.channel == "*"
+                && k.service == "*"
+        })
+        .map(|(_, t)| t.responses())
+        .sum();
+    assert_eq!(total, 700, "a response was added twice or not at all");
+    assert_tallies_exact(&app).await;
+}
+
+#[tokio::test]
+async fn rows_another_instance_left_behind_are_folded_by_this_one_within_two_sweeps() {
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    let unit = unit_id(&app, "QNM.TK.AM").await;
+    // Committed by "another instance" that stopped before its fold.
+    let subs: Vec<ValidSubmission> = (0..5).map(|_| stored_submission(unit)).collect();
+    let refs: Vec<&ValidSubmission> = subs.iter().collect();
+    store::responses::insert_group(&app.db, &app.state.catalog, &refs).await.expect("group");
+    let t = std::time::Instant::now();
+    while unfolded_count(&app).await > 0 && t.elapsed() < Duration::from_secs(16) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(unfolded_count(&app).await, 0, "left-behind responses were never folded");
+    assert_tallies_exact(&app).await;
 }

@@ -142,6 +142,7 @@ async fn tallies_agree_with_a_rebuild_after_random_submissions() {
             }
         }
         sipas::imports::responses_jsonl(&app.state, &jsonl).await.unwrap().unwrap();
+        app.state.writer.settled().await;
         let kept = sipas::store::tallies::snapshot(&app.db).await.unwrap();
         let (responses, _) = sipas::store::tallies::rebuild(&app.db, &app.state.catalog).await.unwrap();
         assert_eq!(responses, app.response_count().await);

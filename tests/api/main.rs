@@ -5,6 +5,7 @@
 
 mod helpers;
 mod indices;
+mod instances;
 
 mod access;
 mod adversary;

@@ -286,6 +286,7 @@ async fn honeypots_and_hasty_pages_are_flagged_and_kept_out_of_the_indices() {
     let v: Value =
         app.get_as(&format!("/api/v1/indices?unit=QNM.STP&period={year}"), &admin).await.json().await.unwrap();
     assert_eq!((v["n"].as_u64(), v["flagged"].as_u64()), (Some(3), Some(0)));
+    app.state.writer.settled().await;
     let snapshot = sipas::store::tallies::snapshot(&app.db).await.unwrap();
     sipas::store::tallies::rebuild(&app.db, &app.state.catalog).await.unwrap();
     assert!(snapshot == sipas::store::tallies::snapshot(&app.db).await.unwrap());

@@ -82,6 +82,13 @@ async fn no_other_table_points_at_a_response() {
             continue;
         }
         let cols = columns(&app.db, &table).await;
+        if table == "unfolded" {
+            // Responses stored but not yet in the tallies: their id alone, nothing beside
+            // it, and only until the next fold (`rows_wait_to_be_folded_only_briefly`).
+            let names: Vec<&str> = cols.iter().map(|(c, _)| c.as_str()).collect();
+            assert_eq!(names, ["response_id"], "unfolded gained a column");
+            continue;
+        }
         let linking = |c: &str| c.contains("response_id") || c.contains("submission") || c == "answer_id";
         assert!(!cols.iter().any(|(c, _)| linking(c)), "{table} links to responses: {cols:?}");
     }

@@ -142,7 +142,7 @@ async fn index_once(
     breakdown: Option<report::Breakdown>,
 ) -> anyhow::Result<()> {
     let tree = store::units::tree(&state.db).await?;
-    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree, publisher: &state.publisher };
+    let ctx = Context::settled(state, &tree).await;
     let request = report::IndexRequest {
         form,
         unit,
@@ -369,7 +369,7 @@ async fn main() -> anyhow::Result<()> {
         let t = Instant::now();
         let tree = store::units::tree(&state.db).await?;
         let root = tree.by_code("BTR").ok_or_else(|| anyhow::anyhow!("root"))?.clone();
-        let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree, publisher: &state.publisher };
+        let ctx = Context::settled(&state, &tree).await;
         let request = RankingRequest {
             form: &form,
             level: Level::Commune,

@@ -54,7 +54,7 @@ pub async fn login(
     req: actix_web::HttpRequest,
     body: web::Json<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
-    state.limits.sign_in(&state.limits.client(&req)).map_err(ApiError::TooManyRequests)?;
+    state.limits.sign_in(&state.db, &state.limits.client(&req)).await?;
     body.validate().map_err(validation_errors)?;
     let signed = auth::sign_in(&state, &body.email, &body.password, "api").await?;
     let cookie =
@@ -115,7 +115,7 @@ pub async fn request_reset(
     body: web::Json<ResetRequest>,
 ) -> Result<HttpResponse, ApiError> {
     body.validate().map_err(validation_errors)?;
-    auth::reset::request(&state, &state.limits.client(&req), &body.email)?;
+    auth::reset::request(&state, &state.limits.client(&req), &body.email).await?;
     Ok(HttpResponse::Accepted()
         .json(serde_json::json!({"message": "if this address has an account, a link is on its way"})))
 }

@@ -46,7 +46,7 @@ pub async fn indices(
     let (Some(p), true) = (parsed, fields.is_empty()) else {
         return Err(ApiError::validation(fields));
     };
-    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree, publisher: &state.publisher };
+    let ctx = Context::settled(&state, &tree).await;
     let request = report::IndexRequest {
         form: &p.form,
         unit: &p.unit,
@@ -113,7 +113,7 @@ pub async fn rankings(
     let (Some(p), Some(level), true) = (parsed, level, fields.is_empty()) else {
         return Err(ApiError::validation(fields));
     };
-    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree, publisher: &state.publisher };
+    let ctx = Context::settled(&state, &tree).await;
     let request = report::RankingRequest {
         form: &p.form,
         level,
@@ -163,7 +163,7 @@ pub async fn trends(
     let (Some(p), true) = (parsed, fields.is_empty()) else {
         return Err(ApiError::validation(fields));
     };
-    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree, publisher: &state.publisher };
+    let ctx = Context::settled(&state, &tree).await;
     let trend = report::trend(&ctx, &p.form, &p.unit, p.period, quarterly, &p.filters, p.k).await?;
     Ok(HttpResponse::Ok().json(trend))
 }

@@ -127,7 +127,12 @@ pub async fn login(state: web::Data<AppState>, req: HttpRequest, f: web::Form<Lo
     if !form_ok(&req, &f.form) {
         return again(StatusCode::FORBIDDEN, expired(&state, &req, lang));
     }
-    if let Err(seconds) = state.limits.sign_in(&state.limits.client(&req)) {
+    let limited = match state.limits.sign_in(&state.db, &state.limits.client(&req)).await {
+        Ok(()) => None,
+        Err(ApiError::TooManyRequests(seconds)) => Some(seconds),
+        Err(e) => return actix_web::ResponseError::error_response(&e),
+    };
+    if let Some(seconds) = limited {
         let mut res = again(
             StatusCode::TOO_MANY_REQUESTS,
             t(lang, "Quá nhiều lần đăng nhập, vui lòng thử lại sau.", "Too many attempts; try again later."),
@@ -236,7 +241,7 @@ pub async fn forgot(
         return Ok(res);
     }
     if f.email.len() <= 254 && f.email.contains('@') {
-        auth::reset::request(&state, &state.limits.client(&req), &f.email)?;
+        auth::reset::request(&state, &state.limits.client(&req), &f.email).await?;
     }
     let token = auth::new_token().0;
     let mut res = respond(StatusCode::OK, forgot_form(lang, &token, true, None));

@@ -110,7 +110,7 @@ async fn index(
     unit: &unit::Model,
     breakdown: Option<Breakdown>,
 ) -> Result<IndexReport, ApiError> {
-    let ctx = Context { db: &state.db, catalog: &state.catalog, tree, publisher: &state.publisher };
+    let ctx = Context::settled(state, tree).await;
     let request = IndexRequest {
         form: &p.form,
         unit,
@@ -280,7 +280,7 @@ async fn overview_inner(state: &AppState, c: &Console, q: PageQuery) -> Result<H
     let p = parse(state, c, &tree, None, q.common).await?;
     let unit = p.unit.clone();
     let r = index(state, &tree, &p, &unit, Some(Breakdown::Unit)).await?;
-    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree, publisher: &state.publisher };
+    let ctx = Context::settled(state, &tree).await;
     let trend = report::trend(&ctx, &p.form, &unit, p.period, false, &p.filters, p.k).await?;
     let rows = r.breakdown.clone().unwrap_or_default();
     let mut bars: Vec<Bar> = rows
@@ -436,7 +436,7 @@ async fn rankings_inner(state: &AppState, c: &Console, q: PageQuery) -> Result<H
             .and_then(|u| Level::parse(&u.level))
             .unwrap_or(Level::Commune),
     };
-    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree, publisher: &state.publisher };
+    let ctx = Context::settled(state, &tree).await;
     let request = report::RankingRequest {
         form: &p.form,
         level,
@@ -555,7 +555,7 @@ async fn unit_view(
     let compared = (root.id != unit.id).then_some(&reference.figures);
     let by_channel = index(state, &tree, &p, &unit, Some(Breakdown::Channel)).await?;
     let by_type = index(state, &tree, &p, &unit, Some(Breakdown::RespondentType)).await?;
-    let ctx = Context { db: &state.db, catalog: &state.catalog, tree: &tree, publisher: &state.publisher };
+    let ctx = Context::settled(state, &tree).await;
     let trend = report::trend(&ctx, &p.form, &unit, p.period, false, &p.filters, p.k).await?;
     let comments = crate::publish::comments(&ctx, &p, &unit, 30).await?;
     let history = store::units::history(&state.db, &tree, unit.id).await?;
