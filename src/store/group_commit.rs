@@ -8,8 +8,9 @@
 //! 503 + Retry-After instead of letting requests pile up. On SQLite there is one writer:
 //! submissions never compete for the file's write lock.
 //!
-//! A folder task adds the stored responses to the tallies a little later, many at once (see
-//! `store::fold`). A reader in this instance that needs figures calls `settled` first and so
+//! On PostgreSQL a folder task adds the stored responses to the tallies a little later, many
+//! at once (see `store::fold`); on SQLite a group's tallies are written in its own
+//! transaction, and the folder only picks up rows left by a fold that never ran. A reader in this instance that needs figures calls `settled` first and so
 //! sees every submission this instance acknowledged before; another instance's submissions
 //! show once its folder ran (within `FOLD_DELAY`, or at once when its readers ask).
 
@@ -199,9 +200,16 @@ async fn run(db: DatabaseConnection, catalog: Catalog, jobs: Arc<Mutex<mpsc::Rec
         }
         let submissions: Vec<&ValidSubmission> = group.iter().map(|j| &j.submission).collect();
         let turn = fold.turn().await;
-        let outcomes = match responses::insert_group(&db, &catalog, &submissions).await {
+        // On SQLite a group's cells are written in its own transaction: one writer, cells
+        // updated in place, so a fold would cost as much and make the next group wait behind
+        // it. On PostgreSQL every write of a cell leaves a dead row version and locks it
+        // against the other writer: folded later, once for many submissions.
+        let fold_later = fold.turn.is_none();
+        let outcomes = match responses::insert_group(&db, &catalog, &submissions, fold_later).await {
             Ok(outcomes) => {
-                fold.hold(&catalog, &submissions, &outcomes);
+                if fold_later {
+                    fold.hold(&catalog, &submissions, &outcomes);
+                }
                 outcomes
             }
             // The database is down or locked: one by one would only wait as long again for
@@ -219,7 +227,7 @@ async fn run(db: DatabaseConnection, catalog: Catalog, jobs: Arc<Mutex<mpsc::Rec
             }
         };
         drop(turn);
-        if outcomes.iter().any(|o| matches!(o, Ok(Stored::Created(_)))) {
+        if fold_later && outcomes.iter().any(|o| matches!(o, Ok(Stored::Created(_)))) {
             fold.committed.fetch_add(1, Ordering::AcqRel);
         }
         for (job, outcome) in group.into_iter().zip(outcomes) {

@@ -102,12 +102,14 @@ pub async fn insert(db: &DatabaseConnection, catalog: &Catalog, s: &ValidSubmiss
 ///
 /// The responses go in first with `ON CONFLICT (submission_key) DO NOTHING`: the unique key
 /// itself tells a retry apart, with no look-up before (a look-up planned while the table was
-/// small scanned it whole). Their tallies are added later by a fold (`store::fold`); each
-/// fresh response leaves an `unfolded` row for it in the same transaction.
+/// small scanned it whole). With `fold_later` their tallies are added later by a fold
+/// (`store::fold`), and each fresh response leaves an `unfolded` row in the same
+/// transaction; without, they are added in this transaction.
 pub async fn insert_group(
     db: &DatabaseConnection,
     catalog: &Catalog,
     subs: &[&ValidSubmission],
+    fold_later: bool,
 ) -> Result<Vec<Result<Stored, ApiError>>, DbErr> {
     let txn = super::begin_write(db).await?;
     if db.get_database_backend() == sea_orm::DbBackend::Postgres {
@@ -181,9 +183,12 @@ pub async fn insert_group(
         }
     }
     insert_answers(&txn, &kept).await?;
+    if !fold_later {
+        tallies::add(&txn, &deltas(catalog, kept.iter().map(|(_, s)| *s))?).await?;
+    }
     let pending: Vec<unfolded::ActiveModel> = kept
         .iter()
-        .filter(|(_, s)| !s.flagged)
+        .filter(|(_, s)| fold_later && !s.flagged)
         .map(|(id, _)| unfolded::ActiveModel { response_id: Set(*id) })
         .collect();
     for piece in super::pieces(&pending, RESPONSE_ROWS_PER_INSERT) {

@@ -254,7 +254,7 @@ async fn responses_a_stopped_instance_did_not_fold_are_counted_once_by_the_next(
     // between its commit and its fold).
     let subs: Vec<ValidSubmission> = (0..700).map(|_| stored_submission(unit)).collect();
     let refs: Vec<&ValidSubmission> = subs.iter().collect();
-    let outcomes = store::responses::insert_group(&app.db, &app.state.catalog, &refs).await.expect("group");
+    let outcomes = store::responses::insert_group(&app.db, &app.state.catalog, &refs, true).await.expect("group");
     assert!(outcomes.iter().all(|o| matches!(o, Ok(Stored::Created(_)))));
     assert_eq!(unfolded_count(&app).await, 700);
     // Two instances fold at once: each response is added exactly once.
@@ -288,7 +288,7 @@ async fn rows_another_instance_left_behind_are_folded_by_this_one_within_two_swe
     // Committed by "another instance" that stopped before its fold.
     let subs: Vec<ValidSubmission> = (0..5).map(|_| stored_submission(unit)).collect();
     let refs: Vec<&ValidSubmission> = subs.iter().collect();
-    store::responses::insert_group(&app.db, &app.state.catalog, &refs).await.expect("group");
+    store::responses::insert_group(&app.db, &app.state.catalog, &refs, true).await.expect("group");
     let t = std::time::Instant::now();
     while unfolded_count(&app).await > 0 && t.elapsed() < Duration::from_secs(16) {
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -105,10 +105,8 @@ async fn three_instances_store_each_submission_once_use_each_code_once_and_keep_
         let (first, second) = (&bases[i % 3], &bases[(i + 1) % 3]);
         let app = app_ref;
         async move {
-            let (a, b) = tokio::join!(
-                post(app, first, "/api/v1/responses", body),
-                post(app, second, "/api/v1/responses", body)
-            );
+            let (a, b) =
+                tokio::join!(post(app, first, "/api/v1/responses", body), post(app, second, "/api/v1/responses", body));
             (a, b)
         }
     });
