@@ -15,8 +15,10 @@ Standard library only.
 """
 
 import argparse
+import base64
 import collections
 import hashlib
+import hmac
 import http.client
 import json
 import math
@@ -92,9 +94,24 @@ def ms(x):
     return "n/a" if x is None else f"{x * 1000:.0f} ms"
 
 
+# The survey page's signed token a scenario's submissions carry (None: bare API posts, which
+# are stored flagged and stay out of the tallies).
+FORM_TOKEN = None
+
+
+def form_token(secret, age_ms=60_000):
+    """A token as `reach::limits::form_token` mints it, for a page served `age_ms` ago."""
+    ms = int(time.time() * 1000) - age_ms
+    mac = hmac.new(secret.encode(), ms.to_bytes(8, "big", signed=True), hashlib.sha256).digest()[:16]
+    return f"{ms}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
+
+
 def submission(sid, rng=random):
-    return {"submission_id": sid, "unit": UNIT, "form": "sipas-2017", "respondent_type": "citizen",
+    body = {"submission_id": sid, "unit": UNIT, "form": "sipas-2017", "respondent_type": "citizen",
             "channel": "online", "answers": {code: rng.randint(1, 5) for code in ITEMS}}
+    if FORM_TOKEN:
+        body["form_token"] = FORM_TOKEN
+    return body
 
 
 # --------------------------------------------------------------------------- the table
@@ -492,13 +509,25 @@ class Postgres:
 
 # --------------------------------------------------------------------------- 1. kill -9
 
-def scenario_kill(label, db_url, keys_of, incomplete_of):
+TALLY_COLUMNS = "unit_id, grain, period_start, form_id, form_version, respondent_type, channel, service"
+
+
+def tallies_sql(hex_of):
+    """Every counted cell, in key order, its counts as hex: compared before and after a rebuild."""
+    return (f"SELECT {TALLY_COLUMNS}, {hex_of} FROM tallies WHERE responses > 0 "
+            f"ORDER BY {TALLY_COLUMNS}")
+
+
+def scenario_kill(label, db_url, keys_of, incomplete_of, query):
     scen = f"1 kill -9 ({label})"
     kills = ARGS.kills
     say(f"== {scen}: 16 clients, {kills} SIGKILLs at random 1-3 s intervals, restart at once")
+    global FORM_TOKEN
     prepare_db(db_url)
     svc = Service(f"kill-{label}", db_url)
     svc.start()
+    # As from the survey page: counted in the tallies, which are checked at the end.
+    FORM_TOKEN = form_token(query("SELECT value FROM secrets WHERE name = 'form_token'")[0][0])
     load = Load(svc.port, 16).start()
     rng = random.Random(f"{ARGS.seed}-kill-{label}")
     restarts, signals = [], collections.Counter()
@@ -515,10 +544,23 @@ def scenario_kill(label, db_url, keys_of, incomplete_of):
         incomplete = incomplete_of()
     finally:
         svc.stop()
+        FORM_TOKEN = None
+    # Killed between a commit and its fold, an instance leaves rows in `unfolded`: the next
+    # start folds them, and the tallies then equal a recount of the answers.
+    svc.start()
+    svc.stop()
+    unfolded = int(query("SELECT count(*) FROM unfolded")[0][0])
+    before = query(tallies_sql(TALLY_HEX[label]))
+    cli(db_url, "tallies", "rebuild")
+    after = query(tallies_sql(TALLY_HEX[label]))
+    differ = sum(1 for a, b in zip(before, after) if a != b) + abs(len(before) - len(after))
     TABLE.check(scen, "kills (SIGKILL, restarted at once)", kills,
                 signals.get(-signal.SIGKILL, 0) == kills)
     TABLE.info(scen, "restart to ready: median / max", f"{secs(pct(restarts, .5))} / {secs(max(restarts))}")
     check_ledger(scen, load, keys, incomplete)
+    TABLE.check(scen, "responses left unfolded after a restart", unfolded, unfolded == 0)
+    TABLE.check(scen, "tally cells against a recount of the answers", f"{len(before)} cells, {differ} differ",
+                differ == 0 and len(before) > 0)
     other5xx = sum(1 for r in load.records if isinstance(r[2], int) and r[2] >= 500 and r[2] != 503)
     TABLE.check(scen, "answers 5xx other than 503", other5xx, other5xx == 0)
 
@@ -597,6 +639,9 @@ def scenario_pg_stop(pg):
                 f"{secs(None if first_201_2 is None else first_201_2 - t_start2)} "
                 f"({secs(None if first_201_2 is None else first_201_2 - t_up2)})", first_201_2 is not None)
     check_ledger(scen, load, keys, incomplete)
+    TABLE.check(scen, "responses left unfolded after a restart", unfolded, unfolded == 0)
+    TABLE.check(scen, "tally cells against a recount of the answers", f"{len(before)} cells, {differ} differ",
+                differ == 0 and len(before) > 0)
     other5xx = sum(1 for r in load.records if isinstance(r[2], int) and r[2] >= 500 and r[2] != 503)
     TABLE.check(scen, "answers 5xx other than 503", other5xx, other5xx == 0)
 
@@ -1144,18 +1189,23 @@ def main():
     return 1 if failed else 0
 
 
+TALLY_HEX = {"SQLite": "lower(hex(data))", "PostgreSQL": "encode(data, 'hex')"}
+
+
 def kill_sqlite():
     db_url = f"sqlite://{ARGS.work}/kill.db?mode=rwc"
     scenario_kill("SQLite", db_url,
                   lambda: [r[0] for r in sqlite_query(db_url, "SELECT submission_key FROM responses")],
-                  lambda: sqlite_query(db_url, INCOMPLETE_SQL)[0][0])
+                  lambda: sqlite_query(db_url, INCOMPLETE_SQL)[0][0],
+                  lambda sql: [tuple(str(v) for v in r) for r in sqlite_query(db_url, sql)])
 
 
 def kill_pg(pg):
     db_url = pg.create_db("resilience_kill")
     scenario_kill("PostgreSQL", db_url,
                   lambda: pg.psql("SELECT submission_key FROM responses", db="resilience_kill"),
-                  lambda: int(pg.psql(INCOMPLETE_SQL, db="resilience_kill")[0]))
+                  lambda: int(pg.psql(INCOMPLETE_SQL, db="resilience_kill")[0]),
+                  lambda sql: [tuple(r.split("|")) for r in pg.psql(sql, db="resilience_kill")])
 
 
 if __name__ == "__main__":
