@@ -224,6 +224,7 @@ pub async fn seed(state: &AppState, responses: usize, seed: u64) -> anyhow::Resu
         txn.commit().await?;
     }
 
+    store::refresh_statistics(db).await?;
     let mut admin = None;
     if store::users::count(db).await? == 0 {
         let email = "admin@demo.sipas.vn".to_string();

@@ -92,6 +92,11 @@ pub async fn responses_jsonl(state: &AppState, text: &str) -> anyhow::Result<Res
     match store::responses::insert_batch(&txn, &state.catalog, &valid).await? {
         Ok(report) => {
             txn.commit().await?;
+            if report.created > 0
+                && let Err(e) = store::refresh_statistics(&state.db).await
+            {
+                tracing::warn!("refreshing statistics after an import failed: {e}");
+            }
             Ok(Ok(report))
         }
         Err(conflicts) => {

@@ -39,6 +39,16 @@ pub fn pieces<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
     })
 }
 
+/// Refreshes the planner's statistics of the tables a bulk load fills (an import, the demo,
+/// a tally rebuild): a plan made for the empty tables of before would scan them whole. On
+/// SQLite `ANALYZE` samples (`analysis_limit`) instead of reading every index in full.
+pub async fn refresh_statistics(db: &DatabaseConnection) -> Result<(), DbErr> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => db.execute_unprepared("ANALYZE responses, answers, tallies").await.map(|_| ()),
+        _ => db.execute_unprepared("PRAGMA analysis_limit = 1000; ANALYZE").await.map(|_| ()),
+    }
+}
+
 /// How long a request waits for a connection before it is answered 503 + Retry-After: a
 /// database that is down is retried by the pool until then, so this is also how long a
 /// reader waits to learn it is down.

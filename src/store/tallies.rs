@@ -444,6 +444,7 @@ pub async fn rebuild(
         insert_fresh(&txn, &out).await?;
     }
     txn.commit().await?;
+    super::refresh_statistics(db).await?;
     Ok((responses, cells))
 }
 

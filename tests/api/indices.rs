@@ -456,9 +456,27 @@ async fn a_bad_import_reports_lines_and_writes_nothing_and_a_repeat_adds_nothing
     assert_eq!(app.response_count().await, 0);
     assert!(sipas::store::tallies::snapshot(&app.db).await.unwrap().is_empty());
 
+    assert_eq!(planner_rows(&app, "answers").await, None, "no statistics before any load");
     let report = sipas::imports::responses_jsonl(&app.state, &good).await.unwrap().unwrap();
     assert_eq!((report.created, report.already_present), (600, 0));
+    // The planner knows the tables are no longer empty (a plan made for empty ones scans).
+    let known = planner_rows(&app, "answers").await;
+    assert!(known.is_some_and(|n| n > 0), "statistics not refreshed after the import: {known:?}");
     let report = sipas::imports::responses_jsonl(&app.state, &good).await.unwrap().unwrap();
     assert_eq!((report.created, report.already_present), (0, 600));
     assert_eq!(app.response_count().await, 600);
+}
+
+/// What the planner's statistics say of `table`: None when it was never analysed.
+async fn planner_rows(app: &TestApp, table: &str) -> Option<i64> {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let backend = app.db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => format!("SELECT reltuples::bigint AS n FROM pg_class WHERE relname = '{table}'"),
+        _ => format!("SELECT count(*) AS n FROM sqlite_stat1 WHERE tbl = '{table}'"),
+    };
+    // SQLite has no sqlite_stat1 until the first ANALYZE.
+    let row = app.db.query_one_raw(Statement::from_string(backend, sql)).await.ok().flatten()?;
+    let n: i64 = row.try_get("", "n").ok()?;
+    (n > 0).then_some(n)
 }
