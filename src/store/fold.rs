@@ -15,8 +15,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::tallies::{self, CellKey, Filing};
-use crate::entities::{answer, response, unfolded};
+use super::tallies::{self, CellKey};
+use crate::entities::{response, unfolded};
 use crate::index::catalog::Catalog;
 use crate::index::tally::Tally;
 
@@ -45,45 +45,9 @@ pub async fn fold_some(db: &DatabaseConnection, catalog: &Catalog) -> Result<u64
         return Ok(0);
     }
     let mut deltas: BTreeMap<CellKey, Tally> = BTreeMap::new();
+    // Flagged responses join the tallies only when accepted (`accept_flagged`).
     for piece in super::pieces(&ids, IDS_PER_READ) {
-        type Line = (Uuid, i32, chrono::NaiveDate, String, i32, String, String, Option<String>, bool, String, i16);
-        let lines: Vec<Line> = answer::Entity::find()
-            .inner_join(response::Entity)
-            .select_only()
-            .column(response::Column::Id)
-            .column(response::Column::UnitId)
-            .column(response::Column::SurveyDate)
-            .column(response::Column::FormId)
-            .column(response::Column::FormVersion)
-            .column(response::Column::RespondentType)
-            .column(response::Column::Channel)
-            .column(response::Column::Service)
-            .column(response::Column::Flagged)
-            .column(answer::Column::ItemCode)
-            .column(answer::Column::Value)
-            .filter(response::Column::Id.is_in(piece.to_vec()))
-            .order_by_asc(response::Column::Id)
-            .into_tuple()
-            .all(&txn)
-            .await?;
-        for one in lines.chunk_by(|a, b| a.0 == b.0) {
-            let first = &one[0];
-            // Flagged responses join the tallies only when accepted (`accept_flagged`).
-            if first.8 {
-                continue;
-            }
-            let answers: Vec<(String, i16)> = one.iter().map(|l| (l.9.clone(), l.10)).collect();
-            let filing = Filing {
-                unit_id: first.1,
-                date: first.2,
-                form_id: &first.3,
-                form_version: first.4,
-                respondent_type: &first.5,
-                channel: &first.6,
-                service: first.7.as_deref(),
-            };
-            tallies::file(&mut deltas, catalog, &filing, &answers)?;
-        }
+        tallies::file_stored(&txn, catalog, response::Column::Id.is_in(piece.to_vec()), &mut deltas).await?;
     }
     tallies::add(&txn, &deltas).await?;
     for piece in super::pieces(&ids, IDS_PER_READ) {

@@ -45,10 +45,7 @@ struct Job {
 
 /// How long the folder lets acknowledged submissions gather before it adds them, unless a
 /// reader asks: long enough that a busy unit's cells are written once for many submissions.
-/// On SQLite a fold holds the one write lock, and submissions wait behind it: shorter, so
-/// each fold stays short.
 const FOLD_DELAY: Duration = Duration::from_millis(250);
-const FOLD_DELAY_SQLITE: Duration = Duration::from_millis(50);
 
 /// How often the folder looks for rows left by a crash or by another instance.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
@@ -244,11 +241,10 @@ async fn folder(db: DatabaseConnection, catalog: Catalog, fold: Arc<Fold>) {
     let mut last_sweep = Instant::now();
     let mut seen: Vec<Uuid> = Vec::new();
     let mut read_back = false;
-    let delay = if fold.turn.is_some() { FOLD_DELAY_SQLITE } else { FOLD_DELAY };
     loop {
         tokio::select! {
             _ = fold.urgent.notified() => {}
-            _ = tokio::time::sleep(delay) => {}
+            _ = tokio::time::sleep(FOLD_DELAY) => {}
         }
         let target = fold.committed.load(Ordering::Acquire);
         let mut batch = fold.take();

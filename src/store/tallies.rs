@@ -386,7 +386,7 @@ pub async fn rebuild(
     db: &sea_orm::DatabaseConnection,
     catalog: &crate::index::catalog::Catalog,
 ) -> Result<(u64, usize), DbErr> {
-    use crate::entities::{answer, response, unit};
+    use crate::entities::{response, unit};
     let txn = super::begin_write(db).await?;
     if db.get_database_backend() == sea_orm::DbBackend::Postgres {
         // No response is stored or folded while the tallies are recounted: what is counted
@@ -401,51 +401,62 @@ pub async fn rebuild(
     let unit_ids: Vec<i32> = unit::Entity::find().select_only().column(unit::Column::Id).into_tuple().all(&txn).await?;
     let (mut responses, mut cells) = (0u64, 0usize);
     for unit_id in unit_ids {
-        type Line = (uuid::Uuid, NaiveDate, String, i32, String, String, Option<String>, String, i16);
-        let lines: Vec<Line> = answer::Entity::find()
-            .inner_join(response::Entity)
-            .select_only()
-            .column(response::Column::Id)
-            .column(response::Column::SurveyDate)
-            .column(response::Column::FormId)
-            .column(response::Column::FormVersion)
-            .column(response::Column::RespondentType)
-            .column(response::Column::Channel)
-            .column(response::Column::Service)
-            .column(answer::Column::ItemCode)
-            .column(answer::Column::Value)
-            .filter(response::Column::UnitId.eq(unit_id))
-            .filter(response::Column::Flagged.eq(false))
-            .order_by_asc(response::Column::Id)
-            .into_tuple()
-            .all(&txn)
-            .await?;
         let mut out: BTreeMap<CellKey, Tally> = BTreeMap::new();
-        let mut start = 0;
-        while start < lines.len() {
-            let id = lines[start].0;
-            let end = lines[start..].iter().position(|l| l.0 != id).map_or(lines.len(), |p| start + p);
-            let first = &lines[start];
-            let answers: Vec<(String, i16)> = lines[start..end].iter().map(|l| (l.7.clone(), l.8)).collect();
-            let filing = Filing {
-                unit_id,
-                date: first.1,
-                form_id: &first.2,
-                form_version: first.3,
-                respondent_type: &first.4,
-                channel: &first.5,
-                service: first.6.as_deref(),
-            };
-            file(&mut out, catalog, &filing, &answers)?;
-            responses += 1;
-            start = end;
-        }
+        responses += file_stored(&txn, catalog, response::Column::UnitId.eq(unit_id), &mut out).await?;
         cells += out.len();
         insert_fresh(&txn, &out).await?;
     }
     txn.commit().await?;
     super::refresh_statistics(db).await?;
     Ok((responses, cells))
+}
+
+/// Adds the counts of the stored responses that `filter` picks (flagged ones left out) to
+/// `out`, reading them and their answers in one query; returns how many it read.
+pub async fn file_stored(
+    db: &impl ConnectionTrait,
+    catalog: &crate::index::catalog::Catalog,
+    filter: impl sea_orm::sea_query::IntoCondition,
+    out: &mut BTreeMap<CellKey, Tally>,
+) -> Result<u64, DbErr> {
+    use crate::entities::{answer, response};
+    type Line = (uuid::Uuid, i32, NaiveDate, String, i32, String, String, Option<String>, String, i16);
+    let lines: Vec<Line> = answer::Entity::find()
+        .inner_join(response::Entity)
+        .select_only()
+        .column(response::Column::Id)
+        .column(response::Column::UnitId)
+        .column(response::Column::SurveyDate)
+        .column(response::Column::FormId)
+        .column(response::Column::FormVersion)
+        .column(response::Column::RespondentType)
+        .column(response::Column::Channel)
+        .column(response::Column::Service)
+        .column(answer::Column::ItemCode)
+        .column(answer::Column::Value)
+        .filter(filter)
+        .filter(response::Column::Flagged.eq(false))
+        .order_by_asc(response::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut read = 0;
+    for one in lines.chunk_by(|a, b| a.0 == b.0) {
+        let first = &one[0];
+        let answers: Vec<(String, i16)> = one.iter().map(|l| (l.8.clone(), l.9)).collect();
+        let filing = Filing {
+            unit_id: first.1,
+            date: first.2,
+            form_id: &first.3,
+            form_version: first.4,
+            respondent_type: &first.5,
+            channel: &first.6,
+            service: first.7.as_deref(),
+        };
+        file(out, catalog, &filing, &answers)?;
+        read += 1;
+    }
+    Ok(read)
 }
 
 /// Adds one response's counts to the cells it belongs to.
