@@ -20,6 +20,9 @@ pub struct Settings {
     /// `sqlite://sipas.db` (created when missing) or any `postgres://` URL.
     pub database_url: Secret,
     pub max_db_connections: u32,
+    /// A PostgreSQL streaming replica for console pages, indices, rankings, trends and
+    /// exports (`postgres://`); none by default. Writes always go to `database_url`.
+    pub read_database_url: Option<Secret>,
     /// Tasks that store submissions (group commit); 0 means one on SQLite, two on PostgreSQL.
     pub ingest_writers: usize,
     /// Submissions that may wait for a writer; one more is answered 503 + Retry-After.
@@ -78,6 +81,7 @@ impl Default for Settings {
             port: 8080,
             database_url: Secret("sqlite://sipas.db".into()),
             max_db_connections: 10,
+            read_database_url: None,
             ingest_writers: 0,
             ingest_queue: 2048,
             forms_dir: PathBuf::from("survey-forms"),
@@ -171,6 +175,13 @@ impl Settings {
         let url = self.database_url.expose();
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             problems.push(("database_url", "must start with sqlite: or postgres://".into()));
+        }
+        if let Some(read) = &self.read_database_url {
+            let postgres = |u: &str| u.starts_with("postgres://") || u.starts_with("postgresql://");
+            if !(postgres(read.expose()) && postgres(url)) {
+                problems
+                    .push(("read_database_url", "must be a postgres:// replica of a postgres:// database_url".into()));
+            }
         }
         if !["starttls", "tls", "none"].contains(&self.smtp_tls.as_str()) {
             problems.push(("smtp_tls", format!("is {:?}; it must be starttls, tls or none", self.smtp_tls)));

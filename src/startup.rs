@@ -48,6 +48,17 @@ pub struct AppState {
     pub writer: store::group_commit::Writer,
     /// `/readyz`'s own connection (see `store::connect_probe`).
     pub probe: DatabaseConnection,
+    /// Where reads of figures go: a streaming replica when configured and caught up.
+    pub reads: store::replica::Reads,
+}
+
+impl AppState {
+    /// The connection for reading figures: first every submission this instance acknowledged
+    /// is folded, then the replica is chosen if it holds everything the primary has.
+    pub async fn figures_db(&self) -> &DatabaseConnection {
+        self.writer.settled().await;
+        self.reads.pick(&self.db).await
+    }
 }
 
 /// Connects, runs the migrations, loads and checks the forms and records them.
@@ -72,7 +83,15 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
         settings.ingest_queue,
         &tokio::runtime::Handle::current(),
     );
+    let reads = store::replica::Reads::connect(
+        settings.read_database_url.as_ref().map(|u| u.expose()),
+        settings.max_db_connections,
+        &db,
+        &tokio::runtime::Handle::current(),
+    )
+    .await?;
     Ok(AppState {
+        reads,
         db,
         forms,
         catalog,

@@ -174,7 +174,7 @@ pub async fn microdata_file(
         comments: q.comments.as_deref() == Some("true"),
     };
     let permit = state.exports.acquire(who.user_id).await?;
-    let snapshot = Snapshot::open(&state.db, &state.publisher, &tree, &request).await?;
+    let snapshot = Snapshot::open(state.figures_db().await, &state.publisher, &tree, &request).await?;
     let details = json!({"export": "microdata", "format": format, "within": p.unit.code, "period": p.period.label(),
         "filters": p.filters, "k": p.k, "comments": request.comments, "rows": snapshot.plan.rows,
         "groups": snapshot.plan.groups.len()});

@@ -81,10 +81,10 @@ pub struct Context<'a> {
 
 impl<'a> Context<'a> {
     /// The context of a request to this instance: it first waits until every submission the
-    /// instance acknowledged is in the tallies, so that a figure read after a 201 counts it.
+    /// instance acknowledged is in the tallies, so that a figure read after a 201 counts it,
+    /// and reads on the replica only if that holds everything the primary has.
     pub async fn settled(state: &'a crate::startup::AppState, tree: &'a UnitTree) -> Context<'a> {
-        state.writer.settled().await;
-        Context { db: &state.db, catalog: &state.catalog, tree, publisher: &state.publisher }
+        Context { db: state.figures_db().await, catalog: &state.catalog, tree, publisher: &state.publisher }
     }
 
     /// The gate for an output about `unit_id` over `periods`, by `dim`.

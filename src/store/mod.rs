@@ -5,6 +5,7 @@
 pub mod fold;
 pub mod forms;
 pub mod group_commit;
+pub mod replica;
 pub mod responses;
 pub mod secrets;
 pub mod sessions;

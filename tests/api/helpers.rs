@@ -101,7 +101,15 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(change: impl FnOnce(&mut Settings)) -> TestApp {
-    let test_db = TestDb::new().await;
+    spawn_app_on(TestDb::new().await, change).await
+}
+
+/// The app on a database the test made itself (kept, not dropped, afterwards).
+pub async fn spawn_app_at(url: &str, change: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_on(TestDb { url: url.to_string(), _dir: None, pg: None }, change).await
+}
+
+async fn spawn_app_on(test_db: TestDb, change: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings(&test_db);
     change(&mut settings);
     let app = Application::build(settings).await.expect("application builds");

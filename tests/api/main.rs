@@ -24,6 +24,7 @@ mod gate;
 mod group_commit;
 mod ops;
 mod reach;
+mod replica;
 mod restructure;
 mod schema;
 mod submissions;
