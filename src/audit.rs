@@ -16,13 +16,15 @@ use crate::startup::AppState;
 
 /// Every action the log records, with what a reader sees for it (Vietnamese, English). The
 /// code stays in the database, the API and the CSV; people read the label.
-pub const ACTIONS: [(&str, &str, &str); 15] = [
+pub const ACTIONS: [(&str, &str, &str); 17] = [
     ("login", "Đăng nhập", "Signed in"),
     ("login_failed", "Đăng nhập không thành công", "Failed sign-in"),
     ("logout", "Đăng xuất", "Signed out"),
     ("password_reset_requested", "Yêu cầu đặt lại mật khẩu", "Asked for a password reset"),
     ("password_reset", "Đặt lại mật khẩu", "Reset the password"),
     ("export", "Xuất dữ liệu", "Exported data"),
+    ("export_cancelled", "Hủy tệp xuất đang chuẩn bị", "Cancelled a background export"),
+    ("export_downloaded", "Tải tệp xuất đã chuẩn bị", "Downloaded a prepared export"),
     ("unit_created", "Thêm đơn vị", "Added a unit"),
     ("unit_updated", "Sửa đơn vị", "Changed a unit"),
     ("units_restructured", "Sắp xếp lại đơn vị", "Restructured units"),

@@ -139,7 +139,8 @@ impl Application {
     }
 }
 
-/// Every ten minutes: forget idle rate-limit keys, expired receipt codes and sessions.
+/// Every ten minutes: forget idle rate-limit keys, expired receipt codes and sessions, and
+/// export files kept a day.
 fn spawn_housekeeping(state: AppState) {
     tokio::spawn(async move {
         loop {
@@ -154,6 +155,11 @@ fn spawn_housekeeping(state: AppState) {
             }
             if let Err(e) = store::sessions::delete_expired(&state.db, chrono::Utc::now()).await {
                 tracing::warn!("purging expired sessions failed: {e}");
+            }
+            let now = chrono::Utc::now();
+            use crate::export::jobs::{KEEP, STALE};
+            if let Err(e) = store::export_jobs::sweep(&state.db, now - STALE, now - KEEP, now).await {
+                tracing::warn!("purging old export files failed: {e}");
             }
         }
     });

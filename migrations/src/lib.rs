@@ -12,6 +12,7 @@ mod m20261203_000006_unit_history;
 mod m20261203_000007_generations;
 mod m20261203_000008_unfolded;
 mod m20261203_000009_throttles;
+mod m20261204_000010_export_jobs;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000007_generations::Migration),
             Box::new(m20261203_000008_unfolded::Migration),
             Box::new(m20261203_000009_throttles::Migration),
+            Box::new(m20261204_000010_export_jobs::Migration),
         ]
     }
 }

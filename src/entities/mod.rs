@@ -5,6 +5,8 @@ pub mod answer;
 pub mod api_key;
 pub mod audit;
 pub mod code;
+pub mod export_chunk;
+pub mod export_job;
 pub mod form;
 pub mod outbox;
 pub mod password_reset;

@@ -1,5 +1,7 @@
 //! Export files as downloads: parsing the export query, auditing, streaming; the API and the console call the same functions.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use actix_web::HttpResponse;
 use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use bytes::Bytes;
@@ -38,7 +40,7 @@ pub struct ExportQuery {
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
-fn attachment(name: &str) -> (actix_web::http::header::HeaderName, String) {
+pub fn attachment(name: &str) -> (actix_web::http::header::HeaderName, String) {
     (CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\""))
 }
 
@@ -122,9 +124,9 @@ pub async fn indices_file(
     })
 }
 
-type Sender = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
+pub type Sender = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
 
-fn body(
+pub fn body(
     rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
@@ -132,21 +134,61 @@ fn body(
 
 pub const MANAGERS: &str = "microdata is for provincial analysts and administrators: a unit manager serves the citizens whose rows these are and reads the unit's published tables instead";
 
-/// Microdata as a streamed file, for the API and the console alike.
-pub async fn microdata_file(
-    state: std::sync::Arc<AppState>,
+/// A microdata export ready to write: checked, its snapshot open, its permit held and the
+/// export audited. The download and the background job both start from here.
+pub struct Prepared {
+    permit: crate::export::permits::Permit,
+    snapshot: Snapshot,
+    request: microdata::Request,
+    form: std::sync::Arc<crate::index::catalog::Versioned>,
+    pub format: String,
+    pub file_name: String,
+    pub unit_code: String,
+    pub period: String,
+}
+
+impl Prepared {
+    /// Responses the file will hold (every row of the plan: none is dropped).
+    pub fn rows(&self) -> u64 {
+        self.snapshot.plan.rows
+    }
+
+    /// Writes the file into `tx`, counting rows into `progress`, then gives the permit back.
+    pub async fn write(self, tx: &Sender, progress: &AtomicU64) -> anyhow::Result<u64> {
+        let _permit = self.permit;
+        if self.format == "csv" {
+            stream_csv(self.snapshot, &self.request, &self.form, tx, progress).await
+        } else {
+            stream_xlsx(self.snapshot, &self.request, &self.form, tx, progress).await
+        }
+    }
+
+    pub fn content_type(&self) -> &'static str {
+        content_type(&self.format)
+    }
+}
+
+pub fn content_type(format: &str) -> &'static str {
+    if format == "csv" { "text/csv; charset=utf-8" } else { XLSX }
+}
+
+/// Checks a microdata request, opens its snapshot and audits it (with `job` when it is
+/// prepared in the background).
+pub async fn prepare_microdata(
+    state: &AppState,
     who: &Principal,
     format: &str,
     q: &ExportQuery,
     common: &Common,
-) -> Result<HttpResponse, ApiError> {
+    job: Option<uuid::Uuid>,
+) -> Result<Prepared, ApiError> {
     if !["csv", "xlsx"].contains(&format) {
         return Err(ApiError::NotFound("microdata comes as csv or xlsx".into()));
     }
     if who.role == crate::auth::Role::UnitManager {
         return Err(ApiError::Forbidden(MANAGERS.into()));
     }
-    let (p, tree) = parsed(&state, who, q, common).await?;
+    let (p, tree) = parsed(state, who, q, common).await?;
     let filter_dim = p.filters.dimension().0;
     let column = match q.breakdown.as_deref() {
         None => filter_dim.unwrap_or(Dim::RespondentType),
@@ -175,43 +217,52 @@ pub async fn microdata_file(
     };
     let permit = state.exports.acquire(who.user_id).await?;
     let snapshot = Snapshot::open(state.figures_db().await, &state.publisher, &tree, &request).await?;
-    let details = json!({"export": "microdata", "format": format, "within": p.unit.code, "period": p.period.label(),
+    let mut details = json!({"export": "microdata", "format": format, "within": p.unit.code, "period": p.period.label(),
         "filters": p.filters, "k": p.k, "comments": request.comments, "rows": snapshot.plan.rows,
         "groups": snapshot.plan.groups.len()});
+    if let Some(job) = job {
+        details["job"] = json!(job);
+    }
     audit::record(&state.db, Some((who.user_id, &who.email)), "export", Some(&p.unit.code), details).await?;
-    let stem = file_stem("microdata", &p);
+    Ok(Prepared {
+        permit,
+        snapshot,
+        request,
+        form: p.form.clone(),
+        format: format.to_string(),
+        file_name: format!("{}.{format}", file_stem("microdata", &p)),
+        unit_code: p.unit.code.clone(),
+        period: p.period.label(),
+    })
+}
+
+/// Microdata as a streamed file, for the API and the console alike.
+pub async fn microdata_file(
+    state: std::sync::Arc<AppState>,
+    who: &Principal,
+    format: &str,
+    q: &ExportQuery,
+    common: &Common,
+) -> Result<HttpResponse, ApiError> {
+    let prepared = prepare_microdata(&state, who, format, q, common, None).await?;
+    let (content_type, file_name) = (prepared.content_type(), prepared.file_name.clone());
     // One page (1,000 rows, a few MB with comments) waits for the client at most: a slow
     // client holds the export, not the server's memory.
     let (tx, rx) = tokio::sync::mpsc::channel(1);
-    let form = p.form.clone();
-    if format == "csv" {
-        // On the main runtime, not the HTTP worker's: a worker stopped at shutdown drops its
-        // tasks outside any runtime, and the snapshot's pooled connection cannot be returned
-        // there (sqlx panics). Here a stopped worker only closes the channel.
-        state.background.spawn(async move {
-            let _permit = permit;
-            // An error after the headers ends the body with an error: the client sees a
-            // truncated transfer, never a clean end of a partial file.
-            if let Err(e) = stream_csv(snapshot, &request, &form, &tx).await {
-                tracing::error!("microdata export stopped: {e}");
-                let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
-            }
-        });
-        return Ok(HttpResponse::Ok()
-            .insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))
-            .insert_header(attachment(&format!("{stem}.csv")))
-            .streaming(body(rx)));
-    }
+    // On the main runtime, not the HTTP worker's: a worker stopped at shutdown drops its
+    // tasks outside any runtime, and the snapshot's pooled connection cannot be returned
+    // there (sqlx panics). Here a stopped worker only closes the channel.
     state.background.spawn(async move {
-        let _permit = permit;
-        if let Err(e) = stream_xlsx(snapshot, &request, &form, &tx).await {
+        // An error after the headers ends the body with an error: the client sees a
+        // truncated transfer, never a clean end of a partial file.
+        if let Err(e) = prepared.write(&tx, &AtomicU64::new(0)).await {
             tracing::error!("microdata export stopped: {e}");
             let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
         }
     });
     Ok(HttpResponse::Ok()
-        .insert_header((CONTENT_TYPE, XLSX))
-        .insert_header(attachment(&format!("{stem}.xlsx")))
+        .insert_header((CONTENT_TYPE, content_type))
+        .insert_header(attachment(&file_name))
         .streaming(body(rx)))
 }
 
@@ -221,6 +272,7 @@ pub async fn stream_csv(
     request: &microdata::Request,
     form: &crate::index::catalog::Versioned,
     tx: &Sender,
+    progress: &AtomicU64,
 ) -> anyhow::Result<u64> {
     let mut head = BOM.as_bytes().to_vec();
     head.extend(csv_lines(&[microdata::header(form, request.comments)
@@ -233,6 +285,7 @@ pub async fn stream_csv(
     while let Some(page) = pages.next().await? {
         rows += page.len() as u64;
         tx.send(Ok(Bytes::from(csv_lines(&page)))).await?;
+        progress.store(rows, Ordering::Relaxed);
     }
     drop(pages);
     snapshot.close().await?;
@@ -246,19 +299,22 @@ pub async fn stream_xlsx(
     request: &microdata::Request,
     form: &crate::index::catalog::Versioned,
     tx: &Sender,
+    progress: &AtomicU64,
 ) -> anyhow::Result<u64> {
     use std::io::Read;
     let headings = microdata::headings(form, request.comments);
     let questions = form.form.clone();
     let (groups, k, period) = (snapshot.plan.groups.clone(), request.k, request.period);
-    let (rows_tx, rows_rx) = std::sync::mpsc::sync_channel::<Vec<Vec<crate::export::Cell>>>(4);
+    // The async side waits for room (never blocking a runtime thread); the writer's thread
+    // blocks for rows.
+    let (rows_tx, mut rows_rx) = tokio::sync::mpsc::channel::<Vec<Vec<crate::export::Cell>>>(4);
     let writer = tokio::task::spawn_blocking(move || -> anyhow::Result<std::fs::File> {
         const ROWS_PER_SHEET: u32 = 1_000_000;
         let mut book = rust_xlsxwriter::Workbook::new();
         let number = rust_xlsxwriter::Format::new();
         let mut row_in_sheet = ROWS_PER_SHEET;
         let mut sheets = 0;
-        for page in rows_rx {
+        while let Some(page) = rows_rx.blocking_recv() {
             for row in page {
                 if row_in_sheet >= ROWS_PER_SHEET {
                     sheets += 1;
@@ -286,9 +342,10 @@ pub async fn stream_xlsx(
     let mut rows = 0;
     while let Some(page) = pages.next().await? {
         rows += page.len() as u64;
-        if rows_tx.send(page).is_err() {
+        if rows_tx.send(page).await.is_err() {
             break;
         }
+        progress.store(rows, Ordering::Relaxed);
     }
     drop(rows_tx);
     drop(pages);

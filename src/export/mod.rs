@@ -7,6 +7,7 @@
 
 pub mod files;
 pub mod indices;
+pub mod jobs;
 pub mod microdata;
 pub mod permits;
 

@@ -61,6 +61,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/api/v1/exports/indices.{format}", "GET").route(get().to(admin::exports::indices)))
         .service(resource("/api/v1/exports/microdata.{format}", "GET").route(get().to(admin::exports::microdata)))
         .service(
+            resource("/api/v1/exports/microdata.{format}/jobs", "POST").route(post().to(admin::exports::start_job)),
+        )
+        .service(resource("/api/v1/exports/jobs", "GET").route(get().to(admin::exports::list_jobs)))
+        .service(
+            resource("/api/v1/exports/jobs/{id}", "GET, DELETE")
+                .route(get().to(admin::exports::get_job))
+                .route(web::delete().to(admin::exports::cancel_job)),
+        )
+        .service(resource("/api/v1/exports/jobs/{id}/file", "GET").route(get().to(admin::exports::job_file)))
+        .service(
             resource("/api/v1/admin/users", "GET, POST")
                 .route(get().to(admin::users::list))
                 .route(post().to(admin::users::create)),
@@ -101,6 +111,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/console/exports/microdata.{format}", "GET").route(get().to(console::pages::export_microdata)),
         )
+        .service(resource("/console/exports/jobs", "POST").route(post().to(console::pages::start_export_job)))
+        .service(resource("/console/exports/jobs/{id}", "GET").route(get().to(console::pages::export_job)))
+        .service(
+            resource("/console/exports/jobs/{id}/cancel", "POST").route(post().to(console::pages::cancel_export_job)),
+        )
+        .service(resource("/console/exports/jobs/{id}/file", "GET").route(get().to(console::pages::export_job_file)))
         .service(
             resource("/console/admin/units", "GET, POST")
                 .route(get().to(console::admin::units))
@@ -181,6 +197,11 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, actix_web::Error> {
         admin::indices::trends,
         admin::exports::indices,
         admin::exports::microdata,
+        admin::exports::start_job,
+        admin::exports::list_jobs,
+        admin::exports::get_job,
+        admin::exports::cancel_job,
+        admin::exports::job_file,
         admin::users::list,
         admin::users::create,
         admin::users::update,

@@ -2,6 +2,7 @@
 //! One code path serves SQLite and PostgreSQL; the differences are confined to `connect`,
 //! `begin_write` and `begin_snapshot`.
 
+pub mod export_jobs;
 pub mod fold;
 pub mod forms;
 pub mod group_commit;

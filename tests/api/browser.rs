@@ -131,6 +131,26 @@ async fn lighthouse_scores_the_survey_kiosk_and_console_pages_on_the_mobile_prof
     let enroll = kiosk["enroll_url"].as_str().unwrap();
     let kiosk_cookie = format!("sipas_kiosk={}", &enroll[enroll.find("enroll=").unwrap() + 7..]);
     let session = format!("sipas_session={admin}");
+    // A finished background export, for its progress page.
+    let job: Value = app
+        .post_as("/api/v1/exports/microdata.csv/jobs?within=QNM&period=2024", &admin, &Value::Null)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let job_page = format!("/console/exports/jobs/{}", job["id"].as_str().unwrap());
+    for _ in 0..200 {
+        let now: Value = app
+            .get_as(&format!("/api/v1/exports/jobs/{}", job["id"].as_str().unwrap()), &admin)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if now["state"] == "done" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     // Both forms (the 2023 one is the long page, with every part and "no answer"), the
     // kiosk, and the console pages a unit head reads most.
     for (name, path, cookie) in [
@@ -141,6 +161,7 @@ async fn lighthouse_scores_the_survey_kiosk_and_console_pages_on_the_mobile_prof
         ("lighthouse-unit", "/console/units/QNM.TK.AM?period=2024", session.as_str()),
         ("lighthouse-rankings", "/console/rankings?period=2024&level=commune", session.as_str()),
         ("lighthouse-exports", "/console/exports", session.as_str()),
+        ("lighthouse-export-job", job_page.as_str(), session.as_str()),
     ] {
         let url = format!("{}{path}", app.address);
         // The page must be the one asked for, not the sign-in page or "not enrolled".

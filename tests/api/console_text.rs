@@ -405,7 +405,10 @@ async fn console_text_pages_pass_axe_and_every_export_button_downloads_in_chromi
     println!("{stdout}");
     assert!(ok, "browser steps failed:\n{stdout}");
     let exports = audit::Entity::find().all(&app.db).await.unwrap().iter().filter(|e| e.action == "export").count();
-    assert_eq!(exports, 5, "each click exported once");
+    assert_eq!(exports, 6, "each click exported once (five buttons and one background export)");
+    let downloads =
+        audit::Entity::find().all(&app.db).await.unwrap().iter().filter(|e| e.action == "export_downloaded").count();
+    assert_eq!(downloads, 1, "the prepared file was downloaded once");
 }
 
 /// Runs `sipas serve` until it listens and returns what it logged on the way.

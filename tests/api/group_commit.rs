@@ -5,14 +5,11 @@
 
 use std::time::Duration;
 
-use chrono::NaiveDate;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend};
 use serde_json::json;
 use sipas::forms::submission::ValidSubmission;
-use sipas::forms::{Channel, RespondentType};
 use sipas::store;
 use sipas::store::responses::Stored;
-use uuid::Uuid;
 
 use crate::helpers::*;
 
@@ -24,10 +21,6 @@ async fn block_writes(app: &TestApp) -> DatabaseTransaction {
         txn.execute_unprepared("LOCK TABLE responses IN EXCLUSIVE MODE").await.expect("lock");
     }
     txn
-}
-
-async fn unit_id(app: &TestApp, code: &str) -> i32 {
-    store::units::by_code(&app.db, code).await.expect("db").expect("unit").id
 }
 
 fn spawn_submit(
@@ -112,26 +105,6 @@ async fn submissions_queued_behind_a_busy_database_commit_together_and_are_answe
     assert_eq!(app.response_count().await, 13);
     assert_eq!(app.answer_count().await, 13 * 22);
     assert_tallies_exact(&app).await;
-}
-
-fn stored_submission(unit_id: i32) -> ValidSubmission {
-    ValidSubmission {
-        submission_id: Uuid::new_v4(),
-        unit_id,
-        form_id: "sipas-2017".into(),
-        form_version: 1,
-        respondent_type: RespondentType::Citizen,
-        channel: Channel::Online,
-        survey_date: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
-        service: None,
-        demographics: Default::default(),
-        comment: None,
-        answers: ["A1", "A2", "B1", "C1", "D1", "E1"].iter().map(|c| (c.to_string(), 4)).collect(),
-        body_hash: "x".repeat(64),
-        code_hash: None,
-        code_units: Vec::new(),
-        flagged: false,
-    }
 }
 
 #[tokio::test]

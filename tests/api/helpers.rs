@@ -2,11 +2,14 @@
 
 use std::path::PathBuf;
 
+use chrono::NaiveDate;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 use sipas::auth::{self, Role};
 use sipas::config::{Secret, Settings};
 use sipas::entities::{answer, response};
+use sipas::forms::submission::ValidSubmission;
+use sipas::forms::{Channel, RespondentType};
 use sipas::startup::Application;
 use sipas::store;
 use uuid::Uuid;
@@ -389,4 +392,31 @@ pub fn route_table() -> Vec<(String, Vec<String>)> {
             Some((path, methods))
         })
         .collect()
+}
+
+/// A unit's id by its code.
+pub async fn unit_id(app: &TestApp, code: &str) -> i32 {
+    store::units::by_code(&app.db, code).await.expect("db").expect("unit").id
+}
+
+/// A valid submission as a writer receives it (six items answered 4, 30 Nov 2026), for
+/// storing directly with `store::responses::insert_group`.
+pub fn stored_submission(unit_id: i32) -> ValidSubmission {
+    ValidSubmission {
+        submission_id: Uuid::new_v4(),
+        unit_id,
+        form_id: "sipas-2017".into(),
+        form_version: 1,
+        respondent_type: RespondentType::Citizen,
+        channel: Channel::Online,
+        survey_date: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+        service: None,
+        demographics: Default::default(),
+        comment: None,
+        answers: ["A1", "A2", "B1", "C1", "D1", "E1"].iter().map(|c| (c.to_string(), 4)).collect(),
+        body_hash: "x".repeat(64),
+        code_hash: None,
+        code_units: Vec::new(),
+        flagged: false,
+    }
 }

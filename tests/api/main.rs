@@ -17,6 +17,7 @@ mod console_charts;
 mod console_text;
 mod email;
 mod engine;
+mod export_jobs;
 mod export_snapshot;
 mod exports;
 mod forms;

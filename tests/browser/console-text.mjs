@@ -42,9 +42,9 @@ try {
   await check(page, 'exports');
   const year = String(new Date(Date.now() + 7 * 3600e3).getUTCFullYear());
   const periods = await page.$$eval('input[name=period]', (els) => els.map((e) => e.value));
-  step('every period field opens as this year', periods.length === 2 && periods.every((p) => p === year), periods.join(','));
+  step('every period field opens as this year', periods.length === 3 && periods.every((p) => p === year), periods.join(','));
   // A real click on each button, untouched: a file arrives.
-  const buttons = 'form[action^="/console/exports/"] button[type=submit]';
+  const buttons = 'form[action^="/console/exports/"]:not([action="/console/exports/jobs"]) button[type=submit]';
   const actions = await page.$$eval(buttons, (bs) => bs.map((b) => b.getAttribute('formaction') || b.form.getAttribute('action')));
   step('five export buttons', actions.length === 5, actions.join(','));
   for (const [i, action] of actions.entries()) {
@@ -60,6 +60,18 @@ try {
     const failure = await download.failure();
     step(`${action}: a file on the first click`, !failure && name.endsWith(action.split('.').pop()) && name.includes(year), `${name} ${failure || ''}`);
   }
+  // Prepared in the background: a progress page (a bar that reaches 100 %, reloading
+  // itself), then a download link that gives the file.
+  await page.goto(`${base}/console/exports`);
+  await Promise.all([page.waitForURL(/\/console\/exports\/jobs\//), page.click('form[action="/console/exports/jobs"] button[type=submit]')]);
+  await check(page, 'export-job');
+  const link = page.locator('a[href$="/file"]');
+  await link.waitFor({ timeout: 20000 });
+  const bar = await page.$eval('progress', (p) => [p.value, p.max]);
+  step('the background export reaches 100 %', bar[0] === bar[1] && bar[1] > 0, bar.join('/'));
+  await page.screenshot({ path: `${out}/export-job-390.png`, fullPage: true });
+  const [prepared] = await Promise.all([page.waitForEvent('download', { timeout: 20000 }), link.click()]);
+  step('the prepared file downloads', !(await prepared.failure()) && prepared.suggestedFilename().endsWith('.csv'), prepared.suggestedFilename());
   await page.goto(`${base}/console/exports`);
   // A mistyped period: a page in Vietnamese saying what to enter.
   await page.fill('form[action="/console/exports/indices.csv"] input[name=period]', '2025-13');

@@ -493,9 +493,9 @@ async fn exports(state: &AppState, tree: &sipas::units::UnitTree, responses: u64
             bytes
         });
         let rows = if format == "csv" {
-            stream_csv(snapshot, &request, &form, &tx).await?
+            stream_csv(snapshot, &request, &form, &tx, &std::sync::atomic::AtomicU64::new(0)).await?
         } else {
-            stream_xlsx(snapshot, &request, &form, &tx).await?
+            stream_xlsx(snapshot, &request, &form, &tx, &std::sync::atomic::AtomicU64::new(0)).await?
         };
         drop(tx);
         let bytes = sink.await?;

@@ -58,6 +58,7 @@ button,.button{font:inherit;padding:.4rem .9rem;border-radius:4px;border:1px sol
 td.d1{padding-left:1.4em}td.d2{padding-left:2.6em}td.d3{padding-left:3.8em}td.d4{padding-left:5em}\
 tr.lead td{border-bottom:0}tr.sub td{padding-top:0;font-size:.85rem}tr.sub ul{margin:.1rem 0 0;padding-left:1.1rem}\
 .chartbox{max-width:30rem}\
+progress{width:100%;max-width:30rem;height:1.2rem}\
 svg.chart{display:block;width:100%;height:auto;background:#fff;border:1px solid #d8dde3;border-radius:8px;margin:.4rem 0;font-family:inherit}\
 .chart-note{margin:.2rem 0 .6rem;padding-left:1.2rem;color:#444;font-size:.85rem;list-style:none}\
 .narrow{max-width:26rem;margin:3rem auto;background:#fff;border:1px solid #d8dde3;border-radius:8px;padding:1.2rem}\

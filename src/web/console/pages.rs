@@ -820,6 +820,11 @@ pub async fn exports(state: web::Data<AppState>, c: Console, q: web::Query<Expor
     };
     let visible: Vec<&unit::Model> = tree.all().iter().filter(|u| c.who.can_see(&tree, u.id)).collect();
     let chosen = q.within.clone().unwrap_or_default();
+    let now = chrono::Utc::now();
+    let jobs: Vec<crate::export::jobs::JobView> = match store::export_jobs::list(&state.db, c.who.user_id, 10).await {
+        Ok(jobs) => jobs.into_iter().map(|j| crate::export::jobs::JobView::of(j, now)).collect(),
+        Err(e) => return error_page(&c, &e.into()),
+    };
     // The default the README promises: this year, Vietnam's calendar.
     let this_year = chrono::Datelike::year(&crate::vietnam_today()).to_string();
     let picker = |name: &str| {
@@ -831,6 +836,15 @@ pub async fn exports(state: web::Data<AppState>, c: Console, q: web::Query<Expor
                 input type="text" name="period" value=(this_year) size="10" pattern="[0-9]{4}(-Q[1-4]|-[0-9]{2})?"; }
             label { (t(lang, "Phiếu", "Form")) select name="form" { @for f in state.forms.all() { option value=(f.form.id) { (f.form.id) } } } }
         }
+    };
+    let microdata_fields = html! {
+        (picker("within"))
+        label { (t(lang, "Cột phân tổ", "Breakdown column")) select name="breakdown" {
+            option value="respondent_type" { (t(lang, "Đối tượng", "Respondent type")) }
+            option value="channel" { (t(lang, "Kênh", "Channel")) }
+            option value="service" { (t(lang, "Lĩnh vực", "Service")) }
+        } }
+        label { (t(lang, "Kèm ý kiến", "With comments")) select name="comments" { option value="false" { (t(lang, "Không", "No")) } option value="true" { (t(lang, "Có", "Yes")) } } }
     };
     let body = html! {
         h2 { (t(lang, "Bảng chỉ số theo đơn vị", "Indices table by unit")) }
@@ -853,15 +867,27 @@ pub async fn exports(state: web::Data<AppState>, c: Console, q: web::Query<Expor
             p.muted { (t(lang, "Mỗi dòng một phiếu, theo nhóm mà bảng chỉ số được công bố: phiếu của đơn vị quá ít phiếu mang mã đơn vị cấp trên (cột unit_covers), kỳ là tháng, quý hoặc cả kỳ tùy nhóm, chỉ một cột phân tổ giữ giá trị, nhóm nhân khẩu học nhỏ được gộp. Trang \"Thông tin\" của tệp Excel ghi rõ từng nhóm đã được gộp thế nào.",
                 "One row per response, in groups the indices tables publish: rows of a unit with too few responses carry their parent's code (column unit_covers), the period is a month, quarter or the whole period depending on the group, only one breakdown column keeps its values, small demographic groups are coarsened. The Excel file's \"Thông tin\" sheet says how each group was coarsened.")) }
             form.filters method="get" action="/console/exports/microdata.csv" {
-                (picker("within"))
-                label { (t(lang, "Cột phân tổ", "Breakdown column")) select name="breakdown" {
-                    option value="respondent_type" { (t(lang, "Đối tượng", "Respondent type")) }
-                    option value="channel" { (t(lang, "Kênh", "Channel")) }
-                    option value="service" { (t(lang, "Lĩnh vực", "Service")) }
-                } }
-                label { (t(lang, "Kèm ý kiến", "With comments")) select name="comments" { option value="false" { (t(lang, "Không", "No")) } option value="true" { (t(lang, "Có", "Yes")) } } }
+                (microdata_fields)
                 button type="submit" { "CSV" }
                 button type="submit" formaction="/console/exports/microdata.xlsx" { "Excel (XLSX)" }
+            }
+            h3 { (t(lang, "Tệp lớn: chuẩn bị trong nền", "Large files: prepare in the background")) }
+            p.muted { (t(lang, "Với hàng chục nghìn phiếu trở lên, tệp được chuẩn bị trong nền: trang sau cho thấy tiến độ (số phiếu đã xong, thời gian còn lại), có thể hủy, và tệp chờ tải về trong 24 giờ, kể cả khi anh/chị đóng trang.",
+                "For tens of thousands of responses or more, the file is prepared in the background: the next page shows its progress (responses done, time left), it can be cancelled, and the file waits 24 hours for you to download it, even if you close the page.")) }
+            form.filters method="post" action="/console/exports/jobs" {
+                input type="hidden" name="csrf" value=(c.who.csrf_token);
+                (microdata_fields)
+                label { (t(lang, "Định dạng", "Format")) select name="format" { option value="csv" { "CSV" } option value="xlsx" { "Excel (XLSX)" } } }
+                button type="submit" { (t(lang, "Chuẩn bị", "Prepare")) }
+            }
+            @if !jobs.is_empty() {
+                h3 { (t(lang, "Tệp anh/chị đã yêu cầu", "Your background exports")) }
+                div.scroll { table {
+                    thead { tr { th { (t(lang, "Tệp", "File")) } th { (t(lang, "Trạng thái", "State")) } th.num { (t(lang, "Tiến độ", "Progress")) } } }
+                    tbody { @for j in &jobs {
+                        tr { td { a href={ "/console/exports/jobs/" (j.id) } { (j.file_name) } } td { (job_state(lang, &j.state)) } td.num { (j.percent) "%" } }
+                    } }
+                } }
             }
         }
         p.muted { (t(lang, "Tệp Excel có hai dòng tiêu đề: tên cột tiếng Việt, rồi mã cột (như tiêu đề của tệp CSV, để chương trình đọc), và một trang \"Câu hỏi\" với nội dung mọi tiêu chí bằng tiếng Việt và tiếng Anh. Tệp CSV và JSON giữ tên cột dạng mã.",
@@ -946,4 +972,139 @@ pub async fn poster(state: web::Data<AppState>, c: Console, path: web::Path<Stri
         }
     };
     super::respond(actix_web::http::StatusCode::OK, super::document(lang, &format!("QR – {}", unit.name_vi), body))
+}
+
+/// The background-export form: the microdata form's fields, the format and the CSRF token.
+#[derive(Deserialize)]
+pub struct JobForm {
+    csrf: Option<String>,
+    format: Option<String>,
+    #[serde(flatten)]
+    q: ExportQuery,
+    #[serde(flatten)]
+    common: Common,
+}
+
+/// `POST /console/exports/jobs`: starts preparing microdata in the background and shows
+/// its progress page.
+pub async fn start_export_job(state: web::Data<AppState>, c: Console, f: web::Form<JobForm>) -> HttpResponse {
+    let f = f.into_inner();
+    let outcome = async {
+        super::check_csrf(&c, f.csrf.as_deref())?;
+        let format = f.format.as_deref().unwrap_or("csv");
+        crate::export::jobs::start_microdata(state.into_inner(), &c.who, format, &f.q, &clean(f.common)).await
+    }
+    .await;
+    match outcome {
+        Ok(job) => super::redirect(&format!("/console/exports/jobs/{}", job.id)),
+        Err(e) => export_error(&c, &f.q, &e),
+    }
+}
+
+fn job_state(lang: Lang, state: &str) -> &'static str {
+    match state {
+        "running" => t(lang, "Đang chuẩn bị", "Being prepared"),
+        "done" => t(lang, "Đã xong", "Ready"),
+        "cancelled" => t(lang, "Đã hủy", "Cancelled"),
+        _ => t(lang, "Không thành công", "Failed"),
+    }
+}
+
+/// The job of a console path, or a page saying why not.
+async fn console_job(
+    state: &AppState,
+    c: &Console,
+    id: &str,
+) -> Result<crate::entities::export_job::Model, HttpResponse> {
+    let missing = || error_page_back(c, &ApiError::NotFound("no such export".into()), "/console/exports", "←");
+    let Ok(id) = uuid::Uuid::parse_str(id) else { return Err(missing()) };
+    match crate::export::jobs::job(state, &c.who, id).await {
+        Ok(job) => Ok(job),
+        Err(ApiError::NotFound(_)) => Err(missing()),
+        Err(e) => Err(error_page(c, &e)),
+    }
+}
+
+/// `/console/exports/jobs/{id}`: the job's progress bar (the page reloads itself every two
+/// seconds while it runs, by a `Refresh` header: no script), then its download link.
+pub async fn export_job(state: web::Data<AppState>, c: Console, id: web::Path<String>) -> HttpResponse {
+    let lang = c.lang;
+    let job = match console_job(&state, &c, &id).await {
+        Ok(job) => crate::export::jobs::JobView::of(job, chrono::Utc::now()),
+        Err(page) => return page,
+    };
+    let running = job.state == "running";
+    let state_label = job_state(lang, &job.state);
+    let body = html! {
+        p { strong { (job.file_name) } " · " (job.unit) " · " (job.period) }
+        p role="status" { (state_label) }
+        label { (t(lang, "Tiến độ", "Progress"))
+            progress max=(job.rows_total.max(1)) value=(if job.state == "done" { job.rows_total.max(1) } else { job.rows_done }) { (job.percent) "%" }
+        }
+        p { (job.rows_done) " / " (job.rows_total) " " (t(lang, "phiếu", "responses")) " (" (job.percent) "%)"
+            @if let Some(s) = job.seconds_left { " · " (t(lang, "còn khoảng", "about")) " " (s) " " (t(lang, "giây", "s left")) } }
+        @if running {
+            p.muted { (t(lang, "Trang tự tải lại mỗi 2 giây. Có thể đóng trang: tệp vẫn được chuẩn bị và chờ ở đây.",
+                "This page reloads every 2 seconds. You may close it: the file is still prepared and waits here.")) }
+            form method="post" action={ "/console/exports/jobs/" (job.id) "/cancel" } {
+                input type="hidden" name="csrf" value=(c.who.csrf_token);
+                button type="submit" { (t(lang, "Hủy", "Cancel")) }
+            }
+        }
+        @if job.download.is_some() {
+            p { a.button href={ "/console/exports/jobs/" (job.id) "/file" } download=(job.file_name) { (t(lang, "Tải tệp", "Download")) }
+                " " span.muted { (job.bytes) " bytes" } }
+            @if let Some(until) = job.expires_at {
+                p.muted { (t(lang, "Tệp được giữ đến ", "Kept until ")) ((until + chrono::TimeDelta::hours(7)).format("%d/%m/%Y %H:%M")) " (" (t(lang, "giờ Việt Nam", "Vietnam time")) ")" }
+            }
+        }
+        @if let Some(e) = &job.error { p.error { (e) } }
+        p { a href="/console/exports" { (t(lang, "← Trang xuất dữ liệu", "← Exports")) } }
+    };
+    let mut res = page(&c, t(lang, "Xuất dữ liệu trong nền", "Background export"), "/console/exports", body);
+    if running {
+        res.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("refresh"),
+            actix_web::http::header::HeaderValue::from_static("2"),
+        );
+    }
+    res
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: Option<String>,
+}
+
+/// `POST /console/exports/jobs/{id}/cancel`.
+pub async fn cancel_export_job(
+    state: web::Data<AppState>,
+    c: Console,
+    id: web::Path<String>,
+    f: web::Form<CsrfForm>,
+) -> HttpResponse {
+    if let Err(e) = super::check_csrf(&c, f.csrf.as_deref()) {
+        return error_page(&c, &e);
+    }
+    let job = match console_job(&state, &c, &id).await {
+        Ok(job) => job,
+        Err(page) => return page,
+    };
+    match crate::export::jobs::cancel(&state, &c.who, job.id).await {
+        Ok(()) if job.state == "running" => super::redirect(&format!("/console/exports/jobs/{}", job.id)),
+        Ok(()) => super::redirect("/console/exports"),
+        Err(e) => error_page(&c, &e),
+    }
+}
+
+/// `/console/exports/jobs/{id}/file`.
+pub async fn export_job_file(state: web::Data<AppState>, c: Console, id: web::Path<String>) -> HttpResponse {
+    let job = match console_job(&state, &c, &id).await {
+        Ok(job) => job,
+        Err(page) => return page,
+    };
+    match crate::export::jobs::download(state.into_inner(), &c.who, job.id).await {
+        Ok(res) => res,
+        Err(e) => error_page_back(&c, &e, &format!("/console/exports/jobs/{}", job.id), "←"),
+    }
 }
