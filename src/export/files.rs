@@ -162,10 +162,6 @@ impl Prepared {
             stream_xlsx(self.snapshot, &self.request, &self.form, tx, progress).await
         }
     }
-
-    pub fn content_type(&self) -> &'static str {
-        content_type(&self.format)
-    }
 }
 
 pub fn content_type(format: &str) -> &'static str {
@@ -245,7 +241,7 @@ pub async fn microdata_file(
     common: &Common,
 ) -> Result<HttpResponse, ApiError> {
     let prepared = prepare_microdata(&state, who, format, q, common, None).await?;
-    let (content_type, file_name) = (prepared.content_type(), prepared.file_name.clone());
+    let (content_type, file_name) = (content_type(&prepared.format), prepared.file_name.clone());
     // One page (1,000 rows, a few MB with comments) waits for the client at most: a slow
     // client holds the export, not the server's memory.
     let (tx, rx) = tokio::sync::mpsc::channel(1);

@@ -121,16 +121,12 @@ async fn position(db: &DatabaseConnection, sql: &str) -> Result<Option<i64>, DbE
 /// is only ever sent what is flushed (a write position would make reads wait for records
 /// of asynchronous commits that matter to no figure).
 const PRIMARY_AT: &str = "SELECT pg_wal_lsn_diff(pg_current_wal_flush_lsn(), '0/0')::bigint";
-/// NULL on a server that is not in recovery: it is not a standby (any more).
-const REPLAYED: &str = "SELECT CASE WHEN pg_is_in_recovery() \
-    THEN pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::bigint END";
-
 /// Waits (at most `CATCH_UP`) until the replica has replayed the primary's current position.
 async fn caught_up(primary: &DatabaseConnection, replica: &DatabaseConnection) -> Result<bool, DbErr> {
     let target = position(primary, PRIMARY_AT).await?.unwrap_or(i64::MAX);
     let until = Instant::now() + CATCH_UP;
     loop {
-        match position(replica, REPLAYED).await? {
+        match replayed(replica).await?.map(|(done, _)| done) {
             Some(done) if done >= target => return Ok(true),
             None => return Ok(false),
             Some(_) if Instant::now() >= until => return Ok(false),
