@@ -222,14 +222,15 @@ async fn a_reset_request_answers_as_fast_with_an_account_as_without() {
             let started = std::time::Instant::now();
             assert_eq!(app.post_json("/api/v1/auth/password-reset", &json!({"email": address})).await.status(), 202);
             target.push(started.elapsed().as_secs_f64() * 1e3);
+            // Let the background look-up finish, so no request waits on the one before it.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (a, b) = (median(&mut with), median(&mut without));
+    // The fastest of each: a busy machine only ever adds time, so the minimum is what the
+    // request itself costs (a median of four let one stall on a loaded CI machine decide).
+    let fastest = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    let (a, b) = (fastest(&with), fastest(&without));
     // Both answer before any look-up; what is left is noise. Before: 8.6 ms against 1.3 ms.
-    assert!((a - b).abs() < 5.0, "with an account {a:.1} ms, without {b:.1} ms");
+    assert!((a - b).abs() < 5.0, "with an account {a:.1} ms ({with:?}), without {b:.1} ms ({without:?})");
     assert_eq!(outbox_rows(&app, 4).await.len(), 4, "the links were queued all the same");
 }
