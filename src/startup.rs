@@ -83,6 +83,7 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<AppState> {
         settings.ingest_queue,
         &tokio::runtime::Handle::current(),
     );
+    store::upkeep::spawn(db.clone(), &tokio::runtime::Handle::current());
     let reads = store::replica::Reads::connect(
         settings.read_database_url.as_ref().map(|u| u.expose()),
         settings.max_db_connections,

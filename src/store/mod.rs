@@ -13,6 +13,7 @@ pub mod sessions;
 pub mod tallies;
 pub mod throttles;
 pub mod units;
+pub mod upkeep;
 pub mod users;
 pub mod volumes;
 

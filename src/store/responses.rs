@@ -111,12 +111,6 @@ pub async fn insert_group(
     subs: &[&ValidSubmission],
     fold_later: bool,
 ) -> Result<Vec<Result<Stored, ApiError>>, DbErr> {
-    let txn = super::begin_write(db).await?;
-    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
-        // The group's statements are the same few shapes every time with hundreds of
-        // parameters: planning each afresh for its values cost more than running them.
-        txn.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan").await?;
-    }
     let mut outcomes: Vec<Option<Result<Stored, ApiError>>> = subs.iter().map(|_| None).collect();
     // The same submission twice in one group (a retry sent while the first was queued): the
     // later one is answered after the commit, as a retry of the stored first.
@@ -131,13 +125,51 @@ pub async fn insert_group(
         }
     }
     let rows: Vec<(Uuid, &ValidSubmission)> = candidates.iter().map(|(_, id, s)| (*id, *s)).collect();
+    let at_once = fold_later
+        && db.get_database_backend() == sea_orm::DbBackend::Postgres
+        && subs.iter().all(|s| s.code_hash.is_none());
+    if at_once {
+        let inserted = insert_at_once(db, &rows).await?;
+        for (i, id, _) in &candidates {
+            if inserted.contains(id) {
+                outcomes[*i] = Some(Ok(Stored::Created(*id)));
+            }
+        }
+        answer_earlier(db, &candidates, &inserted, &mut outcomes).await?;
+    } else {
+        insert_in_transaction(db, catalog, &candidates, &rows, fold_later, &mut outcomes).await?;
+    }
+    for i in twins {
+        outcomes[i] = Some(insert(db, catalog, subs[i]).await);
+    }
+    Ok(outcomes.into_iter().map(|o| o.unwrap_or_else(|| Err(ApiError::internal("no outcome")))).collect())
+}
+
+type Outcomes = Vec<Option<Result<Stored, ApiError>>>;
+
+/// The group in a transaction of several statements: receipt codes are used up in it, and
+/// on SQLite the tallies are added in it.
+async fn insert_in_transaction(
+    db: &DatabaseConnection,
+    catalog: &Catalog,
+    candidates: &[(usize, Uuid, &ValidSubmission)],
+    rows: &[(Uuid, &ValidSubmission)],
+    fold_later: bool,
+    outcomes: &mut Outcomes,
+) -> Result<(), DbErr> {
+    let txn = super::begin_write(db).await?;
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        // The group's statements are the same few shapes every time with hundreds of
+        // parameters: planning each afresh for its values cost more than running them.
+        txn.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan").await?;
+    }
     let mut inserted = std::collections::HashSet::with_capacity(rows.len());
-    for piece in super::pieces(&rows, RESPONSE_ROWS_PER_INSERT) {
+    for piece in super::pieces(rows, RESPONSE_ROWS_PER_INSERT) {
         inserted.extend(insert_responses(&txn, piece, true).await?);
     }
     let mut kept: Vec<(Uuid, &ValidSubmission)> = Vec::with_capacity(rows.len());
     let mut refused: Vec<Uuid> = Vec::new();
-    for (i, id, s) in &candidates {
+    for (i, id, s) in candidates {
         if !inserted.contains(id) {
             // Stored before: answered as a replay (or a mismatch) below.
             continue;
@@ -156,32 +188,7 @@ pub async fn insert_group(
     if !refused.is_empty() {
         response::Entity::delete_many().filter(response::Column::Id.is_in(refused)).exec(&txn).await?;
     }
-    let earlier: Vec<String> = candidates
-        .iter()
-        .filter(|(_, id, _)| !inserted.contains(id))
-        .map(|(_, _, s)| submission_key(&s.submission_id))
-        .collect();
-    if !earlier.is_empty() {
-        let found: Vec<(String, Uuid, String)> = response::Entity::find()
-            .select_only()
-            .column(response::Column::SubmissionKey)
-            .column(response::Column::Id)
-            .column(response::Column::BodyHash)
-            .filter(response::Column::SubmissionKey.is_in(earlier))
-            .into_tuple()
-            .all(&txn)
-            .await?;
-        let found: std::collections::HashMap<String, (Uuid, String)> =
-            found.into_iter().map(|(key, id, hash)| (key, (id, hash))).collect();
-        for (i, id, s) in &candidates {
-            if !inserted.contains(id) {
-                outcomes[*i] = Some(match found.get(&submission_key(&s.submission_id)) {
-                    Some(existing) => replay(existing.clone(), s),
-                    None => Err(ApiError::internal("submission key vanished")),
-                });
-            }
-        }
-    }
+    answer_earlier(&txn, candidates, &inserted, outcomes).await?;
     insert_answers(&txn, &kept).await?;
     if !fold_later {
         tallies::add(&txn, &deltas(catalog, kept.iter().map(|(_, s)| *s))?).await?;
@@ -194,11 +201,120 @@ pub async fn insert_group(
     for piece in super::pieces(&pending, RESPONSE_ROWS_PER_INSERT) {
         unfolded::Entity::insert_many(piece.to_vec()).exec_without_returning(&txn).await?;
     }
-    txn.commit().await?;
-    for i in twins {
-        outcomes[i] = Some(insert(db, catalog, subs[i]).await);
+    txn.commit().await
+}
+
+/// Answers the candidates that were not inserted: stored before, a replay or a mismatch.
+async fn answer_earlier(
+    db: &impl ConnectionTrait,
+    candidates: &[(usize, Uuid, &ValidSubmission)],
+    inserted: &std::collections::HashSet<Uuid>,
+    outcomes: &mut Outcomes,
+) -> Result<(), DbErr> {
+    let earlier: Vec<String> = candidates
+        .iter()
+        .filter(|(_, id, _)| !inserted.contains(id))
+        .map(|(_, _, s)| submission_key(&s.submission_id))
+        .collect();
+    if earlier.is_empty() {
+        return Ok(());
     }
-    Ok(outcomes.into_iter().map(|o| o.unwrap_or_else(|| Err(ApiError::internal("no outcome")))).collect())
+    let found: Vec<(String, Uuid, String)> = response::Entity::find()
+        .select_only()
+        .column(response::Column::SubmissionKey)
+        .column(response::Column::Id)
+        .column(response::Column::BodyHash)
+        .filter(response::Column::SubmissionKey.is_in(earlier))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let found: std::collections::HashMap<String, (Uuid, String)> =
+        found.into_iter().map(|(key, id, hash)| (key, (id, hash))).collect();
+    for (i, id, s) in candidates {
+        if !inserted.contains(id) {
+            outcomes[*i] = Some(match found.get(&submission_key(&s.submission_id)) {
+                Some(existing) => replay(existing.clone(), s),
+                None => Err(ApiError::internal("submission key vanished")),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The responses, their answers and their `unfolded` rows as one PostgreSQL statement,
+/// each column bound as one array: one round trip and one commit for the group, the same
+/// prepared statement whatever its size (a transaction of five statements, with a value
+/// bound per cell, took 3 ms for a group of two and capped ingest at 1,300/s). A response
+/// whose submission key is stored already is skipped, and so are its answers; a row the
+/// database refuses fails the statement, and with it the whole group (nothing stored).
+const AT_ONCE: &str = "WITH r AS (
+    INSERT INTO responses (id, submission_key, body_hash, unit_id, form_id, form_version, survey_date,
+        respondent_type, channel, service, gender, age_band, education, occupation, comment, flagged)
+    SELECT * FROM unnest($1::uuid[], $2::varchar[], $3::varchar[], $4::int4[], $5::varchar[], $6::int4[],
+        $7::date[], $8::varchar[], $9::varchar[], $10::varchar[], $11::varchar[], $12::varchar[],
+        $13::varchar[], $14::varchar[], $15::text[], $16::bool[])
+    ON CONFLICT (submission_key) DO NOTHING
+    RETURNING id, flagged
+), a AS (
+    INSERT INTO answers (response_id, item_code, value)
+    SELECT x.response_id, x.item_code, x.value
+    FROM unnest($17::uuid[], $18::varchar[], $19::int2[]) AS x(response_id, item_code, value)
+    JOIN r ON r.id = x.response_id
+), u AS (
+    INSERT INTO unfolded (response_id) SELECT id FROM r WHERE NOT flagged
+)
+SELECT id FROM r";
+
+async fn insert_at_once(
+    db: &DatabaseConnection,
+    rows: &[(Uuid, &ValidSubmission)],
+) -> Result<std::collections::HashSet<Uuid>, DbErr> {
+    use sea_orm::sqlx;
+    let n = rows.len();
+    let text = |f: &dyn Fn(&ValidSubmission) -> String| rows.iter().map(|(_, s)| f(s)).collect::<Vec<_>>();
+    let maybe = |f: &dyn Fn(&ValidSubmission) -> Option<String>| rows.iter().map(|(_, s)| f(s)).collect::<Vec<_>>();
+    let demo = |k: DemographicKey| maybe(&|s| s.demographics.get(&k).cloned());
+    let (mut answer_ids, mut codes, mut values) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, s) in rows {
+        for (code, value) in &s.answers {
+            answer_ids.push(*id);
+            codes.push(code.clone());
+            values.push(*value);
+        }
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|(id, _)| *id).collect();
+    let mut dates = Vec::with_capacity(n);
+    let (mut units, mut versions, mut flagged) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    for (_, s) in rows {
+        dates.push(s.survey_date);
+        units.push(s.unit_id);
+        versions.push(s.form_version);
+        flagged.push(s.flagged);
+    }
+    let stored: Vec<(Uuid,)> = sqlx::query_as(AT_ONCE)
+        .bind(&ids)
+        .bind(text(&|s| submission_key(&s.submission_id)))
+        .bind(text(&|s| s.body_hash.clone()))
+        .bind(&units)
+        .bind(text(&|s| s.form_id.clone()))
+        .bind(&versions)
+        .bind(&dates)
+        .bind(text(&|s| s.respondent_type.as_str().to_string()))
+        .bind(text(&|s| s.channel.as_str().to_string()))
+        .bind(maybe(&|s| s.service.clone()))
+        .bind(demo(DemographicKey::Gender))
+        .bind(demo(DemographicKey::AgeBand))
+        .bind(demo(DemographicKey::Education))
+        .bind(demo(DemographicKey::Occupation))
+        .bind(maybe(&|s| s.comment.clone()))
+        .bind(&flagged)
+        .bind(&answer_ids)
+        .bind(&codes)
+        .bind(&values)
+        .fetch_all(db.get_postgres_connection_pool())
+        .await
+        .map_err(|e| DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e.into())))?;
+    Ok(stored.into_iter().map(|(id,)| id).collect())
 }
 
 fn replay(existing: (Uuid, String), s: &ValidSubmission) -> Result<Stored, ApiError> {

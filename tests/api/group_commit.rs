@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait};
 use serde_json::json;
 use sipas::forms::submission::ValidSubmission;
 use sipas::store;
@@ -268,4 +268,105 @@ async fn rows_another_instance_left_behind_are_folded_by_this_one_within_two_swe
     }
     assert_eq!(unfolded_count(&app).await, 0, "left-behind responses were never folded");
     assert_tallies_exact(&app).await;
+}
+
+#[tokio::test]
+async fn a_group_with_new_submissions_a_replay_a_mismatch_and_a_flagged_one_answers_each_and_stores_each_once() {
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    let unit = unit_id(&app, "QNM.TK.AM").await;
+    let earlier = stored_submission(unit);
+    let Ok(Stored::Created(earlier_id)) = app.state.writer.store(earlier.clone()).await else { panic!("first store") };
+    let lock = block_writes(&app).await;
+    let writer = app.state.writer.clone();
+    // One submission takes the writer and waits on the lock; the rest queue into one group.
+    let first = tokio::spawn({
+        let w = writer.clone();
+        async move { w.store(stored_submission(unit)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut mismatch = earlier.clone();
+    mismatch.body_hash = "y".repeat(64);
+    let mut flagged = stored_submission(unit);
+    flagged.flagged = true;
+    let mut comment = stored_submission(unit);
+    comment.comment = Some("Cán bộ nhiệt tình".into());
+    comment.service = Some("land".into());
+    let group = vec![stored_submission(unit), earlier.clone(), mismatch, flagged, comment, stored_submission(unit)];
+    let handles: Vec<_> = group
+        .into_iter()
+        .map(|s| {
+            let w = writer.clone();
+            tokio::spawn(async move { w.store(s).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    lock.rollback().await.expect("release");
+    assert!(matches!(first.await.unwrap(), Ok(Stored::Created(_))));
+    let mut outcomes = Vec::new();
+    for h in handles {
+        outcomes.push(h.await.unwrap());
+    }
+    assert!(matches!(outcomes[0], Ok(Stored::Created(_))), "{outcomes:?}");
+    assert!(matches!(outcomes[1], Ok(Stored::Replayed(id)) if id == earlier_id), "{outcomes:?}");
+    assert!(matches!(outcomes[2], Err(sipas::error::ApiError::IdempotencyMismatch)), "{outcomes:?}");
+    for o in &outcomes[3..] {
+        assert!(matches!(o, Ok(Stored::Created(_))), "{outcomes:?}");
+    }
+    // The earlier one, the first, and four new ones: each with its six answers.
+    assert_eq!(app.response_count().await, 6);
+    assert_eq!(app.answer_count().await, 36);
+    let Ok(Stored::Created(commented)) = outcomes[4] else { unreachable!() };
+    let row = sipas::entities::response::Entity::find_by_id(commented).one(&app.db).await.unwrap().expect("row");
+    assert_eq!((row.comment.as_deref(), row.service.as_deref()), (Some("Cán bộ nhiệt tình"), Some("land")));
+    let Ok(Stored::Created(flagged_id)) = outcomes[3] else { unreachable!() };
+    let row = sipas::entities::response::Entity::find_by_id(flagged_id).one(&app.db).await.unwrap().expect("row");
+    assert!(row.flagged);
+    // The flagged one stays out of the tallies: they equal a rebuild, which leaves it out.
+    assert_tallies_exact(&app).await;
+    assert_eq!(unfolded_count(&app).await, 0);
+}
+
+/// Where autovacuum does not run (off on this machine's server), the service refreshes the
+/// statistics itself: without it, ingest on a fresh database fell fivefold within a minute.
+#[tokio::test]
+async fn statistics_are_refreshed_where_autovacuum_does_not_run() {
+    let app = spawn_app().await;
+    if app.db.get_database_backend() != DbBackend::Postgres {
+        assert!(store::upkeep::once(&app.db).await.expect("look").is_empty(), "SQLite has nothing of the kind");
+        return;
+    }
+    app.seed_reference_units().await;
+    // Whatever the server's own setting, autovacuum leaves these two alone.
+    for table in ["responses", "answers"] {
+        let sql = format!("ALTER TABLE {table} SET (autovacuum_enabled = false)");
+        app.db.execute_unprepared(&sql).await.expect("alter");
+    }
+    let unit = unit_id(&app, "QNM.TK.AM").await;
+    let subs: Vec<ValidSubmission> = (0..300).map(|_| stored_submission(unit)).collect();
+    let refs: Vec<&ValidSubmission> = subs.iter().collect();
+    store::responses::insert_group(&app.db, &app.state.catalog, &refs, true).await.expect("group");
+    let reltuples = |table: &'static str| {
+        let db = app.db.clone();
+        async move {
+            let sql = format!("SELECT reltuples::float8 AS n FROM pg_class WHERE oid = '{table}'::regclass");
+            let row =
+                db.query_one_raw(sea_orm::Statement::from_string(DbBackend::Postgres, sql)).await.unwrap().unwrap();
+            row.try_get::<f64>("", "n").unwrap()
+        }
+    };
+    // The server's counters reach its statistics views within a second or so; the service
+    // looks every two seconds (this test looks itself, so as not to wait on that timing).
+    let t = std::time::Instant::now();
+    while (reltuples("responses").await < 300.0 || reltuples("answers").await < 1800.0)
+        && t.elapsed() < Duration::from_secs(20)
+    {
+        store::upkeep::once(&app.db).await.expect("look");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(reltuples("responses").await, 300.0, "responses never analysed");
+    assert_eq!(reltuples("answers").await, 1800.0, "answers never analysed");
+    // Analysed: nothing is due until they change again.
+    let again = store::upkeep::once(&app.db).await.expect("look");
+    assert!(!again.iter().any(|t| t == "responses" || t == "answers"), "{again:?}");
 }
