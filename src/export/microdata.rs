@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{Datelike, NaiveDate};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, StreamTrait, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -145,10 +145,12 @@ const QUASI_IDENTIFIERS: [response::Column; 9] = [
     response::Column::Occupation,
 ];
 
-/// Responses of the export counted by unit, day, breakdown values and demographics.
+/// Responses of the export counted by unit, month (its first day), breakdown values and
+/// demographics.
 type Counted = (i32, NaiveDate, String, String, Option<String>, Demo, u64);
 
-async fn counts(db: &impl ConnectionTrait, r: &Request, units: &[i32]) -> Result<Vec<Counted>, DbErr> {
+async fn counts<C: ConnectionTrait + StreamTrait>(db: &C, r: &Request, units: &[i32]) -> Result<Vec<Counted>, DbErr> {
+    use futures_util::TryStreamExt;
     type Row = (
         i32,
         NaiveDate,
@@ -169,17 +171,22 @@ async fn counts(db: &impl ConnectionTrait, r: &Request, units: &[i32]) -> Result
             .filter(scope_filter(r, units)),
         |q, c| q.group_by(c),
     );
-    let rows: Vec<Row> = grouped.into_tuple().all(db).await?;
-    Ok(rows
-        .into_iter()
-        .map(|(u, d, rt, ch, sv, g, a, e, o, n)| (u, d, rt, ch, sv, [g, a, e, o], n.max(0) as u64))
-        .collect())
+    // Streamed and added up by month, the finest period a row is labelled with: by day there
+    // is nearly a group per response, and the driver's rows of them all, held at once, were
+    // 50 MB of a 50,000-row export.
+    let mut by_month: HashMap<(i32, NaiveDate, String, String, Option<String>, Demo), u64> = HashMap::new();
+    let mut rows = grouped.into_tuple::<Row>().stream(db).await?;
+    while let Some((u, d, rt, ch, sv, g, a, e, o, n)) = rows.try_next().await? {
+        let month = d.with_day(1).unwrap_or(d);
+        *by_month.entry((u, month, rt, ch, sv, [g, a, e, o])).or_default() += n.max(0) as u64;
+    }
+    Ok(by_month.into_iter().map(|((u, m, rt, ch, sv, demo), n)| (u, m, rt, ch, sv, demo, n)).collect())
 }
 
 /// Decides the groups, their periods and columns, and the demographics, on the gate's
 /// lattices decided from the same snapshot.
-pub async fn plan(
-    db: &impl ConnectionTrait,
+pub async fn plan<C: ConnectionTrait + StreamTrait>(
+    db: &C,
     publisher: &Publisher,
     tree: &UnitTree,
     r: &Request,
