@@ -3,7 +3,8 @@
 # same database, interleaved, in rounds (median of each figure over the rounds):
 #   PostgreSQL: pgbench doing one response + 22 answers per transaction into the same tables
 #               of the same database, with 8 and 32 clients; the service with 8 and 32
-#               connections.
+#               connections, and with 32 connections dealt out over 2 and 3 instances of
+#               it on the same database (on this one machine, sharing its cores).
 #   SQLite:     one writer doing the same inserts, one transaction each, WAL +
 #               synchronous=FULL (as the service opens the file); the service with 8 and 32
 #               connections.
@@ -55,6 +56,10 @@ if psql "$pg" -Atqc 'select 1' >/dev/null 2>&1; then
   "$bin/sipas-bench" --database-url "$pg_bench_db" --responses 0 --mode load >/dev/null
   "$bin/sipas-bench" --database-url "$pg_bench_db" --mode pgbench-script >"$work/ceiling.sql"
   serve "$pg_bench_db" 18602
+  # Two more instances of the same service on the same database, for the instances figures
+  # (on this one machine they share its two cores with the database and the load).
+  serve "$pg_bench_db" 18603
+  serve "$pg_bench_db" 18604
   have_pg=true
 else
   echo "PostgreSQL not reachable at $pg: only SQLite is measured"
@@ -75,6 +80,13 @@ for round in $(seq "$rounds"); do
         --target 127.0.0.1:18602 --connections "$c" --seconds "$seconds" | sed 's/^[^:]*: //')"
     fi
   done
+  if $have_pg; then
+    for n in 2 3; do
+      targets="$(seq -s, -f '127.0.0.1:%g' 18602 $((18601 + n)))"
+      record "pg-instances-$n" "$("$bin/sipas-bench" --database-url "$pg_bench_db" --mode ingest \
+        --target "$targets" --connections 32 --seconds "$seconds" | sed 's/^[^:]*: //')"
+    done
+  fi
   record "sqlite-ceiling" "$("$bin/sipas-bench" --database-url "$sqlite_url" --mode sqlite-ceiling \
     --seconds "$seconds" | sed 's/^[^:]*: //')"
   for c in 8 32; do
@@ -110,6 +122,9 @@ rows = []
 for c in (8, 32):
     if f"pg-service-{c}" in runs:
         rows.append((f"PostgreSQL, {c} connections", f"pg-service-{c}", f"pg-ceiling-{c}", "pgbench"))
+for n in (2, 3):
+    if f"pg-instances-{n}" in runs:
+        rows.append((f"PostgreSQL, 32 conns, {n} instances", f"pg-instances-{n}", "pg-ceiling-32", "pgbench"))
 for c in (8, 32):
     rows.append((f"SQLite, {c} connections", f"sqlite-service-{c}", "sqlite-ceiling", "raw loop"))
 for label, s, ceiling, _ in rows:

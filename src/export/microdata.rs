@@ -174,7 +174,8 @@ async fn counts<C: ConnectionTrait + StreamTrait>(db: &C, r: &Request, units: &[
     // Streamed and added up by month, the finest period a row is labelled with: by day there
     // is nearly a group per response, and the driver's rows of them all, held at once, were
     // 50 MB of a 50,000-row export.
-    let mut by_month: HashMap<(i32, NaiveDate, String, String, Option<String>, Demo), u64> = HashMap::new();
+    type Key = (i32, NaiveDate, String, String, Option<String>, Demo);
+    let mut by_month: HashMap<Key, u64> = HashMap::new();
     let mut rows = grouped.into_tuple::<Row>().stream(db).await?;
     while let Some((u, d, rt, ch, sv, g, a, e, o, n)) = rows.try_next().await? {
         let month = d.with_day(1).unwrap_or(d);

@@ -125,8 +125,10 @@ async fn drive(
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
+    // Several instances (comma-separated): the connections are dealt out among them.
+    let addrs: Vec<String> = addr.split(',').map(str::to_string).collect();
     for c in 0..connections {
-        let (addr, next) = (addr.to_string(), next.clone());
+        let (addr, next) = (addrs[c % addrs.len()].clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             let mut rng = StdRng::seed_from_u64(c as u64 ^ u64::from(std::process::id()));
             let mut stream = TcpStream::connect(&addr).await?;
@@ -169,11 +171,13 @@ pub async fn http(
     connections: usize,
     seconds: f64,
 ) -> anyhow::Result<Run> {
-    let token = form_token(addr, &units[0]).await?;
+    // One token serves every instance: they share the signing secret (in the database).
+    let first = addr.split(',').next().unwrap_or(addr);
+    let token = form_token(first, &units[0]).await?;
     // The token must be older than the service's min_fill_seconds (the script sets 1).
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let before = count_responses(database_url).await?;
-    let (host, units) = (addr.to_string(), units.to_vec());
+    let (host, units) = (first.to_string(), units.to_vec());
     let (latencies, statuses, elapsed) = drive(addr, connections, seconds, move |rng| {
         let unit = &units[rng.random_range(0..units.len())];
         let json = body(rng, unit, &token);

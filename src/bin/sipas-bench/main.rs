@@ -34,7 +34,8 @@ struct Args {
     responses: usize,
     #[arg(long, default_value_t = 7)]
     seed: u64,
-    /// `index`, `exports`, `load` (only load the data), or for `scripts/bench-ingest.sh`:
+    /// `index`, `exports`, `load` (only load the data), `national` (the country's tree and a
+    /// year of `--responses` filed into tallies), or for `scripts/bench-ingest.sh`:
     /// `ingest` (post to a running service), `sqlite-ceiling`, `pgbench-script`.
     #[arg(long, default_value = "index")]
     mode: String,
@@ -44,18 +45,24 @@ struct Args {
     /// `get`: the paths to request, at random (comma-separated), e.g. `/healthz`.
     #[arg(long, default_value = "/healthz")]
     paths: String,
-    /// `ingest`: the service's address (host:port).
+    /// `ingest`: the service's address (host:port), or several, comma-separated (instances
+    /// of one service: the connections are dealt out among them).
     #[arg(long, default_value = "127.0.0.1:8080")]
     target: String,
     /// `ingest`: concurrent connections.
     #[arg(long, default_value_t = 8)]
     connections: usize,
+    /// A streaming replica for the reads of figures (`--mode reads`), as the service's
+    /// `read_database_url`.
+    #[arg(long)]
+    read_database_url: Option<String>,
     /// `ingest` and `sqlite-ceiling`: how long to run.
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
 }
 
 mod ingest;
+mod national;
 
 /// The ingest modes: nothing is loaded, the service (or the ceiling) writes.
 async fn ingest_main(args: &Args) -> anyhow::Result<()> {
@@ -111,7 +118,7 @@ fn units() -> Vec<UnitRow> {
     rows
 }
 
-fn row(code: &str, parent: Option<&str>, level: &str, name: &str) -> UnitRow {
+pub(crate) fn row(code: &str, parent: Option<&str>, level: &str, name: &str) -> UnitRow {
     UnitRow {
         line: 0,
         code: code.into(),
@@ -122,7 +129,7 @@ fn row(code: &str, parent: Option<&str>, level: &str, name: &str) -> UnitRow {
     }
 }
 
-fn peak_memory_mib() -> f64 {
+pub(crate) fn peak_memory_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let kb = status
         .lines()
@@ -134,7 +141,7 @@ fn peak_memory_mib() -> f64 {
 }
 
 /// One indices report as the API makes it: the tree read, the figures computed and gated.
-async fn index_once(
+pub(crate) async fn index_once(
     state: &AppState,
     form: &sipas::index::catalog::Versioned,
     unit: &sipas::entities::unit::Model,
@@ -156,24 +163,24 @@ async fn index_once(
     Ok(())
 }
 
-fn median(mut xs: Vec<Duration>) -> Duration {
+pub(crate) fn median(mut xs: Vec<Duration>) -> Duration {
     xs.sort();
     xs[xs.len() / 2]
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-struct Generator {
-    rng: StdRng,
-    quality: HashMap<i32, f64>,
-    targets: Vec<i32>,
-    start: NaiveDate,
+pub(crate) struct Generator {
+    pub(crate) rng: StdRng,
+    pub(crate) quality: HashMap<i32, f64>,
+    pub(crate) targets: Vec<i32>,
+    pub(crate) start: NaiveDate,
 }
 
 impl Generator {
-    fn next(&mut self) -> ValidSubmission {
+    pub(crate) fn next(&mut self) -> ValidSubmission {
         let unit_id = self.targets[self.rng.random_range(0..self.targets.len())];
         let q = self.quality.get(&unit_id).copied().unwrap_or(0.7);
         let mut answers = Vec::with_capacity(22);
@@ -270,7 +277,7 @@ async fn raw_scan(state: &AppState, period: &Period, ids: &[i32]) -> anyhow::Res
         .collect())
 }
 
-async fn database_size(state: &AppState, url: &str) -> anyhow::Result<f64> {
+pub(crate) async fn database_size(state: &AppState, url: &str) -> anyhow::Result<f64> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         let path = path.split('?').next().unwrap_or(path);
         let size: u64 =
@@ -301,9 +308,16 @@ async fn main() -> anyhow::Result<()> {
     if matches!(args.mode.as_str(), "ingest" | "sqlite-ceiling" | "pgbench-script") {
         return ingest_main(&args).await;
     }
-    let settings = Settings { database_url: Secret::new(args.database_url.clone()), ..Settings::default() };
+    let settings = Settings {
+        database_url: Secret::new(args.database_url.clone()),
+        read_database_url: args.read_database_url.clone().map(Secret::new),
+        ..Settings::default()
+    };
     let state = prepare(&settings).await?;
     let backend = if args.database_url.starts_with("sqlite") { "SQLite" } else { "PostgreSQL" };
+    if args.mode == "national" {
+        return national::run(&state, &args, backend).await;
+    }
     store::units::import(&state.db, units()).await?.map_err(|e| anyhow::anyhow!(e.join("\n")))?;
     let tree = store::units::tree(&state.db).await?;
     let targets: Vec<i32> =
@@ -319,7 +333,10 @@ async fn main() -> anyhow::Result<()> {
         if args.mode == "exports" {
             return exports(&state, &tree, existing, backend).await;
         }
-        anyhow::bail!("--reuse is for --mode exports");
+        if args.mode == "reads" {
+            return reads(&state, &tree, &args).await;
+        }
+        anyhow::bail!("--reuse is for --mode exports and --mode reads");
     }
     println!("sipas {} benchmark on {backend}: {} responses, {} units", args.mode, args.responses, tree.all().len());
     let started = Instant::now();
@@ -483,7 +500,8 @@ async fn exports(state: &AppState, tree: &sipas::units::UnitTree, responses: u64
     );
     for format in ["csv", "xlsx"] {
         let started = Instant::now();
-        let snapshot = microdata::Snapshot::open(&state.db, &state.publisher, tree, &request).await?;
+        // Where the HTTP handler reads it: the replica when one is set and current.
+        let snapshot = microdata::Snapshot::open(state.figures_db().await, &state.publisher, tree, &request).await?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(8);
         let sink = tokio::spawn(async move {
             let mut bytes = 0usize;
@@ -507,5 +525,60 @@ async fn exports(state: &AppState, tree: &sipas::units::UnitTree, responses: u64
             peak_memory_mib()
         );
     }
+    Ok(())
+}
+
+/// `--mode reads --reuse`: the rankings of the communes for 2025 and the microdata CSV, read
+/// where the service reads figures (the replica of `--read-database-url` when it is current,
+/// else the primary), with the rows the replica returned meanwhile as a witness.
+async fn reads(state: &AppState, tree: &sipas::units::UnitTree, args: &Args) -> anyhow::Result<()> {
+    let returned = || async {
+        let Some(url) = &args.read_database_url else { return anyhow::Ok(0i64) };
+        let db = sea_orm::Database::connect(url.as_str()).await?;
+        let row = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT tup_returned::bigint AS n FROM pg_stat_database WHERE datname = current_database()",
+            ))
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("stats"))?;
+        db.close().await?;
+        anyhow::Ok(row.try_get::<i64>("", "n")?)
+    };
+    // The monitor's first look decides whether the replica is current.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = returned().await?;
+    let form = state.catalog.get("sipas-2017", 1).ok_or_else(|| anyhow::anyhow!("no form"))?.clone();
+    let period = Period::year(2025).ok_or_else(|| anyhow::anyhow!("period"))?;
+    let root = tree.by_code("BTR").ok_or_else(|| anyhow::anyhow!("no data: run with --mode load first"))?.clone();
+    let mut timings = Vec::new();
+    for _ in 0..9 {
+        let t = Instant::now();
+        let ctx = Context::settled(state, tree).await;
+        let request = RankingRequest {
+            form: &form,
+            level: Level::Commune,
+            within: &root,
+            period,
+            filters: Filters::default(),
+            k: 10,
+            weakest: 3,
+        };
+        report::rankings(&ctx, &request).await?;
+        timings.push(t.elapsed());
+    }
+    let after_rankings = returned().await?;
+    let where_ = if args.read_database_url.is_some() { "replica" } else { "primary" };
+    println!(
+        "  reads with figures on the {where_}: rankings of 280 communes, 2025: first {:.0} ms, median {:.1} ms; \
+         rows the replica returned: {}",
+        ms(timings[0]),
+        ms(median(timings)),
+        after_rankings - before
+    );
+    let existing = store::responses::count_in(&state.db, &tree.subtree(root.id)).await?;
+    exports(state, tree, existing, where_).await?;
+    println!("  rows the replica returned during the export: {}", returned().await? - after_rankings);
+    println!("  replica as /readyz shows it: {}", serde_json::to_string(&state.reads.status())?);
     Ok(())
 }
