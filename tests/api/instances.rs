@@ -202,3 +202,31 @@ async fn limits_that_guard_codes_and_passwords_hold_across_instances() {
     assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 5, "{statuses:?}");
     assert_eq!(app.response_count().await, 0);
 }
+
+/// An instance stopped with SIGTERM folds what it acknowledged before it exits: the figures
+/// need not wait for another instance to find the rows it left (two looks 5 s apart).
+#[tokio::test]
+async fn an_instance_stopped_with_sigterm_folds_what_it_acknowledged_before_it_exits() {
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    let mut other = start_instance(&app, &LIFTED).await;
+    for _ in 0..20 {
+        assert_eq!(post(&app, &other.base, "/api/v1/responses", &valid_submission("QNM.TK.AM")).await.0, 201);
+    }
+    let term = Command::new("kill").args(["-TERM", &other.child.id().to_string()]).status().expect("kill");
+    assert!(term.success());
+    let t = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = other.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(t.elapsed() < Duration::from_secs(15), "the instance did not stop");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    assert_eq!(app.response_count().await, 20);
+    assert_eq!(unfolded(&app).await, 0, "the stopped instance left responses unfolded");
+    let stored = store::tallies::snapshot(&app.db).await.expect("snapshot");
+    store::tallies::rebuild(&app.db, &app.state.catalog).await.expect("rebuild");
+    assert_eq!(stored, store::tallies::snapshot(&app.db).await.expect("snapshot"), "tallies drifted");
+}
