@@ -120,7 +120,14 @@ async fn spawn_app_on(test_db: TestDb, change: impl FnOnce(&mut Settings)) -> Te
     let state = app.state().clone();
     let db = state.db.clone();
     tokio::spawn(app.run_until_stopped());
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    // Idle connections are dropped well before the server's keep-alive (actix: 5 s) ends
+    // them: a request sent on a connection the server is closing fails with
+    // IncompleteMessage, as a PostgreSQL run of the demo test once did.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(std::time::Duration::from_secs(2))
+        .build()
+        .expect("client");
     TestApp { address, db, state, client, _test_db: test_db }
 }
 
@@ -242,6 +249,7 @@ pub async fn console_client(app: &TestApp, role: Role, unit: Option<&str>) -> (r
     let client = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(std::time::Duration::from_secs(2))
         .build()
         .expect("client");
     let page = client.get(app.url("/console/login")).send().await.expect("login page").text().await.expect("text");
