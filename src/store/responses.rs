@@ -96,9 +96,10 @@ pub async fn insert(db: &DatabaseConnection, catalog: &Catalog, s: &ValidSubmiss
     existing.map_or_else(|| Err(ApiError::internal("submission key vanished")), |e| replay(e, s))
 }
 
-/// Stores a group of live submissions in one transaction (see `group_commit`): one outcome
-/// per submission, in order, once the transaction committed. `Err` means the group as a
-/// whole failed and nothing of it was stored; the caller then stores them one by one.
+/// Stores a group of live submissions at once (see `group_commit`): on PostgreSQL without
+/// receipt codes as one statement (`AT_ONCE`), else in one transaction. One outcome per
+/// submission, in order, once the commit happened. `Err` means the group as a whole failed
+/// and nothing of it was stored; the caller then stores them one by one.
 ///
 /// The responses go in first with `ON CONFLICT (submission_key) DO NOTHING`: the unique key
 /// itself tells a retry apart, with no look-up before (a look-up planned while the table was

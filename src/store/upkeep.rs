@@ -27,15 +27,14 @@ struct Due {
 
 /// The service's tables that need a `VACUUM` or an `ANALYZE` and that autovacuum leaves
 /// alone (off for the server, or for the table).
-const DUE: &str = "SELECT s.relname::text AS relname, \
-       s.n_dead_tup > 50 + 0.2 * greatest(c.reltuples, 0) AS vacuum, \
-       s.n_mod_since_analyze > 50 + 0.1 * greatest(c.reltuples, 0) AS analyze \
-     FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
-     WHERE (current_setting('autovacuum') = 'off' OR c.reloptions @> ARRAY['autovacuum_enabled=false']) \
-       AND s.schemaname = current_schema() \
-       AND (s.n_dead_tup > 50 + 0.2 * greatest(c.reltuples, 0) \
-         OR s.n_mod_since_analyze > 50 + 0.1 * greatest(c.reltuples, 0)) \
-     ORDER BY s.relname";
+const DUE: &str = "SELECT relname, vacuum, \"analyze\" FROM ( \
+       SELECT s.relname::text AS relname, \
+         s.n_dead_tup > 50 + 0.2 * greatest(c.reltuples, 0) AS vacuum, \
+         s.n_mod_since_analyze > 50 + 0.1 * greatest(c.reltuples, 0) AS analyze \
+       FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
+       WHERE (current_setting('autovacuum') = 'off' OR c.reloptions @> ARRAY['autovacuum_enabled=false']) \
+         AND s.schemaname = current_schema() \
+     ) t WHERE vacuum OR \"analyze\" ORDER BY relname";
 
 /// One look: vacuums and analyses what is due; returns the tables it touched.
 pub async fn once(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {

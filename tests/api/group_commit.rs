@@ -23,6 +23,20 @@ async fn block_writes(app: &TestApp) -> DatabaseTransaction {
     txn
 }
 
+/// Holds the write lock and lets one stored submission take the writer, which then waits
+/// on the lock: whatever is stored next queues into one group. Returns the lock and the
+/// first submission's outcome.
+async fn hold_the_writer(
+    app: &TestApp,
+    unit: i32,
+) -> (DatabaseTransaction, tokio::task::JoinHandle<Result<Stored, sipas::error::ApiError>>) {
+    let lock = block_writes(app).await;
+    let writer = app.state.writer.clone();
+    let first = tokio::spawn(async move { writer.store(stored_submission(unit)).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    (lock, first)
+}
+
 fn spawn_submit(
     app: &TestApp,
     body: serde_json::Value,
@@ -112,13 +126,8 @@ async fn one_submission_the_database_refuses_fails_alone_and_its_group_is_stored
     let app = spawn_app().await;
     app.seed_reference_units().await;
     let unit = unit_id(&app, "QNM.TK.AM").await;
-    let lock = block_writes(&app).await;
+    let (lock, first) = hold_the_writer(&app, unit).await;
     let writer = app.state.writer.clone();
-    let first = tokio::spawn({
-        let w = writer.clone();
-        async move { w.store(stored_submission(unit)).await }
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let mut group = Vec::new();
     for i in 0..9 {
         // The fifth names a unit that does not exist: the foreign key refuses it.
@@ -277,14 +286,8 @@ async fn a_group_with_new_submissions_a_replay_a_mismatch_and_a_flagged_one_answ
     let unit = unit_id(&app, "QNM.TK.AM").await;
     let earlier = stored_submission(unit);
     let Ok(Stored::Created(earlier_id)) = app.state.writer.store(earlier.clone()).await else { panic!("first store") };
-    let lock = block_writes(&app).await;
+    let (lock, first) = hold_the_writer(&app, unit).await;
     let writer = app.state.writer.clone();
-    // One submission takes the writer and waits on the lock; the rest queue into one group.
-    let first = tokio::spawn({
-        let w = writer.clone();
-        async move { w.store(stored_submission(unit)).await }
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let mut mismatch = earlier.clone();
     mismatch.body_hash = "y".repeat(64);
     let mut flagged = stored_submission(unit);

@@ -140,6 +140,21 @@ pub(crate) fn peak_memory_mib() -> f64 {
     kb / 1024.0
 }
 
+/// The rankings of the communes within `within` as the API makes them: 2025 with the year
+/// before, intervals, the three weakest items, the gate at k = 10.
+pub(crate) async fn rank_communes(
+    state: &AppState,
+    tree: &sipas::units::UnitTree,
+    form: &sipas::index::catalog::Versioned,
+    within: &sipas::entities::unit::Model,
+    period: Period,
+) -> anyhow::Result<report::Rankings> {
+    let ctx = Context::settled(state, tree).await;
+    let request =
+        RankingRequest { form, level: Level::Commune, within, period, filters: Filters::default(), k: 10, weakest: 3 };
+    Ok(report::rankings(&ctx, &request).await?)
+}
+
 /// One indices report as the API makes it: the tree read, the figures computed and gated.
 pub(crate) async fn index_once(
     state: &AppState,
@@ -386,17 +401,7 @@ async fn main() -> anyhow::Result<()> {
         let t = Instant::now();
         let tree = store::units::tree(&state.db).await?;
         let root = tree.by_code("BTR").ok_or_else(|| anyhow::anyhow!("root"))?.clone();
-        let ctx = Context::settled(&state, &tree).await;
-        let request = RankingRequest {
-            form: &form,
-            level: Level::Commune,
-            within: &root,
-            period,
-            filters: Filters::default(),
-            k: 10,
-            weakest: 3,
-        };
-        let r = report::rankings(&ctx, &request).await?;
+        let r = rank_communes(&state, &tree, &form, &root, period).await?;
         timings.push(t.elapsed());
         result = Some((r, tree));
     }
@@ -541,17 +546,7 @@ async fn reads(state: &AppState, tree: &sipas::units::UnitTree, args: &Args) -> 
     let mut timings = Vec::new();
     for _ in 0..9 {
         let t = Instant::now();
-        let ctx = Context::settled(state, tree).await;
-        let request = RankingRequest {
-            form: &form,
-            level: Level::Commune,
-            within: &root,
-            period,
-            filters: Filters::default(),
-            k: 10,
-            weakest: 3,
-        };
-        report::rankings(&ctx, &request).await?;
+        rank_communes(state, tree, &form, &root, period).await?;
         timings.push(t.elapsed());
     }
     let where_ = if args.read_database_url.is_some() { "replica" } else { "primary" };

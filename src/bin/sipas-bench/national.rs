@@ -13,14 +13,13 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use sipas::index::period::Period;
-use sipas::index::report::{self, Context, Filters, RankingRequest};
+use sipas::index::report;
 use sipas::index::tally::Tally;
 use sipas::startup::AppState;
 use sipas::store;
 use sipas::store::tallies::CellKey;
-use sipas::units::Level;
 
-use crate::{Args, Generator, database_size, index_once, median, ms, peak_memory_mib, row};
+use crate::{Args, Generator, database_size, index_once, median, ms, peak_memory_mib, rank_communes, row};
 
 const PROVINCES: usize = 34;
 const COMMUNES: usize = 3_321;
@@ -118,21 +117,10 @@ pub async fn run(state: &AppState, args: &Args, backend: &str) -> anyhow::Result
     let form = state.catalog.get("sipas-2017", 1).ok_or_else(|| anyhow::anyhow!("no form"))?.clone();
     let period = Period::year(2025).ok_or_else(|| anyhow::anyhow!("period"))?;
     let rankings = |within: sipas::entities::unit::Model| {
-        let form = &form;
+        let (form, units) = (&form, &units);
         async move {
-            let tree = store::units::tree(&state.db).await?;
-            let ctx = Context::settled(state, &tree).await;
-            let request = RankingRequest {
-                form,
-                level: Level::Commune,
-                within: &within,
-                period,
-                filters: Filters::default(),
-                k: 10,
-                weakest: 3,
-            };
             let t = Instant::now();
-            let r = report::rankings(&ctx, &request).await?;
+            let r = rank_communes(state, units, form, &within, period).await?;
             anyhow::Ok((t.elapsed(), r.units.len()))
         }
     };
