@@ -68,30 +68,49 @@ fi
 echo "ingest benchmark: $rounds rounds of ${seconds} s per figure; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 results="$work/results"
 record() { printf '%s|%s\n' "$1" "$2" >>"$results"; echo "  $1: $2"; }
+# The machine's CPU per unit of work (all processes: load, service, database), in µs of one
+# core, from /proc/stat around each run; and the service processes' own share of it.
+busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+service_cpu() { awk '{t += $14 + $15} END {print t}' $(printf '/proc/%s/stat ' "${pids[@]}"); }
+tick_us=$((1000000 / $(getconf CLK_TCK)))
+cpu_mark() { cpu0=$(busy); own0=$(service_cpu); }
+cpu_per() { # units of work done since cpu_mark
+  local n="$1" b o
+  b=$(($(busy) - cpu0)); o=$(($(service_cpu) - own0))
+  [ "${n:-0}" -gt 0 ] || { echo "cpu n/a"; return; }
+  echo "cpu $((b * tick_us / n)) us, service $((o * tick_us / n)) us"
+}
+served() { # runs the load generator, prints its line and the CPU per 201
+  local out; cpu_mark
+  out="$("$bin/sipas-bench" "$@" | sed 's/^[^:]*: //')"
+  echo "$out; $(cpu_per "$(sed -n 's/.*; 201 \([0-9]*\).*/\1/p' <<<"$out")")"
+}
 for round in $(seq "$rounds"); do
   echo "round $round"
   for c in 8 32; do
     if $have_pg; then
+      cpu_mark
       out="$(pgbench -n -M prepared -c "$c" -j 2 -T "$seconds" -f "$work/ceiling.sql" "$pg_bench_db" 2>&1)"
       tps="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | head -1)"
       lat="$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$out" | head -1)"
-      record "pg-ceiling-$c" "$tps/s latency average $lat ms"
-      record "pg-service-$c" "$("$bin/sipas-bench" --database-url "$pg_bench_db" --mode ingest \
-        --target 127.0.0.1:18602 --connections "$c" --seconds "$seconds" | sed 's/^[^:]*: //')"
+      tx="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")"
+      record "pg-ceiling-$c" "$tps/s latency average $lat ms; $(cpu_per "$tx")"
+      record "pg-service-$c" "$(served --database-url "$pg_bench_db" --mode ingest \
+        --target 127.0.0.1:18602 --connections "$c" --seconds "$seconds")"
     fi
   done
   if $have_pg; then
     for n in 2 3; do
       targets="$(seq -s, -f '127.0.0.1:%g' 18602 $((18601 + n)))"
-      record "pg-instances-$n" "$("$bin/sipas-bench" --database-url "$pg_bench_db" --mode ingest \
-        --target "$targets" --connections 32 --seconds "$seconds" | sed 's/^[^:]*: //')"
+      record "pg-instances-$n" "$(served --database-url "$pg_bench_db" --mode ingest \
+        --target "$targets" --connections 32 --seconds "$seconds")"
     done
   fi
-  record "sqlite-ceiling" "$("$bin/sipas-bench" --database-url "$sqlite_url" --mode sqlite-ceiling \
-    --seconds "$seconds" | sed 's/^[^:]*: //')"
+  record "sqlite-ceiling" "$(served --database-url "$sqlite_url" --mode sqlite-ceiling \
+    --seconds "$seconds")"
   for c in 8 32; do
-    record "sqlite-service-$c" "$("$bin/sipas-bench" --database-url "$sqlite_url" --mode ingest \
-      --target 127.0.0.1:18601 --connections "$c" --seconds "$seconds" | sed 's/^[^:]*: //')"
+    record "sqlite-service-$c" "$(served --database-url "$sqlite_url" --mode ingest \
+      --target 127.0.0.1:18601 --connections "$c" --seconds "$seconds")"
   done
 done
 
@@ -117,7 +136,7 @@ def service(name):
     ok = sum(num(t, r"201 ([0-9]+)") + num(t, r"other 2xx ([0-9]+)") for t in runs[name])
     stored = sum(num(t, r"rows stored ([0-9]+)") for t in runs[name])
     return rate, p50, p99, bad, ok, stored
-print(f"{'figure':34} {'service/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>8} {'2xx = stored':>16} {'ceiling/s':>10} {'ratio':>6}")
+print(f"{'figure':34} {'service/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>8} {'2xx = stored':>16} {'ceiling/s':>10} {'ratio':>6} {'cpu us':>7} {'of it service':>13} {'ceiling cpu us':>14}")
 rows = []
 for c in (8, 32):
     if f"pg-service-{c}" in runs:
@@ -131,5 +150,8 @@ for label, s, ceiling, _ in rows:
     rate, p50, p99, bad, ok, stored = service(s)
     top = med(ceiling, r"^([0-9.]+)/s")
     same = "yes" if ok == stored else "NO"
-    print(f"{label:34} {rate:10.0f} {p50:7.1f} {p99:7.1f} {bad:8.0f} {ok:7.0f} {stored:7.0f} {same:>3} {top:10.0f} {rate / top:6.2f}")
+    cpu, own, top_cpu = med(s, r"cpu ([0-9]+) us"), med(s, r"service ([0-9]+) us"), med(ceiling, r"cpu ([0-9]+) us")
+    print(f"{label:34} {rate:10.0f} {p50:7.1f} {p99:7.1f} {bad:8.0f} {ok:7.0f} {stored:7.0f} {same:>3} {top:10.0f} {rate / top:6.2f} {cpu:7.0f} {own:13.0f} {top_cpu:14.0f}")
+print("cpu us: the machine's CPU time per stored submission (or ceiling transaction), in µs of one core, all")
+print("processes counted (load generator, service, database, kernel); 'of it service': the sipas processes' own.")
 EOF

@@ -16,7 +16,7 @@ use crate::startup::AppState;
 
 /// Every action the log records, with what a reader sees for it (Vietnamese, English). The
 /// code stays in the database, the API and the CSV; people read the label.
-pub const ACTIONS: [(&str, &str, &str); 17] = [
+pub const ACTIONS: [(&str, &str, &str); 20] = [
     ("login", "Đăng nhập", "Signed in"),
     ("login_failed", "Đăng nhập không thành công", "Failed sign-in"),
     ("logout", "Đăng xuất", "Signed out"),
@@ -34,6 +34,9 @@ pub const ACTIONS: [(&str, &str, &str); 17] = [
     ("codes_issued", "Cấp mã phiếu hẹn", "Issued receipt codes"),
     ("key_created", "Tạo khóa truy cập", "Created an access key"),
     ("invitations_sent", "Gửi thư mời khảo sát", "Sent survey invitations"),
+    ("plan_created", "Lập kế hoạch khắc phục", "Made an improvement plan"),
+    ("plan_updated", "Sửa kế hoạch khắc phục", "Changed an improvement plan"),
+    ("plan_commented", "Góp ý kế hoạch khắc phục", "Commented on an improvement plan"),
 ];
 
 /// The label of an action code; the code itself for one this table does not know.

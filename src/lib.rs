@@ -13,6 +13,7 @@ pub mod export;
 pub mod forms;
 pub mod imports;
 pub mod index;
+pub mod plans;
 pub mod publish;
 pub mod reach;
 pub mod routes;

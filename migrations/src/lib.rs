@@ -13,6 +13,7 @@ mod m20261203_000007_generations;
 mod m20261203_000008_unfolded;
 mod m20261203_000009_throttles;
 mod m20261204_000010_export_jobs;
+mod m20261205_000011_plans;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000008_unfolded::Migration),
             Box::new(m20261203_000009_throttles::Migration),
             Box::new(m20261204_000010_export_jobs::Migration),
+            Box::new(m20261205_000011_plans::Migration),
         ]
     }
 }

@@ -58,6 +58,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/api/v1/indices", "GET").route(get().to(admin::indices::indices)))
         .service(resource("/api/v1/rankings", "GET").route(get().to(admin::indices::rankings)))
         .service(resource("/api/v1/trends", "GET").route(get().to(admin::indices::trends)))
+        .service(
+            resource("/api/v1/plans", "GET, POST")
+                .route(get().to(admin::plans::list))
+                .route(post().to(admin::plans::create)),
+        )
+        .service(
+            resource("/api/v1/plans/{id}", "GET, PATCH")
+                .route(get().to(admin::plans::get))
+                .route(patch().to(admin::plans::update)),
+        )
+        .service(resource("/api/v1/plans/{id}/comments", "POST").route(post().to(admin::plans::comment)))
         .service(resource("/api/v1/exports/indices.{format}", "GET").route(get().to(admin::exports::indices)))
         .service(resource("/api/v1/exports/microdata.{format}", "GET").route(get().to(admin::exports::microdata)))
         .service(
@@ -195,6 +206,11 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, actix_web::Error> {
         admin::indices::indices,
         admin::indices::rankings,
         admin::indices::trends,
+        admin::plans::list,
+        admin::plans::create,
+        admin::plans::get,
+        admin::plans::update,
+        admin::plans::comment,
         admin::exports::indices,
         admin::exports::microdata,
         admin::exports::start_job,

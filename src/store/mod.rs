@@ -6,6 +6,7 @@ pub mod export_jobs;
 pub mod fold;
 pub mod forms;
 pub mod group_commit;
+pub mod plans;
 pub mod replica;
 pub mod responses;
 pub mod secrets;

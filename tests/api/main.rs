@@ -24,6 +24,7 @@ mod forms;
 mod gate;
 mod group_commit;
 mod ops;
+mod plans;
 mod reach;
 mod replica;
 mod restructure;
