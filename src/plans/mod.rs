@@ -25,6 +25,8 @@ use crate::index::compare::newcombe;
 use crate::index::engine::{ItemFigure, wilson};
 use crate::index::period::Period;
 
+pub mod service;
+
 /// Where a plan stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -150,6 +150,12 @@ const FIGURES: &[(&str, Route)] = &[
     ("/api/v1/exports/jobs", Route::None("the caller's background exports")),
     ("/api/v1/exports/jobs/{id}", Route::None("a background export's progress")),
     ("/api/v1/exports/jobs/{id}/file", Route::None("the microdata file, byte for byte the download's (export_jobs)")),
+    ("/api/v1/plans", Route::None("plans' frozen baselines, the gate's figures when the plan was made (plans.rs)")),
+    (
+        "/api/v1/plans/{id}",
+        Route::None("before/after through report::index and its gate; a withheld side shows no n or value (plans.rs)"),
+    ),
+    ("/api/v1/plans/{id}/comments", Route::None("comments")),
     ("/api/v1/admin/users", Route::None("accounts")),
     ("/api/v1/admin/users/{id}", Route::None("an account")),
     ("/api/v1/admin/audit", Route::None("the audit log")),
