@@ -117,6 +117,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/console/units/{unit_code}", "GET").route(get().to(console::pages::unit_page)))
         .service(resource("/console/units/{unit_code}/report", "GET").route(get().to(console::pages::unit_report)))
         .service(resource("/console/units/{unit_code}/poster", "GET").route(get().to(console::pages::poster)))
+        .service(
+            resource("/console/plans", "GET, POST")
+                .route(get().to(console::plans::list))
+                .route(post().to(console::plans::create)),
+        )
+        .service(
+            resource("/console/plans/{id}", "GET, POST")
+                .route(get().to(console::plans::detail))
+                .route(post().to(console::plans::update)),
+        )
+        .service(resource("/console/plans/{id}/comments", "POST").route(post().to(console::plans::comment)))
         .service(resource("/console/exports", "GET").route(get().to(console::pages::exports)))
         .service(resource("/console/exports/indices.{format}", "GET").route(get().to(console::pages::export_indices)))
         .service(

@@ -181,6 +181,9 @@ const FIGURES: &[(&str, Route)] = &[
     ),
     ("/console/units/{unit_code}/report", Route::Figures(&["/console/units/{unit}/report?period={period}"])),
     ("/console/units/{unit_code}/poster", Route::None("a poster with the QR code")),
+    ("/console/plans", Route::None("plans' frozen baselines (the API's, plans.rs)")),
+    ("/console/plans/{id}", Route::None("the API's before/after, through report::index and its gate (plans.rs)")),
+    ("/console/plans/{id}/comments", Route::None("comments")),
     ("/console/exports", Route::None("the export forms")),
     (
         "/console/exports/indices.{format}",

@@ -263,3 +263,72 @@ async fn bad_plans_are_refused_field_by_field_and_nothing_is_stored() {
     error_body(app.get("/api/v1/plans").await, 401, "unauthorized").await;
     assert_eq!(plans_stored(&app).await, 1);
 }
+
+#[tokio::test]
+async fn the_console_makes_a_plan_shows_its_verdict_and_refuses_what_the_api_refuses() {
+    let app = spawn_app().await;
+    app.seed_reference_units().await;
+    store_at(&app, "QNM.TK.AM", "2025-02-10", 100, &[("B1", 50)]).await;
+    store_at(&app, "QNM.TK.AM", "2025-08-10", 100, &[("B1", 85)]).await;
+    let (client, _) = console_client(&app, Role::UnitManager, Some("QNM.TK.AM")).await;
+    let page = client.get(app.url("/console/plans")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Chưa có kế hoạch"), "{page}");
+    let csrf = csrf_of(&page);
+    let form = |title: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("unit", "QNM.TK.AM".to_string()),
+            ("criteria", "b1".to_string()),
+            ("baseline_period", "2025-Q1".to_string()),
+            ("title", title.to_string()),
+            ("actions", "Thêm quầy tiếp nhận.".to_string()),
+            ("responsible", "Chủ tịch UBND phường".to_string()),
+            ("deadline", "2025-06-30".to_string()),
+        ]
+    };
+    // An empty title: the form comes back with the message and what was typed.
+    let res = client.post(app.url("/console/plans")).form(&form("")).send().await.unwrap();
+    assert_eq!(res.status(), 422);
+    let again = res.text().await.unwrap();
+    assert!(again.contains("Thêm quầy tiếp nhận.") && again.contains("2025-Q1"), "{again}");
+    assert_eq!(plans_stored(&app).await, 0);
+    // Without the CSRF token: refused.
+    let mut forged = form("Giả mạo");
+    forged[0].1 = "wrong".into();
+    let res = client.post(app.url("/console/plans")).form(&forged).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(plans_stored(&app).await, 0);
+
+    let res = client.post(app.url("/console/plans")).form(&form("Rút ngắn thời gian chờ")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let to = res.headers()["location"].to_str().unwrap().to_string();
+    let detail = client.get(app.url(&to)).send().await.unwrap().text().await.unwrap();
+    assert!(detail.contains("data-code=\"B1\" data-verdict=\"improved\""), "{detail}");
+    assert!(detail.contains("Đã cải thiện") && detail.contains("+35.0"), "{detail}");
+
+    // Status and a comment through their forms.
+    let csrf = csrf_of(&detail);
+    let res = client.post(app.url(&to)).form(&[("csrf", csrf.as_str()), ("status", "done")]).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let res = client
+        .post(app.url(&format!("{to}/comments")))
+        .form(&[("csrf", csrf.as_str()), ("body", "Đã bố trí quầy thứ hai.")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let detail = client.get(app.url(&to)).send().await.unwrap().text().await.unwrap();
+    assert!(detail.contains("Đã bố trí quầy thứ hai.") && detail.contains("Đã hoàn thành"), "{detail}");
+
+    // An analyst reads and comments, and has no form to make or change a plan.
+    let (analyst, _) = console_client(&app, Role::Analyst, None).await;
+    let list = analyst.get(app.url("/console/plans")).send().await.unwrap().text().await.unwrap();
+    assert!(list.contains("Rút ngắn thời gian chờ") && !list.contains("name=\"baseline_period\""), "{list}");
+    let seen = analyst.get(app.url(&to)).send().await.unwrap().text().await.unwrap();
+    assert!(!seen.contains("name=\"status\""));
+    let csrf = csrf_of(&seen);
+    let res = analyst.post(app.url(&to)).form(&[("csrf", csrf.as_str()), ("status", "open")]).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    let list = client.get(app.url("/console/plans")).send().await.unwrap().text().await.unwrap();
+    assert!(list.contains("Đã hoàn thành"), "the analyst changed nothing: {list}");
+}

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod login;
 pub mod pages;
+pub mod plans;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -69,6 +70,8 @@ blockquote{margin:.4rem 0;padding:.4rem .8rem;background:#fff;border-left:4px so
 .poster .qr svg{width:min(12cm,80vw);height:auto}.poster .url{font-size:1.6rem;font-family:monospace}\
 @page{size:A4;margin:14mm 14mm 18mm}\
 .cards.wide{grid-template-columns:repeat(auto-fit,minmax(15rem,1fr))}\
+form.stack{display:flex;flex-direction:column;gap:.6rem;max-width:36rem}.good{color:#1b5e20}.bad{color:#b3261e}\
+.pre{white-space:pre-wrap}.comment{border-bottom:1px solid #e1e5ea}\
 @media (max-width:40rem){.who{margin-left:0}th,td{padding:.3rem .25rem}main{padding:.75rem .5rem}table.criteria{font-size:.82rem}}\
 @media print{header.top,form.filters,.noprint{display:none}body{background:#fff;font-size:10.5pt}main{max-width:none;padding:0}\
 .print-note{display:block}svg.chart{border:0}h1,h2,h3{break-after:avoid}\
@@ -179,6 +182,7 @@ pub fn page_with_status(c: &Console, status: StatusCode, title: &str, active: &s
     let mut nav = vec![
         ("/console", t(lang, "Tổng quan", "Overview")),
         ("/console/rankings", t(lang, "Xếp hạng", "Rankings")),
+        ("/console/plans", t(lang, "Kế hoạch", "Plans")),
         ("/console/exports", t(lang, "Xuất dữ liệu", "Exports")),
         ("/console/admin/units", t(lang, "Đơn vị", "Units")),
         ("/console/admin/volumes", t(lang, "Khối lượng", "Volumes")),
